@@ -1,0 +1,147 @@
+"""The PaperBot facade: builds the real adapters from Settings and offers ingest, search and browsing."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterable
+from functools import cached_property
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+from paperbot.chunking import CHUNKER_VERSION, Chunker
+from paperbot.config import Settings
+from paperbot.errors import PaperNotFoundError, StoreError
+from paperbot.ingest import Progress, ingest_papers
+from paperbot.loaders import load_papers
+from paperbot.ports import Embedder
+from paperbot.rebuild import rebuild_catalog
+from paperbot.retrieval import FusionParams, Retriever
+from paperbot.store.catalog import Catalog
+from paperbot.store.vectors import VectorStore, connect
+from paperbot.tokens import TiktokenCounter, encoding_for_model, use_cache_dir
+from paperbot.types import IngestReport, Paper, PaperHit, RetrievalMode, SearchFilters, StoreStats
+
+log = logging.getLogger(__name__)
+
+
+class PaperBot:
+    """One store of papers: `PaperBot(Settings(...))`, then ingest, search, paper, papers, stats."""
+
+    def __init__(self, settings: Settings | None = None, *, embedder: Embedder | None = None) -> None:
+        self.settings = settings or Settings()
+        use_cache_dir(self.settings.tiktoken_cache_dir)
+        self._embedder = embedder
+        self._client, self.location = connect(self.settings.chroma_url, self.settings.data_dir / "chroma")
+
+    # --- adapters, built on first use so that browsing never loads the model ------------------------------------
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = self._build_embedder()
+        return self._embedder
+
+    def _build_embedder(self) -> Embedder:
+        if self.settings.embedder == "openai":
+            from paperbot.llm.embeddings import OpenAIEmbedder
+
+            return OpenAIEmbedder(self.settings)
+        from paperbot.store.minilm import MiniLMEmbedder
+
+        return MiniLMEmbedder(
+            self.settings.minilm_dir, batch_size=self.settings.embed_batch_size, stamp_dir=self.settings.data_dir
+        )
+
+    @property
+    def embedder_id(self) -> str:
+        if self._embedder is not None:
+            return self._embedder.id
+        if self.settings.embedder == "openai":
+            return f"openai/{self.settings.openai_embedding_model}"
+        return "chroma-onnx/all-MiniLM-L6-v2"
+
+    @cached_property
+    def vectors(self) -> VectorStore:
+        return VectorStore(
+            self._client, self.settings.collection, embedder_id=self.embedder_id, chunker_version=CHUNKER_VERSION
+        )
+
+    @cached_property
+    def catalog(self) -> Catalog:
+        catalog = Catalog(self._catalog_path())
+        # A catalog that is missing (new machine for a server store) or from another collection is rebuilt.
+        if catalog.counts()[0] == 0 and self.vectors.count() > 0:
+            log.info("rebuilding the catalog from Chroma (%d chunks)", self.vectors.count())
+            rebuild_catalog(self.vectors, catalog)
+        return catalog
+
+    def _catalog_path(self) -> Path:
+        if self.settings.chroma_url:
+            server = hashlib.sha1(self.location.encode()).hexdigest()[:10]
+            return self.settings.data_dir / "servers" / server / f"{self.settings.collection}.sqlite3"
+        return self.settings.data_dir / f"{self.settings.collection}.sqlite3"
+
+    @cached_property
+    def chunker(self) -> Chunker:
+        counter = TiktokenCounter(self.settings.tiktoken_encoding or encoding_for_model(None))
+        return Chunker(self.embedder, counter.count_many)
+
+    @cached_property
+    def retriever(self) -> Retriever:
+        s = self.settings
+        params = FusionParams(s.candidates, s.rrf_k, s.dense_weight, s.lexical_weight, s.title_weight)
+        return Retriever(self.embedder, self.vectors, self.catalog, params)
+
+    # --- use cases ----------------------------------------------------------------------------------------------
+    def ingest(
+        self, paths: Iterable[str | Path], *, skip_bad: bool = False, fmt: str | None = None,
+        progress: Progress | None = None,
+    ) -> IngestReport:
+        """Load every file first (a bad record stops everything before a write, unless skip_bad), then write."""
+        loaded = load_papers([Path(p) for p in paths], skip_bad=skip_bad, fmt=fmt)
+        report = self.ingest_papers(loaded.papers, progress=progress)
+        report.skipped = loaded.skipped
+        return report
+
+    def ingest_papers(self, papers: list[Paper], *, progress: Progress | None = None) -> IngestReport:
+        lock_path = self._catalog_path().with_suffix(".lock")
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with FileLock(str(lock_path), timeout=self.settings_lock_timeout):
+                return ingest_papers(
+                    papers, catalog=self.catalog, vectors=self.vectors, embedder=self.embedder,
+                    chunker=self.chunker, progress=progress,
+                )
+        except Timeout as exc:
+            raise StoreError(
+                f"another paperbot ingest is writing to this store (lock {lock_path}); wait for it to finish"
+            ) from exc
+
+    settings_lock_timeout = 600.0
+
+    def search(
+        self, query: str, k: int | None = None, filters: SearchFilters | None = None, mode: RetrievalMode = "hybrid"
+    ) -> list[PaperHit]:
+        return self.retriever.search(query, k or self.settings.k, filters, mode)
+
+    def paper(self, paper_id: str) -> Paper:
+        paper = self.catalog.paper(paper_id)
+        if paper is None:
+            raise PaperNotFoundError(f"no paper with id {paper_id!r}; `paperbot papers --grep WORD` lists ids")
+        return paper
+
+    def papers(self, grep: str | None = None) -> list[Paper]:
+        return self.catalog.papers(grep)
+
+    def stats(self) -> StoreStats:
+        papers, chunks, fts = self.catalog.counts()
+        return StoreStats(
+            location=self.location, collection=self.settings.collection, papers=papers, chunks=self.vectors.count(),
+            lexical_chunks=fts, embedder=self.vectors.embedder_id, chunker=self.vectors.chunker_version,
+            years=self.catalog.year_range(),
+        )
+
+    def rebuild_lexical_index(self) -> int:
+        """Recreate the catalog and BM25 index from Chroma; returns the number of papers."""
+        return rebuild_catalog(self.vectors, self.catalog)

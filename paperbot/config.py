@@ -1,0 +1,62 @@
+"""Settings from the environment (PAPERBOT_*, OPENAI_*), a .env file, or arguments; values only, nothing built here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from platformdirs import user_data_dir
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_data_dir() -> Path:
+    return Path(user_data_dir("paperbot", appauthor=False))
+
+
+class Settings(BaseSettings):
+    """Everything paperbot can be told; read once, then passed down."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PAPERBOT_", env_file=".env", extra="ignore", validate_assignment=True
+    )
+
+    # Where the store lives.
+    data_dir: Path = Field(default_factory=default_data_dir, description="embedded Chroma and lexical index")
+    collection: str = Field(default="papers", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{1,60}[A-Za-z0-9]$")
+    chroma_url: str | None = Field(default=None, description="http://host:port of a Chroma server")
+
+    # Models. On a networked machine leave models_dir unset and the libraries download what they need.
+    models_dir: Path | None = Field(default=None, description="offline copies: all-MiniLM-L6-v2/onnx and tiktoken/")
+    embedder: Literal["minilm", "openai"] = "minilm"
+    openai_embedding_model: str = "text-embedding-3-small"
+    openai_embedding_base_url: str | None = None  # falls back to OPENAI_BASE_URL
+    embed_batch_size: int = Field(default=32, ge=1, le=1024)
+    tiktoken_encoding: str | None = None  # None: chosen from the chat model
+
+    # Retrieval defaults (tuned on SciFact train; see evals/).
+    k: int = Field(default=10, ge=1, le=1000)
+    candidates: int = Field(default=100, ge=1, le=2000, description="chunks fetched from each retriever")
+    rrf_k: int = Field(default=60, ge=1)
+    dense_weight: float = Field(default=1.0, ge=0)
+    lexical_weight: float = Field(default=1.0, ge=0)
+    title_weight: float = Field(default=1.0, ge=0, description="BM25 weight of the title column against the text")
+
+    # OpenAI-compatible API (shared by the embedder and, later, the chat model).
+    openai_api_key: SecretStr | None = Field(default=None, validation_alias="OPENAI_API_KEY")
+    openai_base_url: str | None = Field(default=None, validation_alias="OPENAI_BASE_URL")
+
+    @field_validator("data_dir", "models_dir", mode="after")
+    @classmethod
+    def _absolute(cls, value: Path | None) -> Path | None:
+        # Relative paths are taken from where the command runs, once, so later chdirs do not move the store.
+        return value.expanduser().resolve() if value is not None else None
+
+    @property
+    def tiktoken_cache_dir(self) -> Path | None:
+        return self.models_dir / "tiktoken" if self.models_dir else None
+
+    @property
+    def minilm_dir(self) -> Path | None:
+        """Folder holding onnx/ for all-MiniLM-L6-v2; None means Chroma's own download location."""
+        return self.models_dir / "all-MiniLM-L6-v2" if self.models_dir else None

@@ -1,0 +1,101 @@
+"""Ingest use case: dedupe papers, skip unchanged ones, chunk, embed and write vectors then catalog, batch by batch."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+
+from paperbot.chunking import Chunker
+from paperbot.ids import normalize_title
+from paperbot.ports import Embedder
+from paperbot.store.catalog import Catalog
+from paperbot.store.vectors import VectorStore
+from paperbot.types import IngestReport, Paper
+
+Progress = Callable[[int, int], None]  # (papers done, papers to write)
+
+
+def content_hash(paper: Paper) -> str:
+    """Everything stored about a paper; any change re-chunks and re-embeds it."""
+    fields = [paper.title, paper.abstract, list(paper.authors), paper.year, paper.date, paper.url,
+              paper.arxiv_id, paper.doi]
+    return hashlib.sha256(json.dumps(fields, ensure_ascii=False).encode()).hexdigest()[:32]
+
+
+def merge_duplicates(papers: Sequence[Paper], known_ids_by_title: dict[str, str]) -> tuple[list[Paper], list[str]]:
+    """One paper per id; copies of a title (with or without an arXiv id) merge into the first, filling gaps.
+
+    A title already stored under another id keeps that id, so a later copy with fewer identifiers does not fork it.
+    """
+    by_id: dict[str, Paper] = {}
+    id_for_title: dict[str, str] = dict(known_ids_by_title)
+    merged: list[str] = []
+    for paper in papers:
+        key = normalize_title(paper.title)
+        target = paper.id if paper.id in by_id else id_for_title.get(key, paper.id)
+        if target != paper.id:
+            paper = replace(paper, id=target)
+        if target in by_id:
+            first = by_id[target]
+            by_id[target] = replace(
+                first,
+                authors=first.authors or paper.authors, year=first.year or paper.year, date=first.date or paper.date,
+                url=first.url or paper.url, arxiv_id=first.arxiv_id or paper.arxiv_id, doi=first.doi or paper.doi,
+                body=first.body or paper.body,
+            )
+            merged.append(target)
+        else:
+            by_id[target] = paper
+        id_for_title.setdefault(key, target)
+    return list(by_id.values()), merged
+
+
+def ingest_papers(
+    papers: Sequence[Paper],
+    *,
+    catalog: Catalog,
+    vectors: VectorStore,
+    embedder: Embedder,
+    chunker: Chunker,
+    batch_size: int = 64,
+    progress: Progress | None = None,
+) -> IngestReport:
+    """Write new and changed papers; safe to kill at any point and run again.
+
+    Each batch goes to Chroma first (idempotent upserts by chunk id, then removal of that paper's chunks that
+    the new version no longer has) and to the catalog last, in one transaction. A run killed in between leaves
+    the catalog without those papers, so the next run rewrites them: nothing is lost, nothing duplicated.
+    """
+    started = time.perf_counter()
+    report = IngestReport()
+    known_titles = catalog.ids_by_norm_title([normalize_title(p.title) for p in papers])
+    unique, report.merged = merge_duplicates(papers, known_titles)
+    hashes = {p.id: content_hash(p) for p in unique}
+    stored = catalog.content_hashes(list(hashes))
+    todo = []
+    for paper in unique:
+        if stored.get(paper.id) == hashes[paper.id]:
+            report.unchanged.append(paper.id)
+        else:
+            (report.updated if paper.id in stored else report.added).append(paper.id)
+            todo.append(paper)
+    if progress:
+        progress(0, len(todo))
+    for start in range(0, len(todo), batch_size):
+        batch = todo[start : start + batch_size]
+        chunk_lists = chunker.chunk_many(batch)
+        chunks = [c for cl in chunk_lists for c in cl]
+        vectors_ = embedder.embed([c.embed_text for c in chunks])
+        vectors.upsert(chunks, vectors_, {p.id: (p, hashes[p.id]) for p in batch})
+        stale = vectors.chunk_ids_of([p.id for p in batch]) - {c.id for c in chunks}
+        if stale:
+            vectors.delete(sorted(stale))
+        catalog.write([(p, hashes[p.id], cl) for p, cl in zip(batch, chunk_lists)])
+        report.chunks_written += len(chunks)
+        if progress:
+            progress(start + len(batch), len(todo))
+    report.seconds = time.perf_counter() - started
+    return report

@@ -1,0 +1,215 @@
+"""SQLite catalog: paper records, chunk records and an FTS5 (BM25) lexical index over the same chunk ids."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import threading
+import unicodedata
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from paperbot.ids import normalize_title
+from paperbot.store.stopwords import STOPWORDS
+from paperbot.types import Chunk, Paper, SearchFilters
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS papers (
+    id TEXT PRIMARY KEY, title TEXT NOT NULL, norm_title TEXT NOT NULL, abstract TEXT NOT NULL,
+    authors TEXT NOT NULL, year INTEGER, date TEXT, url TEXT, arxiv_id TEXT, doi TEXT, source TEXT,
+    content_hash TEXT NOT NULL, n_chunks INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS papers_norm_title ON papers(norm_title);
+CREATE TABLE IF NOT EXISTS chunks (
+    id TEXT PRIMARY KEY, paper_id TEXT NOT NULL REFERENCES papers(id) ON DELETE CASCADE, idx INTEGER NOT NULL,
+    title TEXT NOT NULL, text TEXT NOT NULL, char_start INTEGER NOT NULL, char_end INTEGER NOT NULL,
+    embed_tokens INTEGER NOT NULL, tiktoken_tokens INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_paper ON chunks(paper_id);
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
+    chunk_id UNINDEXED, paper_id UNINDEXED, title, text, tokenize = 'porter unicode61 remove_diacritics 2'
+);
+"""
+_WORD = re.compile(r"\w+")
+
+
+def lexical_form(text: str) -> str:
+    """NFKC so that H₂O matches H2O and ligatures match letters."""
+    return unicodedata.normalize("NFKC", text)
+
+
+def fts_query(query: str) -> str | None:
+    """Any-term match on the query's content words; None when nothing searchable is left."""
+    words = [w for w in _WORD.findall(lexical_form(query).casefold()) if w not in STOPWORDS]
+    if not words:
+        words = _WORD.findall(lexical_form(query).casefold())
+    unique = list(dict.fromkeys(words))
+    return " OR ".join(f'"{w}"' for w in unique) if unique else None
+
+
+class Catalog:
+    """One SQLite file per collection; every write is one transaction, so a killed ingest leaves it consistent."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._lock = threading.RLock()  # one connection shared by the UI's worker threads
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    # --- meta -------------------------------------------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    # --- writes -----------------------------------------------------------------------------------------------
+    def write(self, entries: Sequence[tuple[Paper, str, Sequence[Chunk]]]) -> None:
+        """Replace each paper's record and chunks (vector store first, catalog last: see ingest)."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for paper, content_hash, chunks in entries:
+                    self._delete_paper(paper.id)
+                    self._db.execute(
+                        "INSERT INTO papers VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                        (paper.id, paper.title, normalize_title(paper.title), paper.abstract,
+                         json.dumps(list(paper.authors), ensure_ascii=False), paper.year, paper.date, paper.url,
+                         paper.arxiv_id, paper.doi, paper.source, content_hash, len(chunks)),
+                    )
+                    self._db.executemany(
+                        "INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?,?)",
+                        [(c.id, c.paper_id, c.index, c.title, c.text, c.char_start, c.char_end, c.embed_tokens,
+                          c.tiktoken_tokens) for c in chunks],
+                    )
+                    self._db.executemany(
+                        "INSERT INTO chunks_fts (chunk_id, paper_id, title, text) VALUES (?,?,?,?)",
+                        [(c.id, c.paper_id, lexical_form(c.title), lexical_form(c.text)) for c in chunks],
+                    )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def _delete_paper(self, paper_id: str) -> None:
+        self._db.execute("DELETE FROM chunks_fts WHERE paper_id = ?", (paper_id,))
+        self._db.execute("DELETE FROM chunks WHERE paper_id = ?", (paper_id,))
+        self._db.execute("DELETE FROM papers WHERE id = ?", (paper_id,))
+
+    def clear(self) -> None:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            for table in ("chunks_fts", "chunks", "papers"):
+                self._db.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
+            self._db.execute("COMMIT")
+
+    # --- reads ------------------------------------------------------------------------------------------------
+    def content_hashes(self, paper_ids: Sequence[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for start in range(0, len(paper_ids), 500):
+            part = list(paper_ids[start : start + 500])
+            marks = ",".join("?" * len(part))
+            found.update(self._db.execute(f"SELECT id, content_hash FROM papers WHERE id IN ({marks})", part))  # noqa: S608
+        return found
+
+    def ids_by_norm_title(self, norm_titles: Sequence[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for start in range(0, len(norm_titles), 500):
+            part = list(norm_titles[start : start + 500])
+            marks = ",".join("?" * len(part))
+            found.update(self._db.execute(
+                f"SELECT norm_title, id FROM papers WHERE norm_title IN ({marks})", part  # noqa: S608
+            ))
+        return found
+
+    def paper(self, paper_id: str) -> Paper | None:
+        row = self._db.execute(f"SELECT {_PAPER_COLUMNS} FROM papers WHERE id = ?", (paper_id,)).fetchone()  # noqa: S608
+        return _paper(row) if row else None
+
+    def papers(self, grep: str | None = None) -> list[Paper]:
+        sql = f"SELECT {_PAPER_COLUMNS} FROM papers"  # noqa: S608
+        args: tuple = ()
+        if grep:
+            sql += " WHERE title LIKE ? OR abstract LIKE ? OR authors LIKE ? OR id LIKE ?"
+            like = f"%{grep}%"
+            args = (like, like, like, like)
+        return [_paper(row) for row in self._db.execute(sql + " ORDER BY title COLLATE NOCASE", args)]
+
+    def paper_ids(self, filters: SearchFilters) -> list[str]:
+        clauses, args = [], []
+        if filters.year_min is not None:
+            clauses.append("year >= ?")
+            args.append(filters.year_min)
+        if filters.year_max is not None:
+            clauses.append("year <= ?")
+            args.append(filters.year_max)
+        if filters.paper_ids:
+            clauses.append(f"id IN ({','.join('?' * len(filters.paper_ids))})")
+            args.extend(filters.paper_ids)
+        if filters.authors:
+            clauses.append("(" + " OR ".join("authors LIKE ?" for _ in filters.authors) + ")")
+            args.extend(f"%{a}%" for a in filters.authors)
+        where = " WHERE " + " AND ".join(clauses) if clauses else ""
+        return [r[0] for r in self._db.execute(f"SELECT id FROM papers{where}", args)]  # noqa: S608
+
+    def chunks(self, chunk_ids: Iterable[str]) -> dict[str, Chunk]:
+        ids = list(chunk_ids)
+        found: dict[str, Chunk] = {}
+        for start in range(0, len(ids), 500):
+            part = ids[start : start + 500]
+            marks = ",".join("?" * len(part))
+            for row in self._db.execute(f"SELECT {_CHUNK_COLUMNS} FROM chunks WHERE id IN ({marks})", part):  # noqa: S608
+                found[row[0]] = Chunk(*row)
+        return found
+
+    def chunks_of(self, paper_id: str) -> list[Chunk]:
+        rows = self._db.execute(f"SELECT {_CHUNK_COLUMNS} FROM chunks WHERE paper_id = ? ORDER BY idx", (paper_id,))  # noqa: S608
+        return [Chunk(*row) for row in rows]
+
+    def search(self, query: str, n: int, paper_ids: Sequence[str] | None = None, title_weight: float = 1.0
+               ) -> list[tuple[str, float]]:
+        """(chunk id, BM25 score, higher is better) best first."""
+        match = fts_query(query)
+        if match is None or (paper_ids is not None and not paper_ids):
+            return []
+        sql = "SELECT chunk_id, -bm25(chunks_fts, 0, 0, ?, 1.0) AS score FROM chunks_fts WHERE chunks_fts MATCH ?"
+        args: list = [title_weight, match]
+        if paper_ids is not None:
+            sql += f" AND paper_id IN ({','.join('?' * len(paper_ids))})"
+            args.extend(paper_ids)
+        sql += " ORDER BY bm25(chunks_fts, 0, 0, ?, 1.0) LIMIT ?"
+        args.extend([title_weight, n])
+        return [(cid, float(score)) for cid, score in self._db.execute(sql, args)]
+
+    def counts(self) -> tuple[int, int, int]:
+        papers = self._db.execute("SELECT count(*) FROM papers").fetchone()[0]
+        chunks = self._db.execute("SELECT count(*) FROM chunks").fetchone()[0]
+        fts = self._db.execute("SELECT count(*) FROM chunks_fts").fetchone()[0]
+        return papers, chunks, fts
+
+    def year_range(self) -> tuple[int, int] | None:
+        low, high = self._db.execute("SELECT min(year), max(year) FROM papers").fetchone()
+        return (low, high) if low is not None else None
+
+
+_PAPER_COLUMNS = "id, title, abstract, authors, year, date, url, arxiv_id, doi, source"
+_CHUNK_COLUMNS = "id, paper_id, title, idx, text, char_start, char_end, embed_tokens, tiktoken_tokens"
+
+
+def _paper(row: tuple) -> Paper:
+    pid, title, abstract, authors, year, date, url, arxiv_id, doi, source = row
+    return Paper(
+        id=pid, title=title, abstract=abstract, authors=tuple(json.loads(authors)), year=year, date=date, url=url,
+        arxiv_id=arxiv_id, doi=doi, source=source or "",
+    )

@@ -1,0 +1,93 @@
+"""Chroma's default embedding function (all-MiniLM-L6-v2, ONNX), fed in length-sorted batches padded only as far as needed."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from chromadb.utils.embedding_functions import ONNXMiniLM_L6_V2
+
+from paperbot.store.model_files import MINILM_SHA256, verify_files
+
+MAX_TOKENS = 256  # sentence-transformers' max_seq_length for this model; longer input is silently cut
+
+
+class _DynamicPaddingMiniLM(ONNXMiniLM_L6_V2):
+    """Same model and pooling as Chroma's; Chroma pads every text to 256 tokens, which costs 2-4x on short ones."""
+
+    def __init__(self, download_path: Path | None) -> None:
+        super().__init__(preferred_providers=["CPUExecutionProvider"])
+        if download_path is not None:
+            self.DOWNLOAD_PATH = download_path  # instance attribute: other users of the class keep Chroma's default
+
+    @cached_property
+    def tokenizer(self) -> Any:
+        tokenizer = self.Tokenizer.from_file(str(Path(self.DOWNLOAD_PATH) / self.EXTRACTED_FOLDER_NAME / "tokenizer.json"))
+        tokenizer.enable_truncation(max_length=MAX_TOKENS)
+        tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+        return tokenizer
+
+    @cached_property
+    def counting_tokenizer(self) -> Any:
+        tokenizer = self.Tokenizer.from_file(str(Path(self.DOWNLOAD_PATH) / self.EXTRACTED_FOLDER_NAME / "tokenizer.json"))
+        tokenizer.no_truncation()
+        tokenizer.no_padding()
+        return tokenizer
+
+    def _forward(self, documents: list[str], batch_size: int = 32) -> np.ndarray:
+        if not documents:
+            return np.zeros((0, 384), dtype=np.float32)
+        lengths = [len(e.ids) for e in self.counting_tokenizer.encode_batch(documents)]
+        order = np.argsort(lengths, kind="stable")
+        out = np.empty((len(documents), 384), dtype=np.float32)
+        for start in range(0, len(documents), batch_size):
+            picked = order[start : start + batch_size]
+            encoded = self.tokenizer.encode_batch([documents[i] for i in picked])
+            input_ids = np.array([e.ids for e in encoded], dtype=np.int64)
+            attention = np.array([e.attention_mask for e in encoded], dtype=np.int64)
+            hidden = self.model.run(
+                None,
+                {"input_ids": input_ids, "attention_mask": attention, "token_type_ids": np.zeros_like(input_ids)},
+            )[0]
+            mask = attention[..., None].astype(np.float32)
+            pooled = (hidden * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
+            out[picked] = self._normalize(pooled)
+        return out
+
+
+class MiniLMEmbedder:
+    """all-MiniLM-L6-v2 via Chroma's ONNX embedding function; files checked against pinned hashes before first use."""
+
+    id = "chroma-onnx/all-MiniLM-L6-v2"
+    max_tokens = MAX_TOKENS
+
+    def __init__(self, model_dir: Path | None = None, *, batch_size: int = 32, stamp_dir: Path | None = None) -> None:
+        self._function = _DynamicPaddingMiniLM(model_dir)
+        self._batch_size = batch_size
+        self._stamp_dir = stamp_dir
+        self._ready = False
+
+    def _ensure_ready(self) -> None:
+        if self._ready:
+            return
+        folder = Path(self._function.DOWNLOAD_PATH)
+        if not (folder / "onnx" / "model.onnx").exists():
+            self._function._download_model_if_not_exists()  # networked machines: Chroma fetches and checks its archive
+        stamp = self._stamp_dir / "minilm-verified.json" if self._stamp_dir else None
+        verify_files(folder / "onnx", MINILM_SHA256, stamp)
+        self._ready = True
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        self._ensure_ready()
+        return [len(e.ids) for e in self._function.counting_tokenizer.encode_batch(list(texts))]
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        self._ensure_ready()
+        return self._function._forward(list(texts), batch_size=self._batch_size)
+
+    def warm_up(self) -> None:
+        """Load the ONNX session now, so the first query is not the one that pays for it."""
+        self.embed(["warm up"])

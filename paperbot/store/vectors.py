@@ -1,0 +1,168 @@
+"""Chroma adapter: one collection of chunk vectors, embedded (PersistentClient) or on a server (HttpClient)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import numpy as np
+
+from paperbot.errors import EmbedderMismatchError, StoreError
+from paperbot.types import Chunk, Paper
+
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+import chromadb  # noqa: E402 - telemetry must be off before chromadb reads its settings
+from chromadb.config import Settings as ChromaSettings  # noqa: E402
+
+SCHEMA_VERSION = 1
+_PAGE = 2000
+
+
+@dataclass(frozen=True)
+class StoredChunk:
+    """A chunk as Chroma holds it, with the paper fields needed to rebuild the catalog."""
+
+    chunk: Chunk
+    paper_fields: dict[str, Any]
+    content_hash: str
+
+
+def connect(chroma_url: str | None, persist_dir: Path) -> tuple[Any, str]:
+    """A Chroma client and a human-readable location; the server case fails now, not at first query."""
+    settings = ChromaSettings(anonymized_telemetry=False)
+    if chroma_url:
+        parsed = urlparse(chroma_url if "://" in chroma_url else f"http://{chroma_url}")
+        if not parsed.hostname:
+            raise StoreError(f"cannot read Chroma URL {chroma_url!r}; expected http://host:port")
+        port = parsed.port or (443 if parsed.scheme == "https" else 8000)
+        try:
+            client = chromadb.HttpClient(
+                host=parsed.hostname, port=port, ssl=parsed.scheme == "https", settings=settings
+            )
+            client.heartbeat()
+        except Exception as exc:  # noqa: BLE001 - chromadb raises many transport types; all mean "cannot reach"
+            raise StoreError(
+                f"cannot reach the Chroma server at {parsed.scheme}://{parsed.hostname}:{port} ({type(exc).__name__}). "
+                "Start it with `chroma run --host 127.0.0.1 --port 8000 --path DIR`, or unset PAPERBOT_CHROMA_URL "
+                "to use the embedded store"
+            ) from exc
+        return client, f"{parsed.scheme}://{parsed.hostname}:{port}"
+    persist_dir.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(path=str(persist_dir), settings=settings), str(persist_dir)
+
+
+class VectorStore:
+    """Chunk vectors plus the paper fields they came from; refuses to mix embedders or chunkers."""
+
+    def __init__(self, client: Any, name: str, *, embedder_id: str, chunker_version: str, create: bool = True) -> None:
+        self._client = client
+        self.name = name
+        wanted = {
+            "paperbot_schema": SCHEMA_VERSION,
+            "paperbot_embedder": embedder_id,
+            "paperbot_chunker": chunker_version,
+        }
+        existing = self._existing(name)
+        if existing is None:
+            if not create:
+                raise StoreError(f"no collection {name!r} in this store; run `paperbot ingest PATH` first")
+            self._collection = client.get_or_create_collection(
+                name, metadata=wanted, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
+            )
+        else:
+            self._collection = existing
+            recorded = existing.metadata or {}
+            for key, label in (("paperbot_embedder", "embedder"), ("paperbot_chunker", "chunker")):
+                if recorded.get(key) != wanted[key]:
+                    raise EmbedderMismatchError(
+                        f"collection {name!r} was built with {label} {recorded.get(key)!r}, but {wanted[key]!r} is "
+                        f"configured. Vectors from different {label}s cannot be compared: configure "
+                        f"{recorded.get(key)!r} again, or use another collection (--collection NEW) and re-ingest"
+                    )
+        self.embedder_id = embedder_id
+        self.chunker_version = chunker_version
+
+    def _existing(self, name: str) -> Any | None:
+        try:
+            return self._client.get_collection(name, embedding_function=None)
+        except Exception as exc:  # noqa: BLE001 - chromadb's "not found" type differs between client kinds
+            if "does not exist" in str(exc) or "not found" in str(exc).lower():
+                return None
+            raise StoreError(f"cannot open collection {name!r}: {exc}") from exc
+
+    def count(self) -> int:
+        return self._collection.count()
+
+    def upsert(self, chunks: Sequence[Chunk], embeddings: np.ndarray, papers: dict[str, tuple[Paper, str]]) -> None:
+        """Write chunks with their vectors; `papers` maps paper id to (paper, content hash)."""
+        if not chunks:
+            return
+        metadatas = []
+        for chunk in chunks:
+            paper, content_hash = papers[chunk.paper_id]
+            metadatas.append({
+                "paper_id": chunk.paper_id, "chunk_index": chunk.index,
+                "char_start": chunk.char_start, "char_end": chunk.char_end,
+                "embed_tokens": chunk.embed_tokens, "tiktoken_tokens": chunk.tiktoken_tokens,
+                "title": paper.title, "chunk_title": chunk.title, "year": paper.year if paper.year is not None else -1,
+                "content_hash": content_hash,
+                # Everything else about the paper, so the catalog can be rebuilt from Chroma alone.
+                "paper_json": json.dumps(_paper_fields(paper), ensure_ascii=False),
+            })
+        self._collection.upsert(
+            ids=[c.id for c in chunks], embeddings=embeddings, documents=[c.text for c in chunks], metadatas=metadatas
+        )
+
+    def chunk_ids_of(self, paper_ids: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        for start in range(0, len(paper_ids), 500):
+            result = self._collection.get(where={"paper_id": {"$in": list(paper_ids[start : start + 500])}}, include=[])
+            found.update(result["ids"])
+        return found
+
+    def delete(self, chunk_ids: Sequence[str]) -> None:
+        for start in range(0, len(chunk_ids), 1000):
+            self._collection.delete(ids=list(chunk_ids[start : start + 1000]))
+
+    def query(self, embedding: np.ndarray, n: int, paper_ids: Sequence[str] | None = None) -> list[tuple[str, float]]:
+        """(chunk id, cosine similarity) best first."""
+        if paper_ids is not None and not paper_ids:
+            return []
+        where = {"paper_id": {"$in": list(paper_ids)}} if paper_ids is not None else None
+        result = self._collection.query(
+            query_embeddings=embedding.reshape(1, -1), n_results=n, where=where, include=["distances"]
+        )
+        return [(cid, 1.0 - float(d)) for cid, d in zip(result["ids"][0], result["distances"][0])]
+
+    def iter_chunks(self) -> Iterator[StoredChunk]:
+        """Every stored chunk, paged, for rebuilding the catalog and checking consistency."""
+        offset = 0
+        while True:
+            page = self._collection.get(limit=_PAGE, offset=offset, include=["documents", "metadatas"])
+            if not page["ids"]:
+                return
+            for cid, text, meta in zip(page["ids"], page["documents"], page["metadatas"]):
+                chunk = Chunk(
+                    id=cid, paper_id=meta["paper_id"], title=meta.get("chunk_title", meta["title"]),
+                    index=int(meta["chunk_index"]), text=text, char_start=int(meta["char_start"]),
+                    char_end=int(meta["char_end"]), embed_tokens=int(meta["embed_tokens"]),
+                    tiktoken_tokens=int(meta["tiktoken_tokens"]),
+                )
+                yield StoredChunk(chunk, json.loads(meta["paper_json"]), meta["content_hash"])
+            offset += len(page["ids"])
+
+    def drop(self) -> None:
+        self._client.delete_collection(self.name)
+
+
+def _paper_fields(paper: Paper) -> dict[str, Any]:
+    return {
+        "id": paper.id, "title": paper.title, "authors": list(paper.authors), "year": paper.year, "date": paper.date,
+        "url": paper.url, "arxiv_id": paper.arxiv_id, "doi": paper.doi, "source": paper.source,
+    }

@@ -1,0 +1,57 @@
+"""tiktoken adapter: the encoding for a model, and token counts; points tiktoken at an offline cache when configured."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+import tiktoken
+
+from paperbot.errors import ModelFileError
+
+_O200K_PREFIXES = ("gpt-4o", "gpt-4.1", "gpt-4.5", "gpt-5", "o1", "o3", "o4", "chatgpt-4o")
+
+
+def use_cache_dir(cache_dir: Path | None) -> None:
+    """tiktoken reads TIKTOKEN_CACHE_DIR at load time; an explicit user setting wins over ours."""
+    if cache_dir is not None and "TIKTOKEN_CACHE_DIR" not in os.environ:
+        os.environ["TIKTOKEN_CACHE_DIR"] = str(cache_dir)
+
+
+def encoding_for_model(model: str | None) -> str:
+    """o200k_base for the gpt-4o / 4.1 / o-series / gpt-5 families, cl100k_base for everything else."""
+    name = (model or "").lower().rsplit("/", 1)[-1]
+    return "o200k_base" if name.startswith(_O200K_PREFIXES) else "cl100k_base"
+
+
+@lru_cache(maxsize=4)
+def _encoding(name: str) -> tiktoken.Encoding:
+    try:
+        return tiktoken.get_encoding(name)
+    except ValueError as exc:
+        raise ModelFileError(f"unknown tiktoken encoding {name!r}; use cl100k_base or o200k_base") from exc
+    except Exception as exc:  # noqa: BLE001 - tiktoken raises requests/OS errors when it cannot download
+        cache = os.environ.get("TIKTOKEN_CACHE_DIR", "<unset>")
+        raise ModelFileError(
+            f"cannot load tiktoken encoding {name!r} ({type(exc).__name__}); TIKTOKEN_CACHE_DIR={cache}. "
+            "Offline, set PAPERBOT_MODELS_DIR to a folder holding tiktoken/ with the cache files, "
+            "or TIKTOKEN_CACHE_DIR to the cache folder itself"
+        ) from exc
+
+
+class TiktokenCounter:
+    """Counts tokens with one tiktoken encoding."""
+
+    def __init__(self, encoding_name: str = "cl100k_base") -> None:
+        self._encoding = _encoding(encoding_name)
+
+    @property
+    def encoding_name(self) -> str:
+        return self._encoding.name
+
+    def count(self, text: str) -> int:
+        return len(self._encoding.encode_ordinary(text))
+
+    def count_many(self, texts: list[str]) -> list[int]:
+        return [len(ids) for ids in self._encoding.encode_ordinary_batch(texts)]
