@@ -90,7 +90,8 @@ def test_atom_extension_is_detected(tmp_path: Path) -> None:
 
 
 def test_broken_xml_names_line_and_column(tmp_path: Path) -> None:
-    path = write(tmp_path, '<?xml version="1.0"?>\n<feed xmlns="http://www.w3.org/2005/Atom">\n<entry><title>x</entry>\n</feed>\n')
+    text = '<?xml version="1.0"?>\n<feed xmlns="http://www.w3.org/2005/Atom">\n<entry><title>x</entry>\n</feed>\n'
+    path = write(tmp_path, text)
     with pytest.raises(CorpusError) as caught:
         list(load_arxiv_atom(path))
     assert caught.value.source == f"{path}:3"
@@ -149,3 +150,31 @@ def test_arxiv_api_error_entry_is_reported(tmp_path: Path) -> None:
     (error,) = list(load_arxiv_atom(path))
     assert isinstance(error, CorpusError)
     assert error.source == f"{path}#entry1" and "incorrect id format" in error.problem
+
+
+def test_entry_without_title_is_an_error_for_that_entry(tmp_path: Path) -> None:
+    path = write(tmp_path, """<?xml version="1.0"?>
+<feed xmlns="http://www.w3.org/2005/Atom">
+  <entry><id>http://arxiv.org/abs/2401.00002v1</id><summary>No title.</summary></entry>
+  <entry><id>http://arxiv.org/abs/2401.00003v1</id><title>Titled</title><summary>Fine.</summary></entry>
+</feed>""")
+    error, paper = list(load_arxiv_atom(path))
+    assert isinstance(error, CorpusError) and error.source == f"{path}#entry1" and "title" in error.problem
+    assert isinstance(paper, Paper) and paper.id == "arxiv:2401.00003"
+
+
+def test_latin1_bytes_in_utf8_feed_name_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "latin.xml"
+    path.write_bytes(FEED.replace("Zhenyu Zhang", "Ren\u00e9 Zhang").encode("latin-1"))
+    with pytest.raises(CorpusError) as caught:
+        list(load_arxiv_atom(path))
+    line = FEED[: FEED.index("Zhenyu Zhang")].count("\n") + 1
+    assert caught.value.source == f"{path}:{line}" and "not valid UTF-8" in caught.value.problem
+
+
+def test_feed_declared_latin1_is_read_as_latin1(tmp_path: Path) -> None:
+    text = FEED.replace('encoding="UTF-8"', 'encoding="ISO-8859-1"').replace("Zhenyu Zhang", "Ren\u00e9 Zhang")
+    path = tmp_path / "declared.xml"
+    path.write_bytes(text.encode("latin-1"))
+    first = next(iter(load_arxiv_atom(path)))
+    assert isinstance(first, Paper) and first.authors[0] == "Ren\u00e9 Zhang"

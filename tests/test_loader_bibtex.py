@@ -101,7 +101,8 @@ def test_entry_with_abstract_but_no_title_is_an_error(tmp_path: Path) -> None:
 
 
 def test_broken_block_is_an_error_with_its_line_and_the_rest_still_loads(tmp_path: Path) -> None:
-    path = write(tmp_path, "@article{broken,\n  title = {never closed\n\n@misc{after, title={After}, abstract={Still here.}}\n")
+    path = write(tmp_path, "@article{broken,\n  title = {never closed\n\n"
+                           "@misc{after, title={After}, abstract={Still here.}}\n")
     loaded = list(load_bibtex(path))
     assert [p.title for p in papers(loaded)] == ["After"]
     (error,) = errors(loaded)
@@ -141,3 +142,10 @@ def test_never_raises_anything_but_corpus_errors(tmp_path: Path, text: str) -> N
         assert str(path) in exc.source
     else:
         assert all(isinstance(item, (Paper, CorpusError)) for item in items)
+
+
+def test_authors_split_on_and_outside_braces_and_others_dropped(tmp_path: Path) -> None:
+    path = write(tmp_path, "@misc{c, title={Corporate}, abstract={A.},\n"
+                           "  author={{Barnes and Noble} and Lee, Ann and others}}\n")
+    (paper,) = list(load_bibtex(path))
+    assert isinstance(paper, Paper) and paper.authors == ("Barnes and Noble", "Lee, Ann")

@@ -76,10 +76,13 @@ def test_good_pdf_gives_title_abstract_body_and_arxiv_id(tmp_path: Path) -> None
     paper = only(path)
     assert isinstance(paper, Paper)
     assert paper.title == "H2O: Heavy-Hitter Oracle for Efficient Generative Inference of Large Language Models"
-    assert paper.abstract == "Large Language Models are cost-prohibitive to deploy. The KV cache is efficient when small. We introduce H2O."
+    assert paper.abstract == (
+        "Large Language Models are cost-prohibitive to deploy. The KV cache is efficient when small. We introduce H2O."
+    )
     assert paper.id == "arxiv:2306.14048" and paper.year == 2023
     assert paper.source == str(path)
-    assert paper.body is not None and "Deploying LLMs is expensive." in paper.body and "Second page body text." in paper.body
+    assert paper.body is not None
+    assert "Deploying LLMs is expensive." in paper.body and "Second page body text." in paper.body
     assert detect_format(path) == "pdf"
 
 
@@ -173,7 +176,7 @@ def test_no_abstract_heading_is_an_error(tmp_path: Path) -> None:
 
 
 def test_abstract_syntax_is_not_an_abstract_heading(tmp_path: Path) -> None:
-    pages = [["ASN.1 Notes", "Abstract Syntax Notation One is a language.", "Abstract", "The real one.", "1 Introduction"]]
+    pages = [["ASN.1", "Abstract Syntax Notation One is a language.", "Abstract", "The real one.", "Introduction"]]
     paper = only(write_pdf(tmp_path, pages))
     assert isinstance(paper, Paper) and paper.abstract == "The real one."
 
@@ -183,3 +186,8 @@ def test_strict_mode_raises_for_a_bad_pdf(tmp_path: Path) -> None:
     path.write_bytes(b"not a pdf at all")
     with pytest.raises(CorpusError, match="fake.pdf: not a PDF"):
         load_papers([path])
+
+
+def test_page_starting_with_abstract_has_no_title(tmp_path: Path) -> None:
+    error = only(write_pdf(tmp_path, [["Abstract", "Text without a title above it.", "Introduction"]]))
+    assert isinstance(error, CorpusError) and "title" in error.problem

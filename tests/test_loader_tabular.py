@@ -13,7 +13,7 @@ from paperbot.errors import CorpusError
 from paperbot.loaders.tabular import load_csv, load_jsonl
 from paperbot.types import Paper
 
-H2O_ABSTRACT = "Large Language Models (LLMs) are costly to deploy. We introduce H2O, an eviction policy for the KV cache."
+H2O_ABSTRACT = "Large Language Models (LLMs) are costly to deploy. We introduce H2O, a KV cache eviction policy."
 
 
 def papers(items: list) -> list[Paper]:

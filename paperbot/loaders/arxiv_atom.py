@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from xml.etree.ElementTree import Element
@@ -11,10 +12,12 @@ from defusedxml import DefusedXmlException
 
 from paperbot.errors import CorpusError
 from paperbot.loaders.records import build_paper
+from paperbot.loaders.text_files import read_text
 from paperbot.types import Paper
 
 _ATOM = "{http://www.w3.org/2005/Atom}"
 _ARXIV = "{http://arxiv.org/schemas/atom}"
+_DECLARED_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*encoding\s*=\s*["']([\w.\-]+)""")
 _ENTITY_HINT = "entities can expand without bound or read local files; arXiv API feeds never declare them"
 
 
@@ -23,6 +26,11 @@ def _parse(path: Path) -> Element:
         data = path.read_bytes()
     except OSError as exc:
         raise CorpusError(str(path), f"cannot read file: {exc.strerror or exc}") from exc
+    declared = _DECLARED_ENCODING.match(data)
+    utf16 = data.startswith((b"\xff\xfe", b"\xfe\xff"))
+    if not utf16 and (declared is None or declared.group(1).lower() in (b"utf-8", b"utf8")):
+        # The parser would only say "not well-formed (invalid token)"; read_text names the bad byte and line.
+        read_text(path)
     try:
         # Bytes, not text: the XML declaration names the encoding and the parser honours it.
         return SafeET.fromstring(data, forbid_entities=True, forbid_external=True)
@@ -71,7 +79,8 @@ def _paper_from_entry(source: str, entry: Element) -> Paper:
 def load_arxiv_atom(path: Path) -> Iterator[Paper | CorpusError]:
     root = _parse(path)
     if root.tag != f"{_ATOM}feed":
-        raise CorpusError(str(path), f"not an Atom feed: the root element is <{root.tag}>", "expected an arXiv API response")
+        problem = f"not an Atom feed: the root element is <{root.tag}>"
+        raise CorpusError(str(path), problem, "expected an arXiv API response")
     for number, entry in enumerate(root.findall(f"{_ATOM}entry"), start=1):
         source = f"{path}#entry{number}"
         try:

@@ -18,7 +18,6 @@ from paperbot.loaders.tex import readable_tex
 from paperbot.loaders.text_files import read_text
 from paperbot.types import Paper
 
-_AUTHOR_SEPARATOR = re.compile(r"\s+and\s+", re.IGNORECASE)
 _UNESCAPED_PERCENT = re.compile(r"(?<!\\)%")
 _BRACES = re.compile(r"(?<!\\)[{}]")
 # Google Scholar and others put the arXiv id in journal = {arXiv preprint arXiv:2306.14048}.
@@ -35,6 +34,23 @@ def _plain(value: str | None) -> str | None:
     value = readable_tex(value)
     # Protective braces ({H}, {GPU}) only keep BibTeX styles from lower-casing; readers never see them.
     return _BRACES.sub("", value)
+
+
+def _split_authors(value: str) -> list[str]:
+    # "and" separates names only outside braces: "{Barnes and Noble}" is one (corporate) author.
+    names, depth, start = [], 0, 0
+    for match in re.finditer(r"[{}]|\s+and\s+", value, re.IGNORECASE):
+        token = match.group()
+        if token == "{":
+            depth += 1
+        elif token == "}":
+            depth = max(depth - 1, 0)
+        elif depth == 0:
+            names.append(value[start:match.start()])
+            start = match.end()
+    names.append(value[start:])
+    # "and others" is BibTeX for et al., not a person.
+    return [plain for name in names if (plain := _plain(name) or "").strip() and plain.strip().lower() != "others"]
 
 
 def _arxiv_id(fields: dict[str, str]) -> str | None:
@@ -54,14 +70,15 @@ def _paper_from_entry(path: Path, entry: Entry) -> Paper:
     fields = {field.key.lower(): str(field.value) for field in entry.fields}
     abstract = _plain(fields.get("abstract"))
     if not abstract or not abstract.strip():
-        raise CorpusError(source, f"entry {entry.key} has no abstract", "only entries with an 'abstract' field are papers")
+        hint = "only entries with an 'abstract' field are papers"
+        raise CorpusError(source, f"entry {entry.key} has no abstract", hint)
     authors = fields.get("author")
     return build_paper(
         source,
         title=_plain(fields.get("title")),
         abstract=abstract,
         # Split on "and" here: a single "Last, First" author would otherwise be split on its comma.
-        authors=[_plain(name) for name in _AUTHOR_SEPARATOR.split(authors)] if authors else None,
+        authors=_split_authors(authors) if authors else None,
         year=fields.get("year"),
         date=fields.get("date"),
         url=fields.get("url"),

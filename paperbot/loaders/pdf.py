@@ -30,7 +30,9 @@ _END_OF_ABSTRACT = re.compile(
     r"(?:Keywords|KEYWORDS|Key words|Index Terms|CCS Concepts|ACM Reference Format)\b)"
 )
 # The vertical stamp arXiv adds to page 1: "arXiv:2306.14048v2 [cs.LG] 18 Dec 2023".
-_ARXIV_STAMP = re.compile(r"arXiv:(?P<id>\d{4}\.\d{4,5})(?:v\d+)?\s*\[[\w.\-]+\]\s*(?:\d{1,2}\s+\w{3}\s+(?P<year>\d{4}))?")
+_ARXIV_STAMP = re.compile(
+    r"arXiv:(?P<id>\d{4}\.\d{4,5})(?:v\d+)?\s*\[[\w.\-]+\]\s*(?:\d{1,2}\s+\w{3}\s+(?P<year>\d{4}))?"
+)
 # Lines above the title that are not the title: stamps, venue banners, page numbers.
 _NOT_TITLE = re.compile(
     r"^(arXiv:\S+.*|\d+|published as .*|accepted (at|to|by) .*|preprint.*|under review.*|proceedings of .*|"
@@ -41,7 +43,8 @@ _NOT_TITLE = re.compile(
 _DANGLING = re.compile(r"(\b(a|an|and|for|from|in|of|on|the|to|via|with)|[:\-–—])$", re.IGNORECASE)
 # Metadata titles that are really file names or tool defaults.
 _JUNK_META_TITLE = re.compile(
-    r"(^(microsoft word|untitled|title|document|paper|main|slides?)\b|\.(pdf|docx?|tex|dvi|ps|indd|odt)$|^[\w\-.]+$)",
+    r"(^microsoft (word|powerpoint)\b|^(untitled|title|document|paper|main|slides?|draft)[\s\d]*$|"
+    r"\.(pdf|docx?|tex|dvi|ps|indd|odt)$|^[\w\-.]+$)",
     re.IGNORECASE,
 )
 _HYPHEN_BREAK = re.compile(r"(\w)-\n\s*([a-z])")
@@ -57,8 +60,12 @@ def _sensible_meta_title(title: object) -> str | None:
 
 
 def _title_from_text(first_page: str) -> str | None:
-    lines = [line.strip() for line in first_page.splitlines()]
-    lines = [line for line in lines if len(line) >= 4 and not _NOT_TITLE.match(line)]
+    lines = []
+    for line in (raw.strip() for raw in first_page.splitlines()):
+        if _ABSTRACT_HEADING.match(line):
+            break  # the title comes before the abstract; a page that starts with it has no title line
+        if len(line) >= 4 and not _NOT_TITLE.match(line):
+            lines.append(line)
     if not lines:
         return None
     parts = [lines[0]]

@@ -13,12 +13,14 @@ from paperbot.types import Paper
 
 _YEAR = re.compile(r"\b(1[89]\d\d|20\d\d|2100)\b")
 _SPACE = re.compile(r"\s+")
+# Control and format characters (Unicode categories Cc, Cf, Co, Cs, and separators other than space).
+_UNPRINTABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb\ue000-\uf8ff\ud800-\udfff]")
 
 
 def clean_text(text: str) -> str:
     """NFC, no control characters, single spaces: what every stored field looks like."""
     text = unicodedata.normalize("NFC", text)
-    text = "".join(ch if ch.isprintable() or ch in "\n\t" else " " for ch in text)
+    text = _UNPRINTABLE.sub(" ", text)
     return _SPACE.sub(" ", text).strip()
 
 

@@ -55,7 +55,8 @@ def _paper_from_record(source: str, record: Mapping[object, object]) -> Paper:
 
 def _record_or_error(source: str, record: object) -> Paper | CorpusError:
     if not isinstance(record, dict):
-        return CorpusError(source, f"expected a JSON object, got {type(record).__name__}", "one paper object per record")
+        problem = f"expected a JSON object, got {type(record).__name__}"
+        return CorpusError(source, problem, "one paper object per record")
     try:
         return _paper_from_record(source, record)
     except CorpusError as exc:
@@ -122,7 +123,8 @@ def load_jsonl(path: Path) -> Iterator[Paper | CorpusError]:
             yield exc
             continue
         except json.JSONDecodeError as exc:
-            yield CorpusError(source, f"invalid JSON: {exc.msg} (column {exc.colno})", "each line must be one JSON object")
+            problem = f"invalid JSON: {exc.msg} (column {exc.colno})"
+            yield CorpusError(source, problem, "each line must be one JSON object")
             continue
         yield _record_or_error(source, record)
 
@@ -164,7 +166,7 @@ def load_csv(path: Path) -> Iterator[Paper | CorpusError]:
             f"CSV needs a 'title' column and an 'abstract' or 'text' column; found {', '.join(map(repr, fieldnames))}",
             "rename the columns in the header row",
         )
-    lines = text.splitlines()
+    lines = io.StringIO(text, newline="").readlines()  # split exactly as the reader counts lines
     previous_end = reader.line_num
     while True:
         try:

@@ -1,0 +1,1 @@
+"""Evaluation harness and benchmarks; front ends that use only the public PaperBot API."""

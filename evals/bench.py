@@ -1,0 +1,164 @@
+"""Foundation benchmark: ingest throughput vs the raw embedding model, query latency vs dense-only Chroma, and
+retrieval quality (dense / lexical / hybrid) on SciFact train, all measured in one run.
+
+    python -m evals.bench --datasets ../shared/datasets --corpus ../shared/corpus/inference-cost-papers.txt
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import random
+import statistics
+import subprocess
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+from ranx import Qrels, Run, evaluate
+
+from evals.beir import load_split
+from paperbot import PaperBot, Settings
+from paperbot.loaders import load_papers
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q)) if values else float("nan")
+
+
+def raw_embed_rate(bot: PaperBot, texts: list[str]) -> float:
+    """Chunks per second of the embedding model alone, on texts the pipeline also embeds."""
+    started = time.perf_counter()
+    bot.embedder.embed(texts)
+    return len(texts) / (time.perf_counter() - started)
+
+
+def time_queries(fn, queries: list[str]) -> list[float]:
+    fn(queries[0])  # the first query loads sessions and caches; excluded, as the benchmark spec says
+    out = []
+    for q in queries[1:]:
+        started = time.perf_counter()
+        fn(q)
+        out.append((time.perf_counter() - started) * 1e3)
+    return out
+
+
+def quality(bot: PaperBot, queries: dict[str, str], qrels: dict, modes: list[str], k: int = 100) -> dict:
+    scores = {}
+    for mode in modes:
+        run = {}
+        for qid, text in queries.items():
+            hits = bot.search(text, k=k, mode=mode)
+            run[qid] = {h.paper_id: float(k - i) for i, h in enumerate(hits)} or {"__none__": 0.0}
+        scores[mode] = evaluate(Qrels(qrels), Run(run), ["ndcg@10", "recall@10", "recall@100", "mrr"])
+    return scores
+
+
+def git_revision() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    except OSError:
+        return "unknown"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", type=Path, required=True, help="folder holding scifact/ (BEIR layout)")
+    parser.add_argument("--corpus", type=Path, required=True, help="the demo corpus (daily-papers page)")
+    parser.add_argument("--work-dir", type=Path, default=Path("bench-data"), help="stores built by the benchmark")
+    parser.add_argument("--reuse", action="store_true", help="keep stores from an earlier run (skips ingest timing)")
+    parser.add_argument("--raw-sample", type=int, default=1500, help="chunks embedded directly for the model baseline")
+    parser.add_argument("--out", type=Path, default=Path("evals/results/foundation-bench.md"))
+    args = parser.parse_args()
+
+    results: dict = {
+        "when": datetime.now(timezone.utc).isoformat(timespec="seconds"), "git": git_revision(),
+        "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, python {platform.python_version()}",
+    }
+    scifact = load_split(args.datasets / "scifact", "train")
+    base = Settings()
+    for name, path, collection in (("demo", args.corpus, "bench-demo"), ("scifact", scifact.corpus, "bench-scifact")):
+        settings = base.model_copy(update={"data_dir": args.work_dir.resolve(), "collection": collection})
+        bot = PaperBot(settings)
+        entry: dict = {}
+        if not args.reuse or bot.stats().papers == 0:
+            papers = load_papers([path]).papers
+            chunks = [c for cl in bot.chunker.chunk_many(papers) for c in cl]
+            sample = random.Random(7).sample(chunks, min(args.raw_sample, len(chunks)))
+            texts = [c.embed_text for c in sample]
+            raw_before = raw_embed_rate(bot, texts)
+            started = time.perf_counter()
+            report = bot.ingest([path])
+            seconds = time.perf_counter() - started
+            raw_after = raw_embed_rate(bot, texts)
+            raw = (raw_before + raw_after) / 2
+            pipeline_chunks_per_s = report.chunks_written / seconds
+            entry.update({
+                "papers": report.papers_seen, "chunks": report.chunks_written, "ingest_seconds": round(seconds, 1),
+                "abstracts_per_s": round(report.papers_seen / seconds, 2),
+                "pipeline_chunks_per_s": round(pipeline_chunks_per_s, 2),
+                "raw_model_chunks_per_s": round(raw, 2),
+                "raw_model_chunks_per_s_before_after": [round(raw_before, 2), round(raw_after, 2)],
+                "raw_model_abstracts_per_s": round(raw * report.papers_seen / report.chunks_written, 2),
+                "pipeline_vs_raw_model": round(pipeline_chunks_per_s / raw, 3),
+            })
+        queries = list(scifact.queries.values())[:300] if name == "scifact" else [
+            json.loads(line)["question"] for line in Path("evals/questions/demo.jsonl").read_text().splitlines() if line
+        ]
+        k = 10
+        hybrid = time_queries(lambda q: bot.search(q, k=k), queries)
+        embedder, vectors = bot.embedder, bot.vectors
+        dense_chroma = time_queries(lambda q: vectors.query(embedder.embed([q])[0], k), queries)
+        entry["latency_ms"] = {
+            "hybrid_p50": round(percentile(hybrid, 50), 2), "hybrid_p95": round(percentile(hybrid, 95), 2),
+            "chroma_dense_p50": round(percentile(dense_chroma, 50), 2),
+            "chroma_dense_p95": round(percentile(dense_chroma, 95), 2),
+            "hybrid_over_dense_p95": round(percentile(hybrid, 95) / percentile(dense_chroma, 95), 2),
+            "queries_timed": len(hybrid),
+        }
+        if name == "scifact":
+            entry["quality_scifact_train"] = quality(bot, scifact.queries, scifact.qrels, ["dense", "lexical", "hybrid"])
+        results[name] = entry
+        print(json.dumps({name: entry}, indent=2), flush=True)
+
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.with_suffix(".json").write_text(json.dumps(results, indent=2))
+    args.out.write_text(render(results, args))
+    print(f"wrote {args.out}")
+
+
+def render(results: dict, args: argparse.Namespace) -> str:
+    lines = [
+        "# Foundation benchmark", "",
+        f"Run {results['when']} at git {results['git']} on {results['machine']}.", "",
+        "Command: `python -m evals.bench --datasets ../shared/datasets "
+        "--corpus ../shared/corpus/inference-cost-papers.txt`", "",
+        "| corpus | papers | chunks | abstracts/s | pipeline chunks/s | raw model chunks/s | pipeline / raw |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name in ("demo", "scifact"):
+        e = results[name]
+        if "chunks" in e:
+            lines.append(
+                f"| {name} | {e['papers']} | {e['chunks']} | {e['abstracts_per_s']} | {e['pipeline_chunks_per_s']} | "
+                f"{e['raw_model_chunks_per_s']} | {e['pipeline_vs_raw_model']:.1%} |"
+            )
+    lines += ["", "Query latency, k=10, first query excluded (ms):", "",
+              "| corpus | hybrid p50 | hybrid p95 | Chroma dense-only p50 | Chroma dense-only p95 | hybrid / dense p95 |",
+              "|---|---|---|---|---|---|"]
+    for name in ("demo", "scifact"):
+        lat = results[name]["latency_ms"]
+        lines.append(f"| {name} | {lat['hybrid_p50']} | {lat['hybrid_p95']} | {lat['chroma_dense_p50']} | "
+                     f"{lat['chroma_dense_p95']} | {lat['hybrid_over_dense_p95']} |")
+    quality_ = results["scifact"]["quality_scifact_train"]
+    lines += ["", "Retrieval quality, SciFact train (809 claims), per paper:", "",
+              "| retriever | nDCG@10 | recall@10 | recall@100 | MRR |", "|---|---|---|---|---|"]
+    for mode, m in quality_.items():
+        lines.append(f"| {mode} | {m['ndcg@10']:.4f} | {m['recall@10']:.4f} | {m['recall@100']:.4f} | {m['mrr']:.4f} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,201 @@
+"""The `paperbot` command line: ingest, browse and search a store, with readable tables or --json."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+import typer  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.markup import escape  # noqa: E402
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from paperbot.errors import PaperbotError  # noqa: E402
+from paperbot.loaders import FORMATS  # noqa: E402
+from paperbot.types import SearchFilters  # noqa: E402
+
+app = typer.Typer(
+    help="Ingest paper abstracts, then search and browse them.", no_args_is_help=True, add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console(highlight=False, soft_wrap=False)
+err = Console(stderr=True, highlight=False)
+
+
+class _State:
+    overrides: dict = {}
+
+
+def _bot():
+    from paperbot.bot import PaperBot
+    from paperbot.config import Settings
+
+    return PaperBot(Settings(**_State.overrides))
+
+
+@app.callback()
+def main_options(
+    data_dir: Annotated[Optional[Path], typer.Option(help="store folder [env PAPERBOT_DATA_DIR]")] = None,
+    collection: Annotated[Optional[str], typer.Option(help="collection name [env PAPERBOT_COLLECTION]")] = None,
+    chroma_url: Annotated[Optional[str], typer.Option(help="Chroma server, http://host:port [env PAPERBOT_CHROMA_URL]")] = None,
+    models_dir: Annotated[Optional[Path], typer.Option(help="offline model files [env PAPERBOT_MODELS_DIR]")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log what happens")] = False,
+) -> None:
+    """Every command takes the store location options."""
+    given = {"data_dir": data_dir, "collection": collection, "chroma_url": chroma_url, "models_dir": models_dir}
+    _State.overrides = {key: value for key, value in given.items() if value is not None}
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+def _json(value) -> None:
+    def default(obj):
+        if dataclasses.is_dataclass(obj):
+            return dataclasses.asdict(obj)
+        return str(obj)
+
+    sys.stdout.write(json.dumps(value, default=default, ensure_ascii=False, indent=2) + "\n")
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="files or folders")],
+    skip_bad: Annotated[bool, typer.Option("--skip-bad", help="ingest the good records, report the bad ones")] = False,
+    fmt: Annotated[Optional[str], typer.Option("--format", help=f"one of {', '.join(FORMATS)}; default: by file")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Add papers; re-ingesting unchanged papers adds nothing."""
+    if fmt and fmt not in FORMATS:
+        raise PaperbotError(f"unknown --format {fmt!r}; use one of {', '.join(FORMATS)}")
+    bot = _bot()
+    with Progress(
+        TextColumn("[bold]embedding"), BarColumn(), MofNCompleteColumn(), TextColumn("papers"), TimeRemainingColumn(),
+        console=err, transient=True, disable=as_json or not err.is_terminal,
+    ) as progress:
+        task = progress.add_task("ingest", total=None)
+        report = bot.ingest(paths, skip_bad=skip_bad, fmt=fmt, progress=lambda done, total: progress.update(
+            task, completed=done, total=total))
+    if as_json:
+        _json(report)
+        return
+    out.print(
+        f"{report.papers_seen} papers: [green]{len(report.added)} added[/], [yellow]{len(report.updated)} updated[/], "
+        f"{len(report.unchanged)} unchanged, [red]{len(report.skipped)} skipped[/]"
+        f" ({report.chunks_written} chunks written in {report.seconds:.1f}s)"
+    )
+    if report.merged:
+        out.print(f"{len(report.merged)} duplicate records merged into papers already in this batch")
+    for skipped in report.skipped:
+        out.print(f"  skipped {escape(skipped.source)}: {escape(skipped.reason)}")
+
+
+@app.command()
+def papers(
+    grep: Annotated[Optional[str], typer.Option(help="only papers whose title, abstract, authors or id contain TEXT")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """List papers: a table on a terminal, one tab-separated line per paper in a pipe."""
+    found = _bot().papers(grep)
+    if as_json:
+        _json([{"id": p.id, "title": p.title, "year": p.year, "authors": p.authors, "url": p.url} for p in found])
+    elif out.is_terminal:
+        table = Table("id", "year", "title", title=f"{len(found)} papers", title_justify="left")
+        for p in found:
+            table.add_row(escape(p.id), str(p.year or ""), escape(p.title))
+        out.print(table)
+    else:
+        for p in found:
+            sys.stdout.write(f"{p.id}\t{p.year or ''}\t{p.title}\n")
+
+
+@app.command()
+def show(
+    paper_id: Annotated[str, typer.Argument(help="a paper id from `paperbot papers`")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Show one paper: its fields, abstract and chunks."""
+    bot = _bot()
+    paper = bot.paper(paper_id)
+    chunks = bot.catalog.chunks_of(paper_id)
+    if as_json:
+        _json({**dataclasses.asdict(paper), "chunks": [dataclasses.asdict(c) for c in chunks]})
+        return
+    out.print(f"[bold]{escape(paper.title)}[/]")
+    for label, value in (("id", paper.id), ("authors", ", ".join(paper.authors)), ("year", paper.year),
+                         ("url", paper.url), ("source", paper.source)):
+        if value:
+            out.print(f"[dim]{label}:[/] {escape(str(value))}")
+    out.print()
+    out.print(escape(paper.abstract), soft_wrap=True)
+    out.print()
+    out.print(f"[dim]{len(chunks)} chunks: " + ", ".join(
+        f"#{c.index} chars {c.char_start}-{c.char_end} ({c.embed_tokens} word pieces, {c.tiktoken_tokens} tokens)"
+        for c in chunks) + "[/]", soft_wrap=True)
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument()],
+    k: Annotated[int, typer.Option("-k", min=1, max=1000, help="papers to return")] = 10,
+    mode: Annotated[str, typer.Option(help="hybrid, dense or lexical")] = "hybrid",
+    year_min: Annotated[Optional[int], typer.Option()] = None,
+    year_max: Annotated[Optional[int], typer.Option()] = None,
+    author: Annotated[Optional[list[str]], typer.Option(help="substring of an author name; repeatable")] = None,
+    paper_id: Annotated[Optional[list[str]], typer.Option("--paper-id", help="restrict to these ids; repeatable")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Hybrid (dense + BM25) search, one row per paper with its best matching passage."""
+    if mode not in ("hybrid", "dense", "lexical"):
+        raise PaperbotError(f"unknown --mode {mode!r}; use hybrid, dense or lexical")
+    filters = SearchFilters(year_min, year_max, tuple(author or ()), tuple(paper_id or ()))
+    hits = _bot().search(query, k=k, filters=filters, mode=mode)  # type: ignore[arg-type]
+    if as_json:
+        _json([dataclasses.asdict(h) for h in hits])
+        return
+    if not hits:
+        out.print("no matching papers")
+        return
+    table = Table("#", "score", "paper", "best passage", show_lines=True)
+    for h in hits:
+        passage = h.best_chunk.text if h.chunks else ""
+        table.add_row(str(h.rank), f"{h.score:.4f}", f"[bold]{escape(h.title)}[/]\n[dim]{escape(h.paper_id)}[/]",
+                      escape(passage[:300] + ("…" if len(passage) > 300 else "")))
+    out.print(table)
+
+
+@app.command()
+def stats(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Sizes and provenance of the store."""
+    s = _bot().stats()
+    if as_json:
+        _json(s)
+        return
+    table = Table(show_header=False)
+    for field in dataclasses.fields(s):
+        table.add_row(field.name, escape(str(getattr(s, field.name))))
+    out.print(table)
+
+
+@app.command()
+def reindex() -> None:
+    """Rebuild the catalog and lexical index from what Chroma stores."""
+    count = _bot().rebuild_lexical_index()
+    out.print(f"rebuilt the catalog and lexical index: {count} papers")
+
+
+def main() -> None:
+    try:
+        app()
+    except PaperbotError as exc:
+        err.print(f"[red]error:[/] {escape(str(exc))}")
+        raise SystemExit(1) from None
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        raise SystemExit(130) from None
