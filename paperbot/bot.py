@@ -111,7 +111,7 @@ class PaperBot:
             with FileLock(str(lock_path), timeout=self.settings_lock_timeout):
                 return ingest_papers(
                     papers, catalog=self.catalog, vectors=self.vectors, embedder=self.embedder,
-                    chunker=self.chunker, progress=progress,
+                    chunker=self.chunker, batch_size=self.settings.ingest_batch_size, progress=progress,
                 )
         except Timeout as exc:
             raise StoreError(

@@ -26,8 +26,8 @@ app = typer.Typer(
     help="Ingest paper abstracts, then search and browse them.", no_args_is_help=True, add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console(highlight=False, soft_wrap=False)
-err = Console(stderr=True, highlight=False)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 class _State:

@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     openai_embedding_model: str = "text-embedding-3-small"
     openai_embedding_base_url: str | None = None  # falls back to OPENAI_BASE_URL
     embed_batch_size: int = Field(default=32, ge=1, le=1024)
+    ingest_batch_size: int = Field(default=64, ge=1, le=10_000, description="papers written per transaction")
     tiktoken_encoding: str | None = None  # None: chosen from the chat model
 
     # Retrieval defaults (tuned on SciFact train; see evals/).
