@@ -10,7 +10,6 @@ from paperbot.sentences import sentence_spans
 from paperbot.types import Chunk, Paper
 
 CHUNKER_VERSION = "sentences-v1"  # bump when chunk boundaries change: stores record it and refuse a mismatch
-_SPECIAL = 2  # [CLS] and [SEP]: counted once per chunk, in the title prefix's cost
 _MAX_TITLE_CHARS = 200
 
 
@@ -27,6 +26,8 @@ class Chunker:
         self._embedder = embedder
         self._count_llm_tokens = count_llm_tokens
         self.max_tokens = min(max_tokens or embedder.max_tokens, embedder.max_tokens)
+        # Tokens the embedder adds to every input ([CLS] and [SEP]): counted once per chunk, in the title prefix.
+        self._special = embedder.special_tokens
 
     def chunk(self, paper: Paper) -> list[Chunk]:
         return self.chunk_many([paper])[0]
@@ -43,14 +44,14 @@ class Chunker:
             budget = self.max_tokens - prefix
             units, costs = [], []
             for span in spans:
-                cost = next(sentence_costs) - _SPECIAL
+                cost = next(sentence_costs) - self._special
                 if cost <= budget:
                     units.append(span)
                     costs.append(cost)
                 else:
                     pieces = self._split_long(paper.abstract, span, budget)
                     units.extend(pieces)
-                    costs.extend(c - _SPECIAL for c in self._embedder.count_tokens([paper.abstract[s:e] for s, e in pieces]))
+                    costs.extend(c - self._special for c in self._embedder.count_tokens([paper.abstract[s:e] for s, e in pieces]))
             plans.append((units, costs, budget))
 
         chunk_spans = [self._spans(units, costs, budget) for units, costs, budget in plans]
@@ -91,7 +92,7 @@ class Chunker:
             low, high = first + 1, len(words)
             while low < high:  # binary search for the longest run of words that fits
                 mid = (low + high + 1) // 2
-                cost = self._embedder.count_tokens([text[words[first][0] : words[mid - 1][1]]])[0] - _SPECIAL
+                cost = self._embedder.count_tokens([text[words[first][0] : words[mid - 1][1]]])[0] - self._special
                 if cost <= budget:
                     low = mid
                 else:

@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     openai_api_key: SecretStr | None = Field(default=None, validation_alias="OPENAI_API_KEY")
     openai_base_url: str | None = Field(default=None, validation_alias="OPENAI_BASE_URL")
 
+    request_timeout: float = Field(default=60.0, gt=0, description="seconds per HTTP request to the API")
+    max_attempts: int = Field(default=5, ge=1, le=20, description="tries per API call, retries included")
+    max_retry_seconds: float = Field(default=120.0, gt=0, description="give up retrying after this long")
+
     @field_validator("data_dir", "models_dir", mode="after")
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:

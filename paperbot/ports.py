@@ -18,6 +18,10 @@ class Embedder(Protocol):
     @property
     def max_tokens(self) -> int: ...
 
+    @property
+    def special_tokens(self) -> int:
+        """Tokens added to every input by count_tokens (e.g. [CLS] and [SEP])."""
+
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Tokens each text costs the embedder, special tokens included."""
 

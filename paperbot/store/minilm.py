@@ -63,6 +63,7 @@ class MiniLMEmbedder:
 
     id = "chroma-onnx/all-MiniLM-L6-v2"
     max_tokens = MAX_TOKENS
+    special_tokens = 2  # [CLS], [SEP]
 
     def __init__(self, model_dir: Path | None = None, *, batch_size: int = 32, stamp_dir: Path | None = None) -> None:
         self._function = _DynamicPaddingMiniLM(model_dir)

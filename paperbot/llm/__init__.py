@@ -1,0 +1,1 @@
+"""OpenAI-compatible API adapter: the only importer of openai and tenacity."""
