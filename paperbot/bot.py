@@ -10,18 +10,21 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
+from paperbot.answer import AnswerConfig, Answerer, PreparedPrompt
 from paperbot.chunking import CHUNKER_VERSION, Chunker
 from paperbot.config import Settings
 from paperbot.errors import PaperNotFoundError, StoreError
 from paperbot.ingest import Progress, ingest_papers
 from paperbot.loaders import load_papers
 from paperbot.ports import Embedder
+from paperbot.prompts import PLACEHOLDERS, load_prompt
 from paperbot.rebuild import rebuild_catalog
 from paperbot.retrieval import FusionParams, Retriever
 from paperbot.store.catalog import Catalog
 from paperbot.store.vectors import VectorStore, connect
+from paperbot.terms import Vocabulary
 from paperbot.tokens import TiktokenCounter, encoding_for_model, use_cache_dir
-from paperbot.types import IngestReport, Paper, PaperHit, RetrievalMode, SearchFilters, StoreStats
+from paperbot.types import Answer, AnswerMode, IngestReport, Paper, PaperHit, RetrievalMode, SearchFilters, StoreStats
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +36,9 @@ class PaperBot:
         self.settings = settings or Settings()
         use_cache_dir(self.settings.tiktoken_cache_dir)
         self._embedder = embedder
+        self._vocabulary: Vocabulary | None = None
+        # Prompts are checked now, so a broken template fails at start-up, not on the first question.
+        self.prompts = {name: load_prompt(name, self.settings.prompts_dir) for name in PLACEHOLDERS}
         self._client, self.location = connect(self.settings.chroma_url, self.settings.data_dir / "chroma")
 
     # --- adapters, built on first use so that browsing never loads the model ------------------------------------
@@ -88,6 +94,50 @@ class PaperBot:
         return Chunker(self.embedder, counter.count_many)
 
     @cached_property
+    def chat(self):
+        """The chat model when an API is configured, else None (extractive answers)."""
+        if not self.settings.llm_configured:
+            return None
+        from paperbot.llm.chat import ChatModel
+
+        return ChatModel(self.settings)
+
+    @cached_property
+    def llm_counter(self) -> TiktokenCounter:
+        return TiktokenCounter(self.settings.tiktoken_encoding or encoding_for_model(self.settings.chat_model))
+
+    def vocabulary(self) -> Vocabulary:
+        """Term statistics of the whole collection, for sentence relevance and support; rebuilt after an ingest."""
+        if self._vocabulary is None:
+            self._vocabulary = Vocabulary(
+                f"{c.title} {c.text}" for p in self.catalog.papers() for c in self.catalog.chunks_of(p.id)
+            )
+        return self._vocabulary
+
+    def answerer(self, *, mode: AnswerMode | None = None, model: str | None = None) -> Answerer:
+        from paperbot.budget import prompt_limit
+        from paperbot.pricing import cost_usd, price_for
+
+        wanted = mode or (None if self.settings.answer_mode == "auto" else self.settings.answer_mode)
+        chat = None
+        if wanted != "extractive":
+            chat = self.chat
+            if model and chat is not None and model != chat.model:
+                from paperbot.llm.chat import ChatModel
+
+                chat = ChatModel(self.settings, model)
+        chat_model = chat.model if chat is not None else self.settings.chat_model
+        price = price_for(self.settings, chat_model)
+        config = AnswerConfig(
+            k=self.settings.answer_k, prompt_limit=prompt_limit(self.settings, chat_model),
+            max_answer_tokens=self.settings.max_answer_tokens, temperature=self.settings.temperature,
+        )
+        return Answerer(
+            retriever=self.retriever, vocabulary=self.vocabulary, counter=self.llm_counter, prompts=self.prompts,
+            config=config, chat=chat, cost=lambda usage: cost_usd(price, usage),
+        )
+
+    @cached_property
     def retriever(self) -> Retriever:
         s = self.settings
         params = FusionParams(s.candidates, s.rrf_k, s.dense_weight, s.lexical_weight, s.title_weight)
@@ -101,6 +151,7 @@ class PaperBot:
         """Load every file first (a bad record stops everything before a write, unless skip_bad), then write."""
         loaded = load_papers([Path(p) for p in paths], skip_bad=skip_bad, fmt=fmt)
         report = self.ingest_papers(loaded.papers, progress=progress)
+        self._vocabulary = None
         report.skipped = loaded.skipped
         return report
 
@@ -141,6 +192,23 @@ class PaperBot:
             lexical_chunks=fts, embedder=self.vectors.embedder_id, chunker=self.vectors.chunker_version,
             years=self.catalog.year_range(),
         )
+
+    def ask(self, question: str, history: list[dict] | None = None, *, k: int | None = None,
+            mode: AnswerMode | None = None, model: str | None = None) -> Answer:
+        """Answer with citations; `history` is OpenAI-style messages of the conversation so far."""
+        return self.answerer(mode=mode, model=model).ask(question, history or (), k=k)
+
+    def ask_stream(self, question: str, history: list[dict] | None = None, *, k: int | None = None,
+                   mode: AnswerMode | None = None, model: str | None = None):
+        """Yields text deltas, then the final Answer."""
+        answerer = self.answerer(mode=mode, model=model)
+        yield from answerer.ask_stream(question, history or (), k=k)
+
+    def prepare(self, question: str, history: list[dict] | None = None, *, k: int | None = None,
+                mode: AnswerMode | None = None, model: str | None = None) -> PreparedPrompt:
+        """What would be sent to the model, without calling it (for --dry-run)."""
+        answerer = self.answerer(mode=mode, model=model)
+        return answerer.prepare(question, history or (), k=k)
 
     def rebuild_lexical_index(self) -> int:
         """Recreate the catalog and BM25 index from Chroma; returns the number of papers."""

@@ -50,12 +50,38 @@ class Settings(BaseSettings):
     request_timeout: float = Field(default=60.0, gt=0, description="seconds per HTTP request to the API")
     max_attempts: int = Field(default=5, ge=1, le=20, description="tries per API call, retries included")
     max_retry_seconds: float = Field(default=120.0, gt=0, description="give up retrying after this long")
+    retry_base_seconds: float = Field(default=0.5, gt=0, description="first backoff step; doubles per retry")
 
-    @field_validator("data_dir", "models_dir", mode="after")
+    # Answering: the chat model and the token budget of each prompt.
+    chat_model: str = "gpt-4o-mini"
+    answer_mode: Literal["auto", "llm", "extractive"] = Field(
+        default="auto", description="auto: LLM when an API is configured, else extractive"
+    )
+    answer_k: int = Field(default=5, ge=1, le=50, description="papers retrieved as evidence for an answer")
+    prompts_dir: Path | None = Field(default=None, description="prompt templates; default: the repo's prompts/")
+    temperature: float = Field(default=0.1, ge=0, le=2)
+    max_answer_tokens: int = Field(default=600, ge=1, description="tokens reserved for the answer")
+    context_window: int | None = Field(default=None, ge=256, description="None: from the model table, else 8192")
+    max_prompt_tokens: int = Field(
+        default=1500, ge=64, description="prompt budget cap; also kept within context window minus the answer"
+    )
+
+    # Prices (USD per 1M tokens) for cost reports; unknown models cost "unknown", never 0.
+    prices_file: Path | None = Field(default=None, description="JSON merged over the packaged price table")
+    price_input_per_m: float | None = Field(default=None, ge=0, description="override for chat_model")
+    price_output_per_m: float | None = Field(default=None, ge=0, description="override for chat_model")
+
+    @field_validator("data_dir", "models_dir", "prices_file", mode="after")
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:
         # Relative paths are taken from where the command runs, once, so later chdirs do not move the store.
         return value.expanduser().resolve() if value is not None else None
+
+    @property
+    def llm_configured(self) -> bool:
+        """True when an OpenAI-compatible API is reachable in principle: a key, or a local server's URL."""
+        has_key = self.openai_api_key is not None and bool(self.openai_api_key.get_secret_value())
+        return has_key or bool(self.openai_base_url)
 
     @property
     def tiktoken_cache_dir(self) -> Path | None:

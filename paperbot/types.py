@@ -130,3 +130,87 @@ class StoreStats:
     embedder: str
     chunker: str
     years: tuple[int, int] | None
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the model is shown of one paper: whole sentences from its matching chunks, under a short citation key."""
+
+    key: str  # "P1", "P2", ...: what answers cite
+    paper_id: str
+    title: str
+    url: str | None
+    year: int | None
+    sentences: tuple[str, ...]  # whole sentences, in the order they stand in the abstract
+    rank: int
+    retrieval_score: float
+
+    @property
+    def text(self) -> str:
+        return " ".join(self.sentences)
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A cited paper, in the order it is first cited."""
+
+    key: str
+    paper_id: str
+    title: str
+    url: str | None
+    year: int | None
+
+
+@dataclass(frozen=True)
+class SentenceSupport:
+    """One answer sentence, the keys it cites, and how well the cited text supports it (0..1)."""
+
+    sentence: str
+    keys: tuple[str, ...]
+    score: float
+    supported: bool
+
+
+@dataclass(frozen=True)
+class TokenUsage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    estimated: bool = False  # counted with tiktoken because the server did not report usage
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True)
+class AnswerTimings:
+    retrieval_ms: float = 0.0
+    first_token_ms: float | None = None
+    total_ms: float = 0.0
+
+
+AnswerMode = Literal["llm", "extractive"]
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An answer with everything needed to trust it: citations, support per sentence, the evidence shown, cost."""
+
+    question: str
+    text: str
+    mode: AnswerMode
+    model: str | None  # the chat model, or None in extractive mode
+    search_query: str  # the question as searched (follow-ups are condensed into a standalone query)
+    citations: tuple[Citation, ...]
+    sentences: tuple[SentenceSupport, ...]
+    evidence: tuple[Evidence, ...]
+    abstained: bool
+    invalid_keys_removed: int = 0
+    usage: TokenUsage = field(default_factory=TokenUsage)
+    cost_usd: float | None = None  # None: unknown price (never a guessed 0)
+    timings: AnswerTimings = field(default_factory=AnswerTimings)
+    nearest_papers: tuple[Citation, ...] = ()  # shown when abstaining
+
+    @property
+    def unsupported_sentences(self) -> tuple[SentenceSupport, ...]:
+        return tuple(s for s in self.sentences if s.keys and not s.supported)

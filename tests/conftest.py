@@ -141,3 +141,12 @@ def store_kind(request):
         request.applymarker(pytest.mark.server)
         return {"chroma_url": request.getfixturevalue("chroma_server")}
     return {}
+
+
+@pytest.fixture
+def fake_openai():
+    """A running FakeOpenAI (tests/fake_openai.py): a real OpenAI-compatible HTTP server on 127.0.0.1."""
+    from tests.fake_openai import FakeOpenAI
+
+    with FakeOpenAI() as server:
+        yield server

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 from chromadb.utils.embedding_functions import ONNXMiniLM_L6_V2
 
+from paperbot.errors import ModelFileError
 from paperbot.store.model_files import MINILM_SHA256, verify_files
 
 MAX_TOKENS = 256  # sentence-transformers' max_seq_length for this model; longer input is silently cut
@@ -67,6 +68,7 @@ class MiniLMEmbedder:
 
     def __init__(self, model_dir: Path | None = None, *, batch_size: int = 32, stamp_dir: Path | None = None) -> None:
         self._function = _DynamicPaddingMiniLM(model_dir)
+        self._may_download = model_dir is None  # an explicit folder is an offline copy: never fetch into it
         self._batch_size = batch_size
         self._stamp_dir = stamp_dir
         self._ready = False
@@ -75,8 +77,14 @@ class MiniLMEmbedder:
         if self._ready:
             return
         folder = Path(self._function.DOWNLOAD_PATH)
-        if not (folder / "onnx" / "model.onnx").exists():
-            self._function._download_model_if_not_exists()  # networked machines: Chroma fetches and checks its archive
+        if self._may_download and not (folder / "onnx" / "model.onnx").exists():
+            try:
+                self._function._download_model_if_not_exists()  # Chroma fetches and checks its own archive
+            except Exception as exc:  # noqa: BLE001 - any network or archive failure means the same to the user
+                raise ModelFileError(
+                    f"cannot download all-MiniLM-L6-v2 into {folder} ({type(exc).__name__}). Offline, set "
+                    "PAPERBOT_MODELS_DIR to a folder holding all-MiniLM-L6-v2/onnx/"
+                ) from exc
         stamp = self._stamp_dir / "minilm-verified.json" if self._stamp_dir else None
         verify_files(folder / "onnx", MINILM_SHA256, stamp)
         self._ready = True

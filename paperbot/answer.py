@@ -1,0 +1,220 @@
+"""Answer use case: condense the question, retrieve, check answerability, fit evidence in the budget, then answer
+with an LLM (streamed, citations checked) or extractively; every path returns the same typed Answer."""
+
+from __future__ import annotations
+
+import html
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from paperbot.abstention import Answerability, assess
+from paperbot.budget import count_messages, fit_evidence
+from paperbot.citations import StreamingKeyFilter, references, support
+from paperbot.evidence import build_evidence, drop_least_relevant_sentence
+from paperbot.extractive import compose, select_sentences
+from paperbot.ports import TokenCounter
+from paperbot.prompts import Prompt
+from paperbot.retrieval import Retriever
+from paperbot.terms import Vocabulary
+from paperbot.types import Answer, AnswerMode, AnswerTimings, Citation, Evidence, PaperHit, TokenUsage
+
+SENTINEL = "I cannot answer this from the provided papers."
+Message = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class AnswerConfig:
+    k: int = 5
+    prompt_limit: int = 1500
+    max_answer_tokens: int = 600
+    temperature: float = 0.1
+
+
+@dataclass(frozen=True)
+class PreparedPrompt:
+    """Everything decided before the model is called: `paperbot ask --dry-run` prints this."""
+
+    search_query: str
+    hits: list[PaperHit]
+    evidence: list[Evidence]
+    messages: list[Message]
+    prompt_tokens: int
+    answerability: Answerability
+    retrieval_ms: float
+
+
+def render_sources(evidence: Sequence[Evidence]) -> str:
+    """Quoted data, escaped so an abstract cannot close its own <source> tag or open a new one."""
+    blocks = []
+    for item in evidence:
+        title = html.escape(item.title, quote=True)
+        year = f' year="{item.year}"' if item.year else ""
+        blocks.append(f'<source key="{item.key}" title="{title}"{year}>\n{html.escape(item.text, quote=False)}\n</source>')
+    return "\n".join(blocks)
+
+
+class Answerer:
+    """One question in, one Answer out; collaborators are given, so tests can hand in fakes or a local server."""
+
+    def __init__(
+        self, *, retriever: Retriever, vocabulary: Callable[[], Vocabulary], counter: TokenCounter,
+        prompts: dict[str, Prompt], config: AnswerConfig, chat: Any | None = None,
+        cost: Callable[[Any], float | None] = lambda usage: None,
+    ) -> None:
+        self._retriever = retriever
+        self._vocabulary = vocabulary
+        self._counter = counter
+        self._prompts = prompts
+        self._config = config
+        self._chat = chat
+        self._cost = cost
+
+    @property
+    def mode(self) -> AnswerMode:
+        return "llm" if self._chat is not None else "extractive"
+
+    # --- preparation ----------------------------------------------------------------------------------------------
+    def condense(self, question: str, history: Sequence[Message]) -> tuple[str, TokenUsage]:
+        """A standalone search query for a follow-up: the LLM rewrites it, or, without one, the last question joins it."""
+        previous = [m["content"] for m in history if m.get("role") == "user"]
+        if not previous:
+            return question, TokenUsage()
+        if self._chat is None:
+            return f"{previous[-1]} {question}", TokenUsage()
+        transcript = "\n".join(f"{m['role']}: {m['content']}" for m in history[-6:])
+        prompt = self._prompts["condense"].render(history=transcript, question=question)
+        result = self._chat.complete([{"role": "user", "content": prompt}], max_tokens=80, temperature=0.0)
+        query = result.text.strip().strip('"').strip() or question
+        usage = TokenUsage(result.usage.prompt_tokens, result.usage.completion_tokens, result.usage.estimated)
+        return query, usage
+
+    def _render(self, question: str) -> Callable[[list[Evidence], list[Message]], list[Message]]:
+        system = self._prompts["system"].render(sentinel=SENTINEL)
+
+        def render(items: list[Evidence], history: list[Message]) -> list[Message]:
+            user = self._prompts["answer"].render(sources=render_sources(items), question=question,
+                                                  n_sources=len(items))
+            return [{"role": "system", "content": system}, *history, {"role": "user", "content": user}]
+
+        return render
+
+    def prepare(self, question: str, history: Sequence[Message] = (), *, search_query: str | None = None,
+                k: int | None = None, mode: AnswerMode | None = None) -> PreparedPrompt:
+        started = time.perf_counter()
+        query = search_query or question
+        hits = self._retriever.search(query, k or self._config.k)
+        vocabulary = self._vocabulary()
+        evidence = build_evidence(hits, query, vocabulary)
+        retrieval_ms = (time.perf_counter() - started) * 1e3
+        answerability = assess(question, hits, evidence, strict=(mode or self.mode) == "extractive")
+        fitted = fit_evidence(
+            self._render(question), evidence, self._counter, self._config.prompt_limit,
+            lambda item: drop_least_relevant_sentence(item, query, vocabulary),
+            history=[{"role": m["role"], "content": m["content"]} for m in history],
+        )
+        return PreparedPrompt(query, hits, fitted.evidence, fitted.messages, fitted.tokens, answerability,
+                              retrieval_ms)
+
+    # --- answering ------------------------------------------------------------------------------------------------
+    def ask_stream(self, question: str, history: Sequence[Message] = (), *, k: int | None = None,
+                   mode: AnswerMode | None = None) -> Iterator[str | Answer]:
+        """Text deltas, then the final Answer (whose text is exactly the deltas joined)."""
+        started = time.perf_counter()
+        mode = mode or self.mode
+        if mode == "llm" and self._chat is None:
+            from paperbot.errors import ConfigError
+
+            raise ConfigError("LLM mode needs an API: set OPENAI_API_KEY and/or OPENAI_BASE_URL, or use extractive mode")
+        query, condense_usage = self.condense(question, history) if mode == "llm" else self.condense_offline(
+            question, history)
+        prepared = self.prepare(question, history if mode == "llm" else (), search_query=query, k=k, mode=mode)
+        if not prepared.answerability.answerable:
+            answer = self._abstain(question, prepared, mode, condense_usage, started)
+            yield answer.text
+            yield answer
+            return
+        if mode == "extractive":
+            yield from self._extractive(question, prepared, started)
+        else:
+            yield from self._llm(question, prepared, condense_usage, started)
+
+    def condense_offline(self, question: str, history: Sequence[Message]) -> tuple[str, TokenUsage]:
+        previous = [m["content"] for m in history if m.get("role") == "user"]
+        return (f"{previous[-1]} {question}" if previous else question), TokenUsage()
+
+    def ask(self, question: str, history: Sequence[Message] = (), **options: Any) -> Answer:
+        *_, answer = self.ask_stream(question, history, **options)
+        assert isinstance(answer, Answer)
+        return answer
+
+    def _abstain(self, question: str, prepared: PreparedPrompt, mode: AnswerMode, usage: TokenUsage,
+                 started: float) -> Answer:
+        nearest = tuple(Citation("", h.paper_id, h.title, h.url, h.year) for h in prepared.hits[:5])
+        reason = prepared.answerability.reason
+        text = f"{SENTINEL} ({reason}.)" if reason else SENTINEL
+        return Answer(
+            question=question, text=text, mode=mode, model=self._model_name(mode), search_query=prepared.search_query,
+            citations=(), sentences=(), evidence=tuple(prepared.evidence), abstained=True, usage=usage,
+            cost_usd=self._cost(usage) if mode == "llm" else None,
+            timings=AnswerTimings(prepared.retrieval_ms, None, (time.perf_counter() - started) * 1e3),
+            nearest_papers=nearest,
+        )
+
+    def _model_name(self, mode: AnswerMode) -> str | None:
+        return getattr(self._chat, "model", None) if mode == "llm" else None
+
+    def _extractive(self, question: str, prepared: PreparedPrompt, started: float) -> Iterator[str | Answer]:
+        vocabulary = self._vocabulary()
+        selected = select_sentences(prepared.search_query, prepared.evidence, vocabulary)
+        text = compose(selected)
+        yield text
+        yield Answer(
+            question=question, text=text, mode="extractive", model=None, search_query=prepared.search_query,
+            citations=references(text, prepared.evidence), sentences=support(text, prepared.evidence, vocabulary),
+            evidence=tuple(prepared.evidence), abstained=False,
+            timings=AnswerTimings(prepared.retrieval_ms, None, (time.perf_counter() - started) * 1e3),
+        )
+
+    def _llm(self, question: str, prepared: PreparedPrompt, condense_usage: TokenUsage,
+             started: float) -> Iterator[str | Answer]:
+        shown = {e.key for e in prepared.evidence}
+        keys = StreamingKeyFilter(shown)
+        stream = self._chat.stream(prepared.messages, max_tokens=self._config.max_answer_tokens,
+                                   temperature=self._config.temperature)
+        pieces: list[str] = []
+        first_token_ms = None
+        for delta in stream:
+            clean = keys.feed(delta)
+            if clean:
+                if first_token_ms is None:
+                    first_token_ms = (time.perf_counter() - started) * 1e3
+                pieces.append(clean)
+                yield clean
+        tail = keys.flush()
+        if tail:
+            pieces.append(tail)
+            yield tail
+        result = stream.result
+        text = "".join(pieces).strip()
+        usage = TokenUsage(
+            condense_usage.prompt_tokens + result.usage.prompt_tokens,
+            condense_usage.completion_tokens + result.usage.completion_tokens,
+            condense_usage.estimated or result.usage.estimated,
+        )
+        abstained = text.casefold().startswith(SENTINEL.casefold()[:30]) or not text
+        vocabulary = self._vocabulary()
+        yield Answer(
+            question=question, text=text, mode="llm", model=self._chat.model, search_query=prepared.search_query,
+            citations=() if abstained else references(text, prepared.evidence),
+            sentences=() if abstained else support(text, prepared.evidence, vocabulary),
+            evidence=tuple(prepared.evidence), abstained=abstained, invalid_keys_removed=keys.removed,
+            usage=usage, cost_usd=self._cost(usage),
+            timings=AnswerTimings(prepared.retrieval_ms, first_token_ms, (time.perf_counter() - started) * 1e3),
+            nearest_papers=tuple(Citation("", h.paper_id, h.title, h.url, h.year) for h in prepared.hits[:5])
+            if abstained else (),
+        )
+
+    def dry_run_tokens(self, prepared: PreparedPrompt) -> int:
+        return count_messages(prepared.messages, self._counter)

@@ -1,0 +1,123 @@
+"""Citation keys in answers: parse them, drop keys that were never shown, map the rest to papers, score support."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Sequence
+
+from paperbot.sentences import sentence_spans
+from paperbot.terms import Vocabulary, terms, weighted_coverage
+from paperbot.types import Citation, Evidence, SentenceSupport
+
+# [P1], [P1, P3], [P1; P2], [P1][P2]; keys are what the prompt shows.
+_GROUP = re.compile(r"\[\s*(P\d+(?:\s*[,;]\s*P\d+)*)\s*\]")
+_KEY = re.compile(r"P\d+")
+_ONLY_KEYS = re.compile(r"^(\s*\[\s*P\d+(?:\s*[,;]\s*P\d+)*\s*\]\s*[.;,]?)+\s*$")
+SUPPORT_THRESHOLD = 0.5  # calibrated on the demo dev questions: see evals/results
+
+
+def clean_keys(text: str, shown: set[str]) -> tuple[str, int]:
+    """Remove keys that were not shown (invented or copied from an abstract); returns the text and how many."""
+    removed = 0
+
+    def fix(match: re.Match[str]) -> str:
+        nonlocal removed
+        keys = _KEY.findall(match.group(1))
+        valid = list(dict.fromkeys(k for k in keys if k in shown))
+        removed += len(keys) - len([k for k in keys if k in shown])
+        return f"[{', '.join(valid)}]" if valid else ""
+
+    cleaned = _GROUP.sub(fix, text)
+    cleaned = re.sub(r"[ \t]+([.,;:])", r"\1", cleaned)  # "claim [P9]." -> "claim." once P9 is gone
+    return re.sub(r"[ \t]{2,}", " ", cleaned).strip(), removed
+
+
+def cited_keys(text: str) -> list[str]:
+    return list(dict.fromkeys(k for group in _GROUP.findall(text) for k in _KEY.findall(group)))
+
+
+def references(text: str, evidence: Sequence[Evidence]) -> tuple[Citation, ...]:
+    by_key = {e.key: e for e in evidence}
+    return tuple(
+        Citation(key=k, paper_id=by_key[k].paper_id, title=by_key[k].title, url=by_key[k].url, year=by_key[k].year)
+        for k in cited_keys(text) if k in by_key
+    )
+
+
+def answer_sentences(text: str) -> list[tuple[str, tuple[str, ...]]]:
+    """Sentences with the keys they cite; a key group standing after the full stop belongs to the sentence before."""
+    out: list[tuple[str, tuple[str, ...]]] = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        for start, end in sentence_spans(line):
+            piece = line[start:end].strip()
+            keys = tuple(cited_keys(piece))
+            if out and _ONLY_KEYS.match(piece):
+                prev, prev_keys = out[-1]
+                out[-1] = (f"{prev} {piece}", tuple(dict.fromkeys(prev_keys + keys)))
+                continue
+            out.append((piece, keys))
+    return out
+
+
+def support(
+    text: str, evidence: Sequence[Evidence], vocabulary: Vocabulary, threshold: float = SUPPORT_THRESHOLD
+) -> tuple[SentenceSupport, ...]:
+    """Share of each sentence's content (IDF-weighted) found in the sources it cites."""
+    by_key = {e.key: e for e in evidence}
+    scored = []
+    for sentence, keys in answer_sentences(text):
+        claim = [t for t in terms(_GROUP.sub(" ", sentence))]
+        if not keys:
+            # A sentence without a citation is unsupported when it claims something (has content words).
+            scored.append(SentenceSupport(sentence, (), 0.0, supported=len(set(claim)) < 3))
+            continue
+        available: set[str] = set()
+        for key in keys:
+            if key in by_key:
+                available.update(terms(by_key[key].title + " " + by_key[key].text))
+        score = weighted_coverage(claim, available, vocabulary) if claim else 1.0
+        scored.append(SentenceSupport(sentence, keys, round(score, 3), supported=score >= threshold))
+    return tuple(scored)
+
+
+class StreamingKeyFilter:
+    """Cleans citation keys in a stream of deltas, holding back only an unfinished '[...' so output never shows a
+    key that the final answer drops."""
+
+    def __init__(self, shown: set[str], max_hold: int = 40) -> None:
+        self._shown = shown
+        self._held = ""
+        self._max_hold = max_hold
+        self.removed = 0
+
+    def feed(self, delta: str) -> str:
+        self._held += delta
+        cut = self._held.rfind("[")
+        if cut != -1 and "]" not in self._held[cut:] and len(self._held) - cut <= self._max_hold:
+            ready, self._held = self._held[:cut], self._held[cut:]
+        else:
+            ready, self._held = self._held, ""
+        return self._clean(ready)
+
+    def flush(self) -> str:
+        ready, self._held = self._held, ""
+        return self._clean(ready)
+
+    def _clean(self, text: str) -> str:
+        if not text:
+            return text
+
+        def fix(match: re.Match[str]) -> str:
+            keys = _KEY.findall(match.group(1))
+            valid = list(dict.fromkeys(k for k in keys if k in self._shown))
+            self.removed += len(keys) - len([k for k in keys if k in self._shown])
+            return f"[{', '.join(valid)}]" if valid else ""
+
+        return _GROUP.sub(fix, text)
+
+
+def iter_keys(groups: Iterable[str]) -> Iterator[str]:
+    for group in groups:
+        yield from _KEY.findall(group)
