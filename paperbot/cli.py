@@ -171,6 +171,40 @@ def search(
 
 
 @app.command()
+def ask(
+    question: Annotated[str, typer.Argument()],
+    k: Annotated[Optional[int], typer.Option("-k", min=1, max=50, help="papers to use as evidence")] = None,
+    model: Annotated[Optional[str], typer.Option(help="chat model [env PAPERBOT_CHAT_MODEL]")] = None,
+    mode: Annotated[Optional[str], typer.Option(help="llm or extractive; default: llm when an API is configured")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="print the prompt, its tokens and cost; call nothing")] = False,
+    no_stream: Annotated[bool, typer.Option("--no-stream", help="print the answer when it is complete")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Answer a question from the papers, citing them: [P1] keys map to the references printed below."""
+    from paperbot.render import print_answer, print_dry_run
+
+    if mode not in (None, "llm", "extractive"):
+        raise PaperbotError(f"unknown --mode {mode!r}; use llm or extractive")
+    bot = _bot()
+    if dry_run:
+        prepared = bot.prepare(question, k=k, mode=mode, model=model)  # type: ignore[arg-type]
+        print_dry_run(out, bot, prepared, model=model, as_json=as_json)
+        return
+    stream = bot.ask_stream(question, k=k, mode=mode, model=model)  # type: ignore[arg-type]
+    answer = None
+    live = not (as_json or no_stream)
+    for item in stream:
+        if isinstance(item, str):
+            if live:
+                out.print(escape(item), end="")
+        else:
+            answer = item
+    if live:
+        out.print()
+    print_answer(out, answer, as_json=as_json, streamed=live)
+
+
+@app.command()
 def stats(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Sizes and provenance of the store."""
     s = _bot().stats()

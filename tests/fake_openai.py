@@ -48,8 +48,10 @@ Scripted faults
     - ``delay(s)`` with ``s`` beyond the client timeout -> ``APITimeoutError`` (a subclass of
       ``APIConnectionError``).
     - ``reset()`` (TCP RST, no response) -> ``APIConnectionError`` (not the timeout subclass).
-    - ``drop_mid_stream(n)`` -> the ``create(stream=True)`` call succeeds, ``n`` chunks are yielded,
-      then iterating raises ``APIConnectionError`` (httpx2 reports the incomplete chunked body).
+    - ``drop_mid_stream(n)`` -> the ``create(stream=True)`` call succeeds, ``n`` chunks are yielded
+      (the first one is the role chunk, with ``content == ""``), then iterating raises
+      ``APIConnectionError`` whose ``__cause__`` is httpx2's ``RemoteProtocolError`` ("incomplete
+      chunked read").
       With ``FakeOpenAI(stream_framing="close")`` the same drop is indistinguishable from a normal
       end of body: the stream just ends early, silently, with no ``finish_reason`` and no error.
       On a non-streaming request it behaves like ``reset()``.
@@ -65,7 +67,13 @@ Scripted faults
       normally without ``[DONE]``: the client does not notice. On a non-streaming request it is a
       no-op.
 
+    With ``max_retries > 0`` the client retries 408/409/429/5xx, connection errors and timeouts, and
+    each retry consumes the next matching fault (``retry-after-ms: 10`` keeps such tests fast; the
+    client's own back-off is >= 0.5 s).
+
 Every request (faulted or not, authorised or not) is recorded in ``.requests`` before it is handled.
+Exceptions raised by the responder (or by a bug in the fake) are answered with a 500 and kept in
+``.errors``.
 """
 
 from __future__ import annotations
@@ -167,9 +175,9 @@ _STATUS_ERRORS: dict[int, tuple[str, str, str | None]] = {
 
 
 def _default_error_body(code: int) -> dict[str, Any]:
-    message, type_, err_code = _STATUS_ERRORS.get(
-        code, (f"HTTP {code} (scripted by FakeOpenAI).", "server_error" if code >= 500 else "invalid_request_error", None)
-    )
+    type_ = "server_error" if code >= 500 else "invalid_request_error"
+    fallback = (f"HTTP {code} (scripted by FakeOpenAI).", type_, None)
+    message, type_, err_code = _STATUS_ERRORS.get(code, fallback)
     return _error(message, type_, err_code)
 
 
@@ -593,7 +601,8 @@ class FakeOpenAI:
             return
         if not self._authorised(h):
             self._send_json(h, 401, _error(
-                "Incorrect API key provided. You can find your API key at https://platform.openai.com/account/api-keys.",
+                "Incorrect API key provided. You can find your API key at "
+                "https://platform.openai.com/account/api-keys.",
                 "invalid_request_error", "invalid_api_key",
             ))
             return
@@ -611,7 +620,9 @@ class FakeOpenAI:
             self._send_json(h, 404, _error(f"Invalid URL ({method} {path})", "invalid_request_error"))
             return
         if not isinstance(body, dict):
-            message = "We could not parse the JSON body of your request." if raw else "you must provide a model parameter"
+            message = "We could not parse the JSON body of your request."
+            if not raw:
+                message = "you must provide a model parameter"
             self._send_json(h, 400, _error(message, "invalid_request_error"))
             return
         model = body.get("model")

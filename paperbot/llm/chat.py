@@ -34,6 +34,10 @@ from paperbot.config import Settings
 from paperbot.llm.client import RetryPolicy, describe, make_client, translate
 from paperbot.llm.errors import LLMError, redact
 from paperbot.tokens import TiktokenCounter, encoding_for_model, use_cache_dir
+from paperbot.types import TokenUsage  # shared with Answer.usage; `estimated` marks tiktoken counts
+
+__all__ = ["ChatModel", "ChatResult", "ChatStream", "EmptyResponse", "MalformedResponse", "StreamInterrupted",
+           "TokenUsage"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -61,24 +65,11 @@ class StreamInterrupted(LLMError):
 
 
 @dataclass(frozen=True)
-class TokenUsage:
-    """Tokens billed for one call; `estimated` when the server did not say and tiktoken counted them."""
-
-    prompt_tokens: int
-    completion_tokens: int
-    estimated: bool = False
-
-    @property
-    def total_tokens(self) -> int:
-        return self.prompt_tokens + self.completion_tokens
-
-
-@dataclass(frozen=True)
 class ChatResult:
     """One answer. Times are from the call to the first text and to the end, retries included."""
 
     text: str
-    finish_reason: str | None
+    finish_reason: str | None  # "stop", "length", "content_filter", ...
     usage: TokenUsage
     first_token_ms: float | None
     total_ms: float

@@ -1,0 +1,82 @@
+"""Terminal and JSON rendering of answers and dry runs for the CLI (rich markup only; no logic)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+
+from rich.console import Console
+from rich.markup import escape
+
+from paperbot.extractive import EXTRACTIVE_LABEL
+from paperbot.types import Answer
+
+
+def answer_json(answer: Answer) -> dict:
+    data = dataclasses.asdict(answer)
+    data["unsupported_sentences"] = [s.sentence for s in answer.unsupported_sentences]
+    data["usage"]["total_tokens"] = answer.usage.total_tokens
+    return data
+
+
+def print_answer(out: Console, answer: Answer, *, as_json: bool, streamed: bool) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(answer_json(answer), ensure_ascii=False, indent=2) + "\n")
+        return
+    if not streamed:
+        out.print(escape(answer.text))
+    out.print()
+    if answer.mode == "extractive":
+        out.print(f"[dim]{EXTRACTIVE_LABEL}.[/]")
+    if answer.abstained:
+        out.print("[yellow]Not answerable from these papers.[/] Nearest papers:")
+        for paper in answer.nearest_papers:
+            out.print(f"  - {escape(paper.title)} [dim]({escape(paper.paper_id)})[/]")
+    else:
+        out.print("[bold]References[/]")
+        for c in answer.citations:
+            where = f" {c.url}" if c.url else ""
+            year = f" ({c.year})" if c.year else ""
+            out.print(f"  [{c.key}] {escape(c.title)}{year} [dim]{escape(c.paper_id)}{escape(where)}[/]")
+        flagged = answer.unsupported_sentences
+        uncited = [s for s in answer.sentences if not s.keys and not s.supported]
+        if flagged or uncited:
+            out.print("[yellow]Check these sentences[/] (weak support in the papers they cite, or no citation):")
+            for s in (*flagged, *uncited):
+                out.print(f"  - {escape(s.sentence[:160])} [dim](support {s.score:.2f})[/]")
+        if answer.invalid_keys_removed:
+            out.print(f"[yellow]{answer.invalid_keys_removed} citation key(s) that were not among the sources "
+                      "were removed.[/]")
+    usage = answer.usage
+    cost = "cost unknown" if answer.cost_usd is None and answer.mode == "llm" else (
+        f"${answer.cost_usd:.5f}" if answer.cost_usd is not None else "no cost")
+    tokens = f"{usage.prompt_tokens}+{usage.completion_tokens} tokens{' (estimated)' if usage.estimated else ''}"
+    first = f", first token {answer.timings.first_token_ms:.0f} ms" if answer.timings.first_token_ms else ""
+    model = answer.model or "extractive"
+    out.print(f"[dim]{model} · {tokens} · {cost} · retrieval {answer.timings.retrieval_ms:.0f} ms{first} · "
+              f"total {answer.timings.total_ms:.0f} ms[/]")
+
+
+def print_dry_run(out: Console, bot, prepared, *, model: str | None, as_json: bool) -> None:
+    from paperbot.pricing import price_for
+
+    chat_model = model or bot.settings.chat_model
+    price = price_for(bot.settings, chat_model)
+    estimate = None
+    if price is not None:
+        estimate = (prepared.prompt_tokens * price.input_per_m
+                    + bot.settings.max_answer_tokens * price.output_per_m) / 1e6
+    if as_json:
+        sys.stdout.write(json.dumps({
+            "model": chat_model, "messages": prepared.messages, "prompt_tokens": prepared.prompt_tokens,
+            "max_answer_tokens": bot.settings.max_answer_tokens, "estimated_cost_usd_at_most": estimate,
+            "evidence": [dataclasses.asdict(e) for e in prepared.evidence], "search_query": prepared.search_query,
+        }, ensure_ascii=False, indent=2) + "\n")
+        return
+    for message in prepared.messages:
+        out.print(f"[bold]── {message['role']} ──[/]")
+        out.print(escape(message["content"]))
+    cost = f"at most ${estimate:.5f}" if estimate is not None else "unknown (no price for this model)"
+    out.print(f"[dim]{chat_model}: {prepared.prompt_tokens} prompt tokens + up to {bot.settings.max_answer_tokens} "
+              f"answer tokens; cost {cost}. Nothing was sent.[/]")
