@@ -10,7 +10,6 @@ import argparse
 import json
 import platform
 import random
-import statistics
 import subprocess
 import time
 from datetime import datetime, timezone

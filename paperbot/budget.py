@@ -22,9 +22,11 @@ TOKENS_PER_MESSAGE = 3
 TOKENS_PER_NAME = 1
 REPLY_PRIMING_TOKENS = 3
 
-# Estimates from character counts decide which candidates get an exact count: one estimated more than
-# 15% over the limit is taken as over without one (the rate comes from this prompt, so errors are small).
-_ESTIMATE_SLACK = 1.15
+# Candidates are judged by characters before tokens: the text added or removed since the last exact count is
+# assumed to cost between 1/_RATE_SPREAD and _RATE_SPREAD times the prompt's average tokens per character
+# (English prose varies far less), and joining texts may merge or split up to _JOIN_TOKENS tokens.
+_RATE_SPREAD = 1.25
+_JOIN_TOKENS = 4
 
 
 class PromptTooLong(PaperbotError):
@@ -106,13 +108,16 @@ def fit_evidence(
     """The messages of `render(evidence, history)` cut down until they fit `limit` prompt tokens.
 
     `evidence` is ranked best first; `render(items, history)` builds the whole prompt (system, history turns,
-    the question with the items); `shrink(item)` returns the item with its last whole sentence removed, or None
-    when nothing would be left, so this module never cuts a sentence itself.
+    the question with the items); `shrink(item)` returns the item with one whole sentence removed (which one is
+    the caller's choice), or None when nothing would be left, so this module never cuts a sentence itself.
 
     Order of sacrifice: the oldest history turns go first, but only until the best `min_evidence` items fit
     whole (an answer needs evidence more than old turns); then the longest prefix of the evidence that fits is
     kept, and the next item is shrunk sentence by sentence until it fits or is dropped with everything ranked
     below it. Raises PromptTooLong when even no evidence and no history exceed the limit.
+
+    Cost: one exact count of the prompt without evidence, one with the best item, then a few near the answer;
+    the others are ruled out by length (about 2 ms for ten demo abstracts under a 1,500-token limit).
     """
     items = list(evidence)
     memo = _MemoCounter(counter)
@@ -134,31 +139,36 @@ def fit_evidence(
     if not items:
         return FittedPrompt(bare, [], bare_tokens)
 
-    # Exact counts cost ~0.3 ms per 1,000 tokens; estimates from character counts (at the tokens-per-character
-    # rate of the last exact count) choose which candidates deserve one.
+    # Exact counts cost ~0.3 ms per 1,000 tokens, so candidates are first judged from their length in
+    # characters against the last exact count (the anchor); only those that may fit are counted.
     sample = render(items[:1], kept_history)
-    rate = tokens(sample) / max(1, _chars(sample))
+    anchor_tokens, anchor_chars = tokens(sample), _chars(sample)
+    rate = anchor_tokens / max(1, anchor_chars)
 
-    def estimate(candidate: list[E]) -> float:
-        return _chars(render(candidate, kept_history)) * rate
+    def may_fit(messages: list[Message]) -> bool:
+        """False when over the limit even if the text that differs from the anchor is unusually cheap
+        (when added) or dense (when removed)."""
+        change = (_chars(messages) - anchor_chars) * rate
+        lowest = anchor_tokens + (change / _RATE_SPREAD if change > 0 else change * _RATE_SPREAD)
+        return lowest - _JOIN_TOKENS <= limit
 
     def exact_fit(candidate: list[E]) -> FittedPrompt[E] | None:
-        nonlocal rate
+        nonlocal anchor_tokens, anchor_chars, rate
         if not candidate:
             return FittedPrompt(bare, [], bare_tokens)
         messages = render(candidate, kept_history)
-        chars = _chars(messages)
-        if chars * rate > limit * _ESTIMATE_SLACK:
-            return None  # clearly over: not worth an exact count
+        if not may_fit(messages):
+            return None
         used = tokens(messages)
-        rate = used / max(1, chars)
+        anchor_tokens, anchor_chars = used, _chars(messages)
+        rate = used / max(1, anchor_chars)
         return FittedPrompt(messages, candidate, used) if used <= limit else None
 
     # Jump to the longest prefix that might fit, then walk down the candidates in order of preference.
     low, high = 0, len(items)
     while low < high:
         middle = (low + high + 1) // 2
-        if estimate(items[:middle]) <= limit * _ESTIMATE_SLACK:
+        if may_fit(render(items[:middle], kept_history)):
             low = middle
         else:
             high = middle - 1

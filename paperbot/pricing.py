@@ -72,8 +72,8 @@ def _packaged_table() -> dict[str, ModelInfo]:
 
 
 @lru_cache(maxsize=4)
-def _file_table(path: Path, mtime_ns: int) -> dict[str, ModelInfo]:
-    # mtime_ns is part of the cache key so an edited file is read again.
+def _file_table(path: Path, mtime_ns: int, size: int) -> dict[str, ModelInfo]:
+    # Modification time and size are part of the cache key so an edited file is read again.
     try:
         table = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -91,10 +91,10 @@ def price_table(settings: Settings) -> dict[str, ModelInfo]:
     if settings.prices_file is not None:
         path = settings.prices_file
         try:
-            mtime = path.stat().st_mtime_ns
+            stat = path.stat()
         except OSError as exc:
             raise ConfigError(f"cannot read prices file {path}: {exc.strerror or exc}") from None
-        table.update(_file_table(path, mtime))
+        table.update(_file_table(path, stat.st_mtime_ns, stat.st_size))
     return table
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import statistics
-import time
 from dataclasses import dataclass, replace
 
 import pytest
@@ -184,24 +182,18 @@ def test_history_too_long_for_any_room_is_dropped_not_an_error(counter):
     assert messages == render([], []) and kept == []
 
 
-# --------------------------------------------------------------------------- speed on the demo corpus
+# --------------------------------------------------------------------------- demo corpus (speed is benchmarked, not tested)
 
 
-def test_fit_is_fast_on_demo_corpus_abstracts(counter, demo_corpus):
+def test_fit_on_demo_corpus_abstracts(counter, demo_corpus):
     from paperbot.loaders import load_papers
 
     papers = load_papers([demo_corpus]).papers
     ranked = [item(f"P{n}", p.abstract) for n, p in enumerate(papers[:10], start=1)]
     history = turn(1) + turn(2)
-    fit_evidence(render, ranked, counter, 1500, drop_last_sentence, history=history)  # warm up
-    timings = []
-    for _ in range(20):
-        started = time.perf_counter()
-        messages, kept, used = fit_evidence(render, ranked, counter, 1500, drop_last_sentence, history=history)
-        timings.append((time.perf_counter() - started) * 1000)
+    messages, kept, used = fit_evidence(render, ranked, counter, 1500, drop_last_sentence, history=history)
     assert used == tokens(messages, counter) <= 1500 and 0 < len(kept) < len(ranked)
-    # Target is < 5 ms; the bound leaves room for a busy 2-core test machine.
-    assert statistics.median(timings) < 20, timings
+    assert kept[0] == ranked[0], "the best-ranked abstract is kept whole"
 
 
 # --------------------------------------------------------------------------- prompt_limit

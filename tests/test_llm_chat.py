@@ -1,4 +1,4 @@
-"""ChatModel through the real openai client against FakeOpenAI: answers, streams, usage, retries, typed errors, no key leaks."""
+"""ChatModel via the real openai client against FakeOpenAI: answers, streams, usage, retries, typed errors, no leaks."""
 
 from __future__ import annotations
 

@@ -121,8 +121,7 @@ class _StreamState:
             self.saw_choice = True
             delta = getattr(choice, "delta", None)
             piece = (getattr(delta, "content", None) or "") if delta is not None else ""
-            if choice.finish_reason:
-                self.finish_reason = choice.finish_reason
+            self.finish_reason = getattr(choice, "finish_reason", None) or self.finish_reason
         if piece:
             self.text.append(piece)
             self.deltas += 1
