@@ -53,6 +53,9 @@ def main_options(
     given = {"data_dir": data_dir, "collection": collection, "chroma_url": chroma_url, "models_dir": models_dir}
     _State.overrides = {key: value for key, value in given.items() if value is not None}
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # httpx logs every request at INFO, URLs included; only our own INFO lines are worth a user's screen.
+    for noisy in ("httpx", "httpx2", "httpcore", "httpcore2", "openai"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def _json(value) -> None:
@@ -181,6 +184,7 @@ def ask(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Answer a question from the papers, citing them: [P1] keys map to the references printed below."""
+    from paperbot.extractive import EXTRACTIVE_LABEL
     from paperbot.render import print_answer, print_dry_run
 
     if mode not in (None, "llm", "extractive"):
@@ -193,6 +197,8 @@ def ask(
     stream = bot.ask_stream(question, k=k, mode=mode, model=model)  # type: ignore[arg-type]
     answer = None
     live = not (as_json or no_stream)
+    if not as_json and bot.answerer(mode=mode).mode == "extractive":  # type: ignore[arg-type]
+        out.print(f"[dim]{EXTRACTIVE_LABEL}:[/]")
     for item in stream:
         if isinstance(item, str):
             if live:

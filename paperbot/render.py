@@ -9,7 +9,6 @@ import sys
 from rich.console import Console
 from rich.markup import escape
 
-from paperbot.extractive import EXTRACTIVE_LABEL
 from paperbot.types import Answer
 
 
@@ -27,8 +26,6 @@ def print_answer(out: Console, answer: Answer, *, as_json: bool, streamed: bool)
     if not streamed:
         out.print(escape(answer.text))
     out.print()
-    if answer.mode == "extractive":
-        out.print(f"[dim]{EXTRACTIVE_LABEL}.[/]")
     if answer.abstained:
         out.print("[yellow]Not answerable from these papers.[/] Nearest papers:")
         for paper in answer.nearest_papers:
