@@ -30,7 +30,9 @@ def evaluate_answers(bot: PaperBot, questions: list[dict], mode: str) -> dict:
         started = time.perf_counter()
         answer = bot.ask(q["question"], mode=mode)
         wall_ms = (time.perf_counter() - started) * 1e3
-        prepared_tokens = bot.prepare(q["question"], mode=mode).prompt_tokens
+        started = time.perf_counter()
+        prepared_tokens = bot.prepare(q["question"], mode="llm").prompt_tokens
+        prepare_ms = (time.perf_counter() - started) * 1e3
         shown = {e.paper_id: e.text for e in answer.evidence}
         quotes_in = [quote in shown.get(pid, "") for pid, quote in q["gold_quotes"].items()]
         gold = set(q["gold_paper_ids"])
@@ -43,7 +45,7 @@ def evaluate_answers(bot: PaperBot, questions: list[dict], mode: str) -> dict:
             "citation_precision": len(cited & gold) / len(cited) if cited and gold else None,
             "citation_recall": len(cited & gold) / len(gold) if gold and not answer.abstained else None,
             "support": [s.supported for s in answer.sentences if s.keys],
-            "total_ms": answer.timings.total_ms, "wall_ms": wall_ms,
+            "total_ms": answer.timings.total_ms, "wall_ms": wall_ms, "prepare_ms": prepare_ms,
         })
     by_id = {r["id"]: r for r in rows}
     answerable = [r for r in rows if r["type"] != "unanswerable"]
@@ -66,6 +68,8 @@ def evaluate_answers(bot: PaperBot, questions: list[dict], mode: str) -> dict:
         "citation_recall": statistics.mean(recall) if recall else None,
         "sentence_support_rate": sum(support) / len(support) if support else None,
         "answer_ms_p50": float(np.percentile(wall, 50)), "answer_ms_p95": float(np.percentile(wall, 95)),
+        # Everything an LLM answer does besides the model call: retrieval, evidence, budget fitting.
+        "llm_prompt_preparation_ms_p95": float(np.percentile([r["prepare_ms"] for r in rows[1:]], 95)),
         "missed_gold_quote": [r["id"] for r in single_rows if not r["gold_quote_shown"]],
         "wrongly_abstained": [r["id"] for r in answerable if r["abstained"]],
         "not_abstained": [r["id"] for r in unanswerable if not r["abstained"]],

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from paperbot.chunking import Chunker
-from paperbot.ids import normalize_title
+from paperbot.ids import normalize_title, title_slug_id
 from paperbot.ports import Embedder
 from paperbot.store.catalog import Catalog
 from paperbot.store.vectors import VectorStore
@@ -25,17 +25,29 @@ def content_hash(paper: Paper) -> str:
     return hashlib.sha256(json.dumps(fields, ensure_ascii=False).encode()).hexdigest()[:32]
 
 
-def merge_duplicates(papers: Sequence[Paper], known_ids_by_title: dict[str, str]) -> tuple[list[Paper], list[str]]:
-    """One paper per id; copies of a title (with or without an arXiv id) merge into the first, filling gaps.
+def _has_own_id(paper: Paper) -> bool:
+    """An arXiv id, a DOI or a record id: two such papers with different ids are different papers."""
+    return paper.id != title_slug_id(paper.title)
 
-    A title already stored under another id keeps that id, so a later copy with fewer identifiers does not fork it.
+
+def merge_duplicates(papers: Sequence[Paper], known_ids_by_title: dict[str, str]) -> tuple[list[Paper], list[str]]:
+    """One paper per id; copies of a title merge into the first, filling gaps.
+
+    A title already stored under another id keeps that id, so a later copy with fewer identifiers does not
+    fork it. Titles alone do not merge two records that both carry their own, different ids: datasets reuse
+    junk titles ("Summary") for distinct documents.
     """
     by_id: dict[str, Paper] = {}
     id_for_title: dict[str, str] = dict(known_ids_by_title)
     merged: list[str] = []
     for paper in papers:
         key = normalize_title(paper.title)
-        target = paper.id if paper.id in by_id else id_for_title.get(key, paper.id)
+        target = paper.id
+        if paper.id not in by_id and key in id_for_title:
+            other = id_for_title[key]
+            other_is_slug = other == title_slug_id(paper.title)
+            if not (_has_own_id(paper) and not other_is_slug):
+                target = other
         if target != paper.id:
             paper = replace(paper, id=target)
         if target in by_id:
@@ -51,6 +63,16 @@ def merge_duplicates(papers: Sequence[Paper], known_ids_by_title: dict[str, str]
             by_id[target] = paper
         id_for_title.setdefault(key, target)
     return list(by_id.values()), merged
+
+
+def _keep_known_fields(paper: Paper, stored: Paper | None) -> Paper:
+    """A new copy without authors, year or ids does not erase what an earlier copy told us."""
+    if stored is None:
+        return paper
+    return replace(
+        paper, authors=paper.authors or stored.authors, year=paper.year or stored.year, date=paper.date or stored.date,
+        url=paper.url or stored.url, arxiv_id=paper.arxiv_id or stored.arxiv_id, doi=paper.doi or stored.doi,
+    )
 
 
 def ingest_papers(
@@ -73,6 +95,7 @@ def ingest_papers(
     report = IngestReport()
     known_titles = catalog.ids_by_norm_title([normalize_title(p.title) for p in papers])
     unique, report.merged = merge_duplicates(papers, known_titles)
+    unique = [_keep_known_fields(p, catalog.paper(p.id)) for p in unique]
     hashes = {p.id: content_hash(p) for p in unique}
     stored = catalog.content_hashes(list(hashes))
     todo = []

@@ -16,6 +16,13 @@ PLACEHOLDERS: dict[str, frozenset[str]] = {
     "system": frozenset({"sentinel"}),
     "answer": frozenset({"sources", "question", "n_sources"}),
     "condense": frozenset({"history", "question"}),
+    # Summaries, digests and comparisons (paperbot/summarize.py, digest.py, compare.py).
+    "structured_system": frozenset(),
+    "summary": frozenset({"title", "sentences", "last_index"}),
+    "repair": frozenset({"error"}),
+    "digest_theme": frozenset({"sources", "n_sources", "keywords", "keys"}),
+    "digest_merge": frozenset({"partials", "keywords", "keys"}),
+    "compare": frozenset({"title", "sentences", "aspects", "last_index"}),
 }
 
 

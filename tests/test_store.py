@@ -121,3 +121,22 @@ def test_filters(tmp_path, make_bot, demo_corpus, store_kind):
     assert {h.paper_id for h in bot.search(query, k=10, filters=SearchFilters(paper_ids=tuple(some)))} == set(some)
     assert bot.search(query, k=10, filters=SearchFilters(year_min=2030)) == []
     assert len(bot.search(query, k=2)) == 2
+
+
+def test_distinct_ids_with_the_same_title_stay_distinct(tmp_path, make_bot):
+    records = [{"id": "doc-1", "title": "Summary", "abstract": "First document about kinase inhibitors."},
+               {"id": "doc-2", "title": "Summary", "abstract": "Second document about cardiac imaging."},
+               {"title": "Summary", "abstract": "A third copy without an id of its own."}]
+    corpus = write_jsonl(tmp_path / "same-title.jsonl", records)
+    report = make_bot().ingest([corpus])
+    # The two with ids stay apart; the id-less copy merges into the first paper of that title.
+    assert sorted(report.added) == ["doc-1", "doc-2"] and report.merged == ["doc-1"]
+
+
+def test_id_less_copy_of_a_stored_paper_keeps_the_stored_id(tmp_path, make_bot, demo_corpus):
+    record = demo_records(demo_corpus, 1)[0]
+    bot = make_bot()
+    bot.ingest([write_jsonl(tmp_path / "a.jsonl", [{**record, "arxiv_id": "2306.14048"}])])
+    report = bot.ingest([write_jsonl(tmp_path / "b.jsonl", [record])])
+    assert report.added == [] and report.unchanged == ["arxiv:2306.14048"]
+    assert [(p.id, p.arxiv_id) for p in bot.papers()] == [("arxiv:2306.14048", "2306.14048")]
