@@ -144,7 +144,7 @@ def markdown(command: str, rouge: dict, rows: int, demo: dict | None) -> str:
                   + ", ".join(f"{k} {'yes' if v else 'NO'}" for k, v in demo["grouped_together"].items()),
                   f"- digest citations valid (sentence exists in the cited paper, quoted in the paragraph): "
                   f"{demo['digest_citations_valid']}/{demo['digest_citations']} ({demo['digest_seconds']:.1f} s)",
-                  f"- theme names: " + "; ".join(demo["theme_names"]),
+                  "- theme names: " + "; ".join(demo["theme_names"]),
                   f"- compare {', '.join(KV_CACHE_PAPERS)}: {demo['compare_filled']}/{demo['compare_cells']} cells "
                   f"filled, {demo['compare_filled_valid']}/{demo['compare_filled']} cite a sentence of their paper "
                   f"that contains the phrase ({demo['compare_seconds']:.1f} s)"]

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from paperbot.abstention import Answerability, assess
-from paperbot.budget import count_messages, fit_evidence
+from paperbot.budget import fit_evidence
 from paperbot.citations import StreamingKeyFilter, references, support
 from paperbot.evidence import build_evidence, drop_least_relevant_sentence
 from paperbot.extractive import compose, select_sentences
@@ -76,12 +76,12 @@ class Answerer:
         return "llm" if self._chat is not None else "extractive"
 
     # --- preparation ----------------------------------------------------------------------------------------------
-    def condense(self, question: str, history: Sequence[Message]) -> tuple[str, TokenUsage]:
+    def condense(self, question: str, history: Sequence[Message], *, use_llm: bool = True) -> tuple[str, TokenUsage]:
         """A standalone search query for a follow-up: the LLM rewrites it, or, without one, the last question joins it."""
         previous = [m["content"] for m in history if m.get("role") == "user"]
         if not previous:
             return question, TokenUsage()
-        if self._chat is None:
+        if self._chat is None or not use_llm:
             return f"{previous[-1]} {question}", TokenUsage()
         transcript = "\n".join(f"{m['role']}: {m['content']}" for m in history[-6:])
         prompt = self._prompts["condense"].render(history=transcript, question=question)
@@ -127,8 +127,7 @@ class Answerer:
             from paperbot.errors import ConfigError
 
             raise ConfigError("LLM mode needs an API: set OPENAI_API_KEY and/or OPENAI_BASE_URL, or use extractive mode")
-        query, condense_usage = self.condense(question, history) if mode == "llm" else self.condense_offline(
-            question, history)
+        query, condense_usage = self.condense(question, history, use_llm=mode == "llm")
         prepared = self.prepare(question, history if mode == "llm" else (), search_query=query, k=k, mode=mode)
         if not prepared.answerability.answerable:
             answer = self._abstain(question, prepared, mode, condense_usage, started)
@@ -139,10 +138,6 @@ class Answerer:
             yield from self._extractive(question, prepared, started)
         else:
             yield from self._llm(question, prepared, condense_usage, started)
-
-    def condense_offline(self, question: str, history: Sequence[Message]) -> tuple[str, TokenUsage]:
-        previous = [m["content"] for m in history if m.get("role") == "user"]
-        return (f"{previous[-1]} {question}" if previous else question), TokenUsage()
 
     def ask(self, question: str, history: Sequence[Message] = (), **options: Any) -> Answer:
         *_, answer = self.ask_stream(question, history, **options)
@@ -215,6 +210,3 @@ class Answerer:
             nearest_papers=tuple(Citation("", h.paper_id, h.title, h.url, h.year) for h in prepared.hits[:5])
             if abstained else (),
         )
-
-    def dry_run_tokens(self, prepared: PreparedPrompt) -> int:
-        return count_messages(prepared.messages, self._counter)

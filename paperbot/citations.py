@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 
 from paperbot.sentences import sentence_spans
 from paperbot.terms import Vocabulary, terms, weighted_coverage
@@ -11,25 +11,10 @@ from paperbot.types import Citation, Evidence, SentenceSupport
 
 # [P1], [P1, P3], [P1; P2], [P1][P2]; keys are what the prompt shows.
 _GROUP = re.compile(r"\[\s*(P\d+(?:\s*[,;]\s*P\d+)*)\s*\]")
+_SPACED_GROUP = re.compile(r"([ \t]*)\[\s*(P\d+(?:\s*[,;]\s*P\d+)*)\s*\]")
 _KEY = re.compile(r"P\d+")
 _ONLY_KEYS = re.compile(r"^(\s*\[\s*P\d+(?:\s*[,;]\s*P\d+)*\s*\]\s*[.;,]?)+\s*$")
 SUPPORT_THRESHOLD = 0.5  # calibrated on the demo dev questions: see evals/results
-
-
-def clean_keys(text: str, shown: set[str]) -> tuple[str, int]:
-    """Remove keys that were not shown (invented or copied from an abstract); returns the text and how many."""
-    removed = 0
-
-    def fix(match: re.Match[str]) -> str:
-        nonlocal removed
-        keys = _KEY.findall(match.group(1))
-        valid = list(dict.fromkeys(k for k in keys if k in shown))
-        removed += len(keys) - len([k for k in keys if k in shown])
-        return f"[{', '.join(valid)}]" if valid else ""
-
-    cleaned = _GROUP.sub(fix, text)
-    cleaned = re.sub(r"[ \t]+([.,;:])", r"\1", cleaned)  # "claim [P9]." -> "claim." once P9 is gone
-    return re.sub(r"[ \t]{2,}", " ", cleaned).strip(), removed
 
 
 def cited_keys(text: str) -> list[str]:
@@ -96,9 +81,15 @@ class StreamingKeyFilter:
         self._held += delta
         cut = self._held.rfind("[")
         if cut != -1 and "]" not in self._held[cut:] and len(self._held) - cut <= self._max_hold:
+            # Hold the spaces before the bracket too: a dropped key must not leave "claim ." behind.
+            while cut > 0 and self._held[cut - 1] in " \t":
+                cut -= 1
             ready, self._held = self._held[:cut], self._held[cut:]
         else:
             ready, self._held = self._held, ""
+        # Trailing spaces wait for the next delta: it may start with a key that is going to be dropped.
+        stripped = ready.rstrip(" \t")
+        ready, self._held = stripped, ready[len(stripped):] + self._held
         return self._clean(ready)
 
     def flush(self) -> str:
@@ -110,14 +101,17 @@ class StreamingKeyFilter:
             return text
 
         def fix(match: re.Match[str]) -> str:
-            keys = _KEY.findall(match.group(1))
+            keys = _KEY.findall(match.group(2))
             valid = list(dict.fromkeys(k for k in keys if k in self._shown))
             self.removed += len(keys) - len([k for k in keys if k in self._shown])
-            return f"[{', '.join(valid)}]" if valid else ""
+            return f"{match.group(1)}[{', '.join(valid)}]" if valid else ""
 
-        return _GROUP.sub(fix, text)
+        return _SPACED_GROUP.sub(fix, text)
 
 
-def iter_keys(groups: Iterable[str]) -> Iterator[str]:
-    for group in groups:
-        yield from _KEY.findall(group)
+def clean_keys(text: str, shown: set[str]) -> tuple[str, int]:
+    """Remove keys that were not shown (invented, or copied from an abstract); returns the text and how many."""
+    keys = StreamingKeyFilter(shown)
+    cleaned = keys.feed(text) + keys.flush()
+    return cleaned, keys.removed
+

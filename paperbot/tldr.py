@@ -42,7 +42,7 @@ class TldrWeights:
 
 # Tuned on SciTLDR train (ROUGE-1 of the chosen sentence, max over references) by evals/tune_tldr.py;
 # see evals/results/summaries.md for the dev figures.
-TLDR_WEIGHTS = TldrWeights(title=1.0, centrality=2.0, position=0.25, last=0.0, cue=0.4, length=0.2, short=-1.0)
+TLDR_WEIGHTS = TldrWeights(title=1.0, centrality=1.5, position=0.25, last=-0.25, cue=0.4, length=0.2, short=-1.0)
 TLDR_VERSION = "tldr1-" + hashlib.sha256(repr(astuple(TLDR_WEIGHTS)).encode()).hexdigest()[:8]
 
 
