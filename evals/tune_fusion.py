@@ -44,7 +44,7 @@ def main() -> None:
     dense = rankings(bot, split.queries, "dense", args.depth)
     results["dense"] = ndcg(qrels, dense)
     lexical_by_title_weight = {}
-    for title_weight in (0.5, 1.0, 2.0, 3.0):
+    for title_weight in (0.0, 1.0, 2.0, 3.0):
         tuned = PaperBot(base.model_copy(update={"title_weight": title_weight}), embedder=bot.embedder)
         lexical_by_title_weight[title_weight] = rankings(tuned, split.queries, "lexical", args.depth)
         results[f"lexical title_weight={title_weight}"] = ndcg(qrels, lexical_by_title_weight[title_weight])

@@ -21,6 +21,7 @@ from paperbot.prompts import PLACEHOLDERS, load_prompt
 from paperbot.rebuild import rebuild_catalog
 from paperbot.retrieval import FusionParams, Retriever
 from paperbot.store.catalog import Catalog
+from paperbot.store.lexical import LexicalIndex
 from paperbot.store.vectors import VectorStore, connect
 from paperbot.terms import Vocabulary
 from paperbot.tokens import TiktokenCounter, encoding_for_model, use_cache_dir
@@ -89,6 +90,11 @@ class PaperBot:
         return self.settings.data_dir / f"{self.settings.collection}.sqlite3"
 
     @cached_property
+    def lexical(self) -> LexicalIndex:
+        return LexicalIndex(self._catalog_path().with_suffix(".bm25"), self.catalog,
+                            title_weight=self.settings.title_weight)
+
+    @cached_property
     def chunker(self) -> Chunker:
         counter = TiktokenCounter(self.settings.tiktoken_encoding or encoding_for_model(None))
         return Chunker(self.embedder, counter.count_many)
@@ -141,7 +147,7 @@ class PaperBot:
     def retriever(self) -> Retriever:
         s = self.settings
         params = FusionParams(s.candidates, s.rrf_k, s.dense_weight, s.lexical_weight, s.title_weight)
-        return Retriever(self.embedder, self.vectors, self.catalog, params)
+        return Retriever(self.embedder, self.vectors, self.catalog, self.lexical, params)
 
     # --- use cases ----------------------------------------------------------------------------------------------
     def ingest(
@@ -160,10 +166,12 @@ class PaperBot:
         lock_path.parent.mkdir(parents=True, exist_ok=True)
         try:
             with FileLock(str(lock_path), timeout=self.settings_lock_timeout):
-                return ingest_papers(
+                report = ingest_papers(
                     papers, catalog=self.catalog, vectors=self.vectors, embedder=self.embedder,
                     chunker=self.chunker, batch_size=self.settings.ingest_batch_size, progress=progress,
                 )
+                self.lexical.ensure_fresh()  # rebuilt once per ingest, not on the first query after it
+                return report
         except Timeout as exc:
             raise StoreError(
                 f"another paperbot ingest is writing to this store (lock {lock_path}); wait for it to finish"
@@ -186,10 +194,10 @@ class PaperBot:
         return self.catalog.papers(grep)
 
     def stats(self) -> StoreStats:
-        papers, chunks, fts = self.catalog.counts()
+        papers, _ = self.catalog.counts()
         return StoreStats(
             location=self.location, collection=self.settings.collection, papers=papers, chunks=self.vectors.count(),
-            lexical_chunks=fts, embedder=self.vectors.embedder_id, chunker=self.vectors.chunker_version,
+            lexical_chunks=len(self.lexical.chunk_ids()), embedder=self.vectors.embedder_id, chunker=self.vectors.chunker_version,
             years=self.catalog.year_range(),
         )
 
@@ -212,4 +220,113 @@ class PaperBot:
 
     def rebuild_lexical_index(self) -> int:
         """Recreate the catalog and BM25 index from Chroma; returns the number of papers."""
-        return rebuild_catalog(self.vectors, self.catalog)
+        count = rebuild_catalog(self.vectors, self.catalog)
+        self.lexical.rebuild()
+        return count
+
+    # --- summaries, digests and comparisons ---------------------------------------------------------------------
+    digest_k = 30  # papers a query-scoped digest covers unless k is given
+
+    @cached_property
+    def summary_cache(self):
+        """Summaries by (text hash, generator, prompt version), in a SQLite file beside the catalog."""
+        from paperbot.store.summary_cache import SummaryCache
+
+        return SummaryCache(self._catalog_path().with_suffix(".summaries.sqlite3"))
+
+    def _structured_chat(self, mode: AnswerMode | None, model: str | None):
+        """(mode, chat): extractive when asked or when no API is configured (auto); LLM mode without an API fails."""
+        from paperbot.errors import ConfigError
+
+        wanted = mode or (None if self.settings.answer_mode == "auto" else self.settings.answer_mode)
+        if wanted == "extractive":
+            return "extractive", None
+        chat = self.chat
+        if chat is None:
+            if wanted == "llm":
+                raise ConfigError("LLM mode needs an API: set OPENAI_API_KEY and/or OPENAI_BASE_URL, or use "
+                                  "--mode extractive")
+            return "extractive", None
+        if model and model != chat.model:
+            from paperbot.llm.chat import ChatModel
+
+            chat = ChatModel(self.settings, model)
+        return "llm", chat
+
+    def _cost_for(self, model: str | None):
+        from paperbot.pricing import cost_usd, price_for
+
+        price = price_for(self.settings, model or self.settings.chat_model)
+        return lambda usage: cost_usd(price, usage)
+
+    def summarizer(self, *, mode: AnswerMode | None = None, model: str | None = None):
+        from paperbot.budget import prompt_limit
+        from paperbot.summarize import Summarizer
+
+        _, chat = self._structured_chat(mode, model)
+        chat_model = chat.model if chat is not None else self.settings.chat_model
+        return Summarizer(
+            vocabulary=self.vocabulary, prompts=self.prompts, counter=self.llm_counter,
+            prompt_limit=prompt_limit(self.settings, chat_model), cache=self.summary_cache, chat=chat,
+            max_tokens=self.settings.max_answer_tokens, cost=self._cost_for(chat_model),
+        )
+
+    def summarize(self, paper_id: str, *, mode: AnswerMode | None = None, model: str | None = None):
+        """A TL;DR and problem / approach / results / limitations, each citing its abstract sentences; cached."""
+        return self.summarizer(mode=mode, model=model).summarize(self.paper(paper_id))
+
+    def digester(self, *, mode: AnswerMode | None = None, model: str | None = None):
+        """An LLM digester can plan without an API (for --dry-run); running it then needs one."""
+        from paperbot.budget import prompt_limit
+        from paperbot.digest import DigestConfig, Digester
+
+        wanted = mode or (None if self.settings.answer_mode == "auto" else self.settings.answer_mode)
+        chat = None if wanted == "extractive" or not self.settings.llm_configured else self._structured_chat(
+            "llm", model)[1]
+        llm = wanted == "llm" or chat is not None
+        chat_model = chat.model if chat is not None else (model or self.settings.chat_model)
+        config = DigestConfig(prompt_limit=prompt_limit(self.settings, chat_model),
+                              output_tokens=min(self.settings.max_answer_tokens, 350),
+                              temperature=self.settings.temperature)
+        return Digester(
+            vocabulary=self.vocabulary, prompts=self.prompts, counter=self.llm_counter, config=config,
+            mode="llm" if llm else "extractive", model=chat_model if llm else None, chat=chat,
+            cost=self._cost_for(chat_model),
+        )
+
+    def _digest_papers(self, paper_ids: Iterable[str] | None, query: str | None, k: int | None) -> list[Paper]:
+        if paper_ids:
+            return [self.paper(pid) for pid in dict.fromkeys(paper_ids)]
+        if query:
+            return [self.paper(hit.paper_id) for hit in self.search(query, k=k or self.digest_k)]
+        return self.papers()
+
+    def prepare_digest(self, paper_ids: Iterable[str] | None = None, query: str | None = None, *,
+                       mode: AnswerMode | None = None, model: str | None = None, k: int | None = None):
+        """Themes decided and every LLM call planned (tokens, cost), nothing sent: `.plan` is what --dry-run shows."""
+        papers = self._digest_papers(paper_ids, query, k)
+        vectors = self.vectors.paper_vectors([p.id for p in papers])
+        return self.digester(mode=mode, model=model).prepare(papers, vectors, query)
+
+    def digest(self, paper_ids: Iterable[str] | None = None, query: str | None = None, *,
+               mode: AnswerMode | None = None, model: str | None = None, k: int | None = None):
+        """Papers (given ids, the top k for a query, or all) grouped into themes, each named, with a cited
+        paragraph and its papers; every paper in exactly one theme."""
+        digester = self.digester(mode=mode, model=model)
+        papers = self._digest_papers(paper_ids, query, k)
+        return digester.run(digester.prepare(papers, self.vectors.paper_vectors([p.id for p in papers]), query))
+
+    def compare(self, ids: Iterable[str], aspects: Iterable[str] | None = None, *, mode: AnswerMode | None = None,
+                model: str | None = None):
+        """One row per paper, one cell per aspect, each a phrase citing its sentence or "not stated"."""
+        from paperbot.budget import prompt_limit
+        from paperbot.compare import CompareConfig, Comparer
+
+        papers = [self.paper(pid) for pid in dict.fromkeys(ids)]
+        _, chat = self._structured_chat(mode, model)
+        chat_model = chat.model if chat is not None else self.settings.chat_model
+        config = CompareConfig(prompt_limit=prompt_limit(self.settings, chat_model),
+                               max_tokens=self.settings.max_answer_tokens)
+        comparer = Comparer(vocabulary=self.vocabulary, prompts=self.prompts, counter=self.llm_counter,
+                            config=config, chat=chat, cost=self._cost_for(chat_model))
+        return comparer.compare(papers, tuple(aspects) if aspects is not None else None)

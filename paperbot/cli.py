@@ -239,3 +239,88 @@ def main() -> None:
     except KeyboardInterrupt:
         err.print("interrupted")
         raise SystemExit(130) from None
+
+
+def _mode(mode: str | None) -> str | None:
+    if mode not in (None, "llm", "extractive"):
+        raise PaperbotError(f"unknown --mode {mode!r}; use llm or extractive")
+    return mode
+
+
+@app.command()
+def summarize(
+    paper_id: Annotated[str, typer.Argument(help="a paper id from `paperbot papers`")],
+    mode: Annotated[Optional[str], typer.Option(help="llm or extractive; default: llm when an API is configured")] = None,
+    model: Annotated[Optional[str], typer.Option(help="chat model [env PAPERBOT_CHAT_MODEL]")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Summarise a paper: a TL;DR, problem, approach, key results, limitations, each citing its sentences [sN]."""
+    from paperbot.render_summaries import print_summary
+
+    summary = _bot().summarize(paper_id, mode=_mode(mode), model=model)  # type: ignore[arg-type]
+    if as_json:
+        _json(summary)
+        return
+    print_summary(out, summary)
+
+
+@app.command()
+def digest(
+    query: Annotated[Optional[str], typer.Option(help="digest the papers matching this search (default: all)")] = None,
+    paper_id: Annotated[Optional[list[str]], typer.Option("--paper-id", help="digest these papers; repeatable")] = None,
+    k: Annotated[Optional[int], typer.Option("-k", min=1, max=1000, help="papers taken from --query")] = None,
+    out_file: Annotated[Optional[Path], typer.Option("--out", help="write the Markdown digest to FILE.md")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="print the plan: calls, tokens, cost; call nothing")] = False,
+    mode: Annotated[Optional[str], typer.Option(help="llm or extractive; default: llm when an API is configured")] = None,
+    model: Annotated[Optional[str], typer.Option(help="chat model [env PAPERBOT_CHAT_MODEL]")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Group papers into themes, name each, and write a short cited paragraph per theme (Markdown)."""
+    from paperbot.render_summaries import print_plan
+    from paperbot.summary_formats import digest_markdown
+
+    bot = _bot()
+    if dry_run:
+        prepared = bot.prepare_digest(paper_id, query, mode=_mode(mode), model=model, k=k)  # type: ignore[arg-type]
+        if as_json:
+            _json(prepared.plan)
+        else:
+            print_plan(out, prepared.plan)
+        return
+    result = bot.digest(paper_id, query, mode=_mode(mode), model=model, k=k)  # type: ignore[arg-type]
+    if as_json:
+        _json(result)
+        return
+    text = digest_markdown(result)
+    if out_file is not None:
+        out_file.write_text(text, encoding="utf-8")
+        out.print(f"wrote {escape(str(out_file))}: {len(result.papers)} papers in {len(result.themes)} themes")
+    else:
+        sys.stdout.write(text)
+
+
+@app.command()
+def compare(
+    paper_ids: Annotated[list[str], typer.Argument(help="two or more paper ids from `paperbot papers`")],
+    aspects: Annotated[Optional[str], typer.Option(help="comma-separated columns; default: task, approach, "
+                                                        "efficiency gain, hardware or setting, evaluation")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table, markdown, csv or json")] = "table",
+    mode: Annotated[Optional[str], typer.Option(help="llm or extractive; default: llm when an API is configured")] = None,
+    model: Annotated[Optional[str], typer.Option(help="chat model [env PAPERBOT_CHAT_MODEL]")] = None,
+) -> None:
+    """Compare papers aspect by aspect; every filled cell cites the abstract sentence [sN] it comes from."""
+    from paperbot.render_summaries import print_comparison
+    from paperbot.summary_formats import comparison_csv, comparison_markdown
+
+    if fmt not in ("table", "markdown", "csv", "json"):
+        raise PaperbotError(f"unknown --format {fmt!r}; use table, markdown, csv or json")
+    wanted = [a.strip() for a in aspects.split(",") if a.strip()] if aspects else None
+    table = _bot().compare(paper_ids, wanted, mode=_mode(mode), model=model)  # type: ignore[arg-type]
+    if fmt == "json":
+        _json(table)
+    elif fmt == "csv":
+        sys.stdout.write(comparison_csv(table))
+    elif fmt == "markdown":
+        sys.stdout.write(comparison_markdown(table))
+    else:
+        print_comparison(out, table)

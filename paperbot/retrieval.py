@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from paperbot.fusion import papers_in_rank_order, reciprocal_rank_fusion
 from paperbot.ports import Embedder
 from paperbot.store.catalog import Catalog
+from paperbot.store.lexical import LexicalIndex
 from paperbot.store.vectors import VectorStore
 from paperbot.types import ChunkHit, PaperHit, RetrievalMode, SearchFilters
 
@@ -17,10 +18,10 @@ MAX_QUERY_CHARS = 2000  # longer input is cut: neither retriever gains from it a
 @dataclass(frozen=True)
 class FusionParams:
     candidates: int = 100
-    rrf_k: int = 60
-    dense_weight: float = 1.0
+    rrf_k: int = 5
+    dense_weight: float = 0.75
     lexical_weight: float = 1.0
-    title_weight: float = 1.0
+    title_weight: float = 2.0
 
 
 @dataclass
@@ -35,10 +36,12 @@ class SearchTimings:
 class Retriever:
     """Searches one store; collaborators are passed in so tests and benchmarks can swap them."""
 
-    def __init__(self, embedder: Embedder, vectors: VectorStore, catalog: Catalog, params: FusionParams) -> None:
+    def __init__(self, embedder: Embedder, vectors: VectorStore, catalog: Catalog, lexical: LexicalIndex,
+                 params: FusionParams) -> None:
         self._embedder = embedder
         self._vectors = vectors
         self._catalog = catalog
+        self._lexical = lexical
         self.params = params
         self.last_timings = SearchTimings()
 
@@ -53,6 +56,10 @@ class Retriever:
         n = self.params.candidates
         dense: list[tuple[str, float]] = []
         lexical: list[tuple[str, float]] = []
+        if mode in ("hybrid", "lexical"):
+            t0 = time.perf_counter()
+            lexical = self._lexical.search(query, n, allowed)
+            timings.lexical_ms = (time.perf_counter() - t0) * 1e3
         if mode in ("hybrid", "dense"):
             t0 = time.perf_counter()
             vector = self._embedder.embed([query])[0]
@@ -60,10 +67,6 @@ class Retriever:
             dense = self._vectors.query(vector, n, allowed)
             t2 = time.perf_counter()
             timings.embed_ms, timings.dense_ms = (t1 - t0) * 1e3, (t2 - t1) * 1e3
-        if mode in ("hybrid", "lexical"):
-            t0 = time.perf_counter()
-            lexical = self._catalog.search(query, n, allowed, self.params.title_weight)
-            timings.lexical_ms = (time.perf_counter() - t0) * 1e3
         t0 = time.perf_counter()
         rankings, weights = [], []
         if dense:

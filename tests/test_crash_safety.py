@@ -62,7 +62,7 @@ def test_sigkill_during_ingest_then_rerun(tmp_path, demo_corpus, models_dir, mak
     assert len(expected_papers) == 18
     expected_chunks = {c.id for p in bot.papers() for c in bot.chunker.chunk(p)}
     chroma_chunks = {s.chunk.id for s in bot.vectors.iter_chunks()}
-    lexical_chunks = {r[0] for r in bot.catalog._db.execute("SELECT chunk_id FROM chunks_fts")}
+    lexical_chunks = bot.lexical.chunk_ids()
     catalog_chunks = {r[0] for r in bot.catalog._db.execute("SELECT id FROM chunks")}
     assert chroma_chunks == lexical_chunks == catalog_chunks == expected_chunks
     again = bot.ingest([corpus])

@@ -14,7 +14,7 @@ def _chroma_ids(bot) -> set[str]:
 
 
 def _lexical_ids(bot) -> set[str]:
-    return {row[0] for row in bot.catalog._db.execute("SELECT chunk_id FROM chunks_fts")}
+    return bot.lexical.chunk_ids()
 
 
 def test_reingest_adds_nothing(tmp_path, make_bot, demo_corpus, store_kind):

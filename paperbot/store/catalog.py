@@ -1,17 +1,14 @@
-"""SQLite catalog: paper records, chunk records and an FTS5 (BM25) lexical index over the same chunk ids."""
+"""SQLite catalog: paper and chunk records, the source the lexical index is built from."""
 
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 import threading
-import unicodedata
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from paperbot.ids import normalize_title
-from paperbot.store.stopwords import STOPWORDS
 from paperbot.types import Chunk, Paper, SearchFilters
 
 _SCHEMA = """
@@ -28,27 +25,7 @@ CREATE TABLE IF NOT EXISTS chunks (
     embed_tokens INTEGER NOT NULL, tiktoken_tokens INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS chunks_paper ON chunks(paper_id);
-CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
-    chunk_id UNINDEXED, paper_id UNINDEXED, title, text, tokenize = 'porter unicode61 remove_diacritics 2'
-);
 """
-_WORD = re.compile(r"\w+")
-
-
-def lexical_form(text: str) -> str:
-    """NFKC so that H₂O matches H2O and ligatures match letters."""
-    return unicodedata.normalize("NFKC", text)
-
-
-def fts_query(query: str) -> str | None:
-    """Any-term match on the query's content words; None when nothing searchable is left."""
-    words = [w for w in _WORD.findall(lexical_form(query).casefold()) if w not in STOPWORDS]
-    if not words:
-        words = _WORD.findall(lexical_form(query).casefold())
-    unique = list(dict.fromkeys(words))
-    return " OR ".join(f'"{w}"' for w in unique) if unique else None
-
-
 class Catalog:
     """One SQLite file per collection; every write is one transaction, so a killed ingest leaves it consistent."""
 
@@ -93,25 +70,33 @@ class Catalog:
                         [(c.id, c.paper_id, c.index, c.title, c.text, c.char_start, c.char_end, c.embed_tokens,
                           c.tiktoken_tokens) for c in chunks],
                     )
-                    self._db.executemany(
-                        "INSERT INTO chunks_fts (chunk_id, paper_id, title, text) VALUES (?,?,?,?)",
-                        [(c.id, c.paper_id, lexical_form(c.title), lexical_form(c.text)) for c in chunks],
-                    )
+                self._bump_generation()
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
 
+    def _bump_generation(self) -> None:
+        # Derived indexes (BM25) remember the generation they were built from, and rebuild when it moves.
+        self._db.execute(
+            "INSERT INTO meta VALUES ('generation', '1') "
+            "ON CONFLICT(key) DO UPDATE SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)"
+        )
+
+    @property
+    def generation(self) -> int:
+        return int(self.get_meta("generation") or 0)
+
     def _delete_paper(self, paper_id: str) -> None:
-        self._db.execute("DELETE FROM chunks_fts WHERE paper_id = ?", (paper_id,))
         self._db.execute("DELETE FROM chunks WHERE paper_id = ?", (paper_id,))
         self._db.execute("DELETE FROM papers WHERE id = ?", (paper_id,))
 
     def clear(self) -> None:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
-            for table in ("chunks_fts", "chunks", "papers"):
+            for table in ("chunks", "papers"):
                 self._db.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
+            self._bump_generation()
             self._db.execute("COMMIT")
 
     # --- reads ------------------------------------------------------------------------------------------------
@@ -177,26 +162,14 @@ class Catalog:
         rows = self._db.execute(f"SELECT {_CHUNK_COLUMNS} FROM chunks WHERE paper_id = ? ORDER BY idx", (paper_id,))  # noqa: S608
         return [Chunk(*row) for row in rows]
 
-    def search(self, query: str, n: int, paper_ids: Sequence[str] | None = None, title_weight: float = 1.0
-               ) -> list[tuple[str, float]]:
-        """(chunk id, BM25 score, higher is better) best first."""
-        match = fts_query(query)
-        if match is None or (paper_ids is not None and not paper_ids):
-            return []
-        sql = "SELECT chunk_id, -bm25(chunks_fts, 0, 0, ?, 1.0) AS score FROM chunks_fts WHERE chunks_fts MATCH ?"
-        args: list = [title_weight, match]
-        if paper_ids is not None:
-            sql += f" AND paper_id IN ({','.join('?' * len(paper_ids))})"
-            args.extend(paper_ids)
-        sql += " ORDER BY bm25(chunks_fts, 0, 0, ?, 1.0) LIMIT ?"
-        args.extend([title_weight, n])
-        return [(cid, float(score)) for cid, score in self._db.execute(sql, args)]
+    def lexical_rows(self) -> list[tuple[str, str, str, str]]:
+        """(chunk id, paper id, title, text) of every chunk, in a stable order, for the BM25 index."""
+        return list(self._db.execute("SELECT id, paper_id, title, text FROM chunks ORDER BY id"))
 
-    def counts(self) -> tuple[int, int, int]:
+    def counts(self) -> tuple[int, int]:
         papers = self._db.execute("SELECT count(*) FROM papers").fetchone()[0]
         chunks = self._db.execute("SELECT count(*) FROM chunks").fetchone()[0]
-        fts = self._db.execute("SELECT count(*) FROM chunks_fts").fetchone()[0]
-        return papers, chunks, fts
+        return papers, chunks
 
     def year_range(self) -> tuple[int, int] | None:
         low, high = self._db.execute("SELECT min(year), max(year) FROM papers").fetchone()

@@ -157,6 +157,23 @@ class VectorStore:
                 yield StoredChunk(chunk, json.loads(meta["paper_json"]), meta["content_hash"])
             offset += len(page["ids"])
 
+    def paper_vectors(self, paper_ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """Each paper's vector: the mean of its chunk vectors, L2-normalised; papers with no chunks are left out."""
+        sums: dict[str, np.ndarray] = {}
+        counts: dict[str, int] = {}
+        for start in range(0, len(paper_ids), 500):
+            result = self._collection.get(where={"paper_id": {"$in": list(paper_ids[start : start + 500])}},
+                                          include=["embeddings", "metadatas"])
+            for vector, meta in zip(result["embeddings"], result["metadatas"]):
+                pid = meta["paper_id"]
+                sums[pid] = sums.get(pid, 0.0) + np.asarray(vector, dtype=np.float64)
+                counts[pid] = counts.get(pid, 0) + 1
+        out = {}
+        for pid, total in sums.items():
+            mean = total / counts[pid]
+            out[pid] = (mean / (np.linalg.norm(mean) or 1.0)).astype(np.float32)
+        return out
+
     def drop(self) -> None:
         self._client.delete_collection(self.name)
 

@@ -1,0 +1,274 @@
+"""Compare use case: one row per paper, one cell per aspect, each cell a short phrase citing the abstract sentence
+it comes from, or "not stated"; extractive (aspect cue phrases, verbatim clauses) or by an LLM whose every cell is
+checked against the sentence it cites (a missing or unsupporting sentence makes the cell "not stated")."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationInfo, model_validator
+
+from paperbot.budget import PromptTooLong, count_messages
+from paperbot.errors import ConfigError
+from paperbot.numbered import attribute, numbered_sentences, render_numbered
+from paperbot.numbers import unsupported_numbers
+from paperbot.ports import TokenCounter
+from paperbot.prompts import Prompt
+from paperbot.roles import APPROACH
+from paperbot.structured import complete_json
+from paperbot.summarize import is_not_stated
+from paperbot.summary_types import DEFAULT_ASPECTS, NOT_STATED, CompareCell, CompareRow, Comparison, SentenceRef
+from paperbot.terms import Vocabulary, terms, weighted_coverage
+from paperbot.types import AnswerMode, Paper, TokenUsage
+
+CELL_SUPPORT = 0.6  # share of a phrase's IDF-weighted content its cited sentence must contain
+MAX_PHRASE_WORDS = 20
+
+# Cue phrases per built-in aspect; a sentence without any is never used for that aspect.
+_CUES: dict[str, re.Pattern[str]] = {
+    "task": re.compile(
+        r"\b(tasks?|applications?|inference|serving|generation|decoding|deploy\w*|training|fine-tuning|"
+        r"classification|retrieval|reasoning|translation|summari[sz]ation|question answering|recognition|"
+        r"segmentation|detection|super-resolution|recommendation|problem)\b", re.IGNORECASE),
+    "approach": APPROACH,
+    "efficiency gain": re.compile(
+        r"\b(speed-?ups?|faster|throughput|latency|memory|reduc\w*|lower\w*|fewer|less|sav\w*|compress\w*|"
+        r"efficien\w*|cheaper|cost|FLOPs|accelerat\w*)\b|\d\s*(%|x\b|×|times\b)", re.IGNORECASE),
+    "hardware or setting": re.compile(
+        r"\b(GPUs?|CPUs?|TPUs?|[AHV]100|A6000|RTX\s?\w+|FPGAs?|ASICs?|edge|mobile|smartphones?|devices?|on-device|"
+        r"SSDs?|flash|DRAM|HBM|PCIe|NVMe|CSDs?|memory-constrained|resource-constrained|clusters?|data ?cent(er|re)s?|"
+        r"servers?|cloud|consumer|laptops?|accelerators?|hardware|distributed|decentralized|black-box|white-box|"
+        r"training-free|zero-shot|few-shot|long-context|offline|batch(ed)? (size|inference)|single GPU)\b",
+        re.IGNORECASE),
+    "evaluation": re.compile(
+        r"\b(evaluat\w*|experiment\w*|benchmarks?|datasets?|compared (to|with)|baselines?|empirical\w*|"
+        r"results (show|demonstrate|indicate)|we (test|measure)\w*|tested|ablations?)\b", re.IGNORECASE),
+}
+# Model and dataset names are evidence of an evaluation setup: case-sensitive, so "opt" the verb does not count.
+_EVAL_NAMES = re.compile(r"\b(LLaMA|Llama|OPT|GPT-[\w.]+|Mistral|Vicuna|Falcon|Mixtral|Qwen|MMLU|GSM8K|HumanEval|"
+                         r"ImageNet|COCO|GLUE|SQuAD|TriviaQA|LongBench|MT-Bench|BERT|T5|ViT|CLIP)\b")
+_DIGIT = re.compile(r"\d")
+# Other names users give the built-in aspects.
+_ALIASES = {
+    "hardware": "hardware or setting", "setting": "hardware or setting", "platform": "hardware or setting",
+    "efficiency": "efficiency gain", "speedup": "efficiency gain", "speed-up": "efficiency gain",
+    "gain": "efficiency gain", "method": "approach", "technique": "approach", "problem": "task",
+    "benchmark": "evaluation", "benchmarks": "evaluation", "datasets": "evaluation", "experiments": "evaluation",
+}
+# Clause boundaries inside a sentence: a phrase never crosses one unless its own clause is too short to say much.
+_CLAUSE = re.compile(r",\s+|;\s+|:\s+|\s+[-–—]\s+|\s+(?=(?:while|whereas|which|thereby)\b)")
+
+
+def builtin_aspect(aspect: str) -> str | None:
+    name = aspect.strip().casefold()
+    return name if name in _CUES else _ALIASES.get(name)
+
+
+def _clauses(sentence: str) -> list[tuple[int, int]]:
+    """Clause spans; a separator inside parentheses ("(i.e., attention)") does not split."""
+    spans, start = [], 0
+    for match in _CLAUSE.finditer(sentence):
+        if sentence.count("(", 0, match.start()) > sentence.count(")", 0, match.start()):
+            continue
+        if match.start() > start:
+            spans.append((start, match.start()))
+        start = match.end()
+    if start < len(sentence):
+        spans.append((start, len(sentence)))
+    return spans
+
+
+def phrase_from(sentence: str, hits: Callable[[str], int]) -> str:
+    """A verbatim piece of `sentence`: its clause with the most cue hits (joined with the next clause when short),
+    cut to the MAX_PHRASE_WORDS-word window holding the most hits."""
+    spans = _clauses(sentence)
+    if not spans:
+        return sentence
+    best = max(range(len(spans)), key=lambda i: (hits(sentence[spans[i][0]:spans[i][1]]), -i))
+    start, end = spans[best]
+    if len(sentence[start:end].split()) < 6 and best + 1 < len(spans):
+        end = spans[best + 1][1]
+    piece = sentence[start:end].strip().rstrip(".;,")
+    words = piece.split()
+    if len(words) > MAX_PHRASE_WORDS:
+        per_word = [hits(w) for w in words]
+        begin = max(range(len(words) - MAX_PHRASE_WORDS + 1),
+                    key=lambda b: (sum(per_word[b : b + MAX_PHRASE_WORDS]), -b))
+        piece = " ".join(words[begin : begin + MAX_PHRASE_WORDS]).rstrip(".;,")
+    return piece
+
+
+def _extractive_cell(aspect: str, sentences: Sequence[SentenceRef], vocabulary: Vocabulary) -> CompareCell:
+    """The sentence with the most cues for the aspect (with a position prior where abstracts have one), and the
+    clause in it that carries them; NOT_STATED when no sentence has a cue."""
+    kind = builtin_aspect(aspect)
+    approach_at = next((s.index for s in sentences if APPROACH.search(s.text)), 0)
+    if kind is None:
+        # A user's own aspect: a text must hold all of its words (two thirds of a longer one), so that "model
+        # size" is not found in "batch size".
+        wanted = terms(aspect)
+        needed = 1.0 if len(set(wanted)) <= 2 else 0.66
+
+        def hits(text: str) -> int:
+            return int(weighted_coverage(wanted, set(terms(text)), vocabulary) >= needed - 1e-9) if wanted else 0
+    elif kind == "evaluation":
+        def hits(text: str) -> int:
+            return len(_CUES["evaluation"].findall(text)) + len(_EVAL_NAMES.findall(text))
+    else:
+        def hits(text: str) -> int:
+            return len(_CUES[kind].findall(text))
+
+    def score(s: SentenceRef) -> float:
+        count = hits(s.text)
+        if count == 0:
+            return 0.0
+        if kind == "efficiency gain":
+            return count + (3.0 if _DIGIT.search(s.text) else 0.0)
+        if kind == "task":
+            return count + 3.0 / (1 + s.index)  # the task is said first
+        if kind == "approach":
+            return count + (5.0 if s.index == approach_at else 0.0)
+        if kind == "evaluation":
+            return count + (1.0 if s.index > approach_at else 0.0)  # experiments follow the method
+        return float(count)
+
+    scored = [(score(s), -s.index, s) for s in sentences]
+    best = max(scored, default=(0.0, 0, None))
+    if best[0] <= 0 or best[2] is None:
+        return CompareCell(aspect, NOT_STATED)
+    sentence = best[2]
+    return CompareCell(aspect, phrase_from(sentence.text, hits), sentence)
+
+
+# --- LLM ----------------------------------------------------------------------------------------------------------
+class LLMCell(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    aspect: str
+    text: str
+    sentence: int | None
+
+
+class LLMRow(BaseModel):
+    """The JSON the model must return; context {"aspects": [...]} is checked: each aspect exactly once."""
+
+    model_config = ConfigDict(extra="forbid")
+    cells: list[LLMCell]
+
+    @model_validator(mode="after")
+    def _one_cell_per_aspect(self, info: ValidationInfo) -> LLMRow:
+        wanted = [a.casefold() for a in (info.context or {}).get("aspects", ())]
+        if wanted:
+            got = [c.aspect.strip().casefold() for c in self.cells]
+            missing = [a for a in wanted if a not in got]
+            extra = [a for a in got if a not in wanted]
+            repeated = sorted({a for a in got if got.count(a) > 1})
+            problems = ([f"missing cells for {missing}"] if missing else []) + (
+                [f"unknown aspects {extra}"] if extra else []) + ([f"repeated aspects {repeated}"] if repeated else [])
+            if problems:
+                raise ValueError("; ".join(problems) + f"; give exactly one cell for each of {wanted}")
+        return self
+
+
+def cell_supported(text: str, sentence: str, vocabulary: Vocabulary) -> bool:
+    """The phrase's content is in the sentence it cites (IDF-weighted), and every number in it is stated there."""
+    wanted = terms(text)
+    if not wanted:
+        return False
+    coverage = weighted_coverage(wanted, set(terms(sentence)), vocabulary)
+    return coverage >= CELL_SUPPORT and not unsupported_numbers([text], sentence)
+
+
+@dataclass(frozen=True)
+class CompareConfig:
+    prompt_limit: int = 1500
+    max_tokens: int = 600
+    temperature: float = 0.0
+
+
+class Comparer:
+    """Comparison tables; chat None means extractive. Collaborators are given."""
+
+    def __init__(
+        self, *, vocabulary: Callable[[], Vocabulary], prompts: dict[str, Prompt], counter: TokenCounter,
+        config: CompareConfig, chat: Any | None = None, cost: Callable[[TokenUsage], float | None] = lambda u: None,
+    ) -> None:
+        self._vocabulary = vocabulary
+        self._prompts = prompts
+        self._counter = counter
+        self._config = config
+        self._chat = chat
+        self._cost = cost
+
+    @property
+    def mode(self) -> AnswerMode:
+        return "llm" if self._chat is not None else "extractive"
+
+    def compare(self, papers: Sequence[Paper], aspects: Sequence[str] | None = None) -> Comparison:
+        wanted = tuple(dict.fromkeys(a.strip() for a in (aspects or DEFAULT_ASPECTS) if a.strip()))
+        if not wanted:
+            raise ConfigError("no aspects to compare: give --aspects a,b or leave it out for the defaults")
+        vocabulary = self._vocabulary()
+        if self._chat is None:
+            rows = tuple(
+                CompareRow(p.id, p.title, tuple(_extractive_cell(a, numbered_sentences(p.abstract), vocabulary)
+                                                for a in wanted))
+                for p in papers)
+            return Comparison(wanted, rows, "extractive", None)
+        rows_out, rejected, requests, usage = [], 0, 0, TokenUsage()
+        for paper in papers:
+            row, row_rejected, result_usage, row_requests = self._llm_row(paper, wanted, vocabulary)
+            rows_out.append(row)
+            rejected += row_rejected
+            requests += row_requests
+            usage = TokenUsage(usage.prompt_tokens + result_usage.prompt_tokens,
+                               usage.completion_tokens + result_usage.completion_tokens,
+                               usage.estimated or result_usage.estimated)
+        return Comparison(wanted, tuple(rows_out), "llm", self._chat.model, rejected, requests, usage,
+                          self._cost(usage))
+
+    def messages(self, paper: Paper, aspects: Sequence[str], shown: Sequence[SentenceRef]) -> list[dict[str, str]]:
+        all_sentences = numbered_sentences(paper.abstract)
+        user = self._prompts["compare"].render(
+            title=attribute(paper.title), sentences=render_numbered(shown), aspects="; ".join(aspects),
+            last_index=len(all_sentences) - 1)
+        return [{"role": "system", "content": self._prompts["structured_system"].render()},
+                {"role": "user", "content": user}]
+
+    def _fitted_messages(self, paper: Paper, aspects: Sequence[str], vocabulary: Vocabulary) -> list[dict[str, str]]:
+        """All sentences if they fit; else the least aspect-like go first, numbers kept, so citations stay valid."""
+        shown = list(numbered_sentences(paper.abstract))
+        wanted = terms(" ".join(aspects))
+        while True:
+            messages = self.messages(paper, aspects, shown)
+            tokens = count_messages(messages, self._counter)
+            if tokens <= self._config.prompt_limit:
+                return messages
+            if len(shown) <= 1:
+                raise PromptTooLong(tokens, self._config.prompt_limit)
+            worst = min(shown, key=lambda s: (weighted_coverage(wanted, set(terms(s.text)), vocabulary), -s.index))
+            shown.remove(worst)
+
+    def _llm_row(self, paper: Paper, aspects: tuple[str, ...], vocabulary: Vocabulary
+                 ) -> tuple[CompareRow, int, TokenUsage, int]:
+        sentences = numbered_sentences(paper.abstract)
+        messages = self._fitted_messages(paper, aspects, vocabulary)
+        result = complete_json(self._chat, messages, LLMRow, name="comparison_row", repair=self._prompts["repair"],
+                               max_tokens=self._config.max_tokens, context={"aspects": list(aspects)},
+                               temperature=self._config.temperature)
+        by_aspect = {c.aspect.strip().casefold(): c for c in result.value.cells}
+        cells, rejected = [], 0
+        for aspect in aspects:
+            cell = by_aspect[aspect.casefold()]
+            if cell.sentence is None or is_not_stated(cell.text):
+                cells.append(CompareCell(aspect, NOT_STATED))
+                continue
+            if 0 <= cell.sentence < len(sentences) and cell_supported(cell.text, sentences[cell.sentence].text,
+                                                                      vocabulary):
+                cells.append(CompareCell(aspect, cell.text.strip(), sentences[cell.sentence]))
+            else:
+                rejected += 1  # the cited sentence does not exist or does not say this: never shown as stated
+                cells.append(CompareCell(aspect, NOT_STATED))
+        return CompareRow(paper.id, paper.title, tuple(cells)), rejected, result.usage, result.requests

@@ -1,0 +1,124 @@
+"""BM25 lexical index over the catalog's chunks (bm25s, the only importer of it), saved beside the catalog and
+rebuilt whenever the catalog has changed since it was built."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import bm25s
+import numpy as np
+
+from paperbot.store.catalog import Catalog
+from paperbot.terms import terms
+
+log = logging.getLogger(__name__)
+_MANIFEST = "paperbot-manifest.json"
+
+
+class LexicalIndex:
+    """Chunk-level BM25 (Lucene variant, k1=1.5, b=0.75) on Snowball-stemmed content words."""
+
+    def __init__(self, folder: Path, catalog: Catalog, *, title_weight: float = 1.0) -> None:
+        self._folder = folder
+        self._catalog = catalog
+        # The title is part of every chunk once; a higher weight repeats its words (BM25 has no field weights).
+        self._title_repeats = max(0, round(title_weight))
+        self._lock = threading.Lock()
+        self._model: bm25s.BM25 | None = None
+        self._chunk_ids: list[str] = []
+        self._paper_ids = np.array([], dtype=object)
+        self._generation = -1
+
+    # --- building -------------------------------------------------------------------------------------------------
+    def _document(self, title: str, text: str) -> list[str]:
+        return terms(title) * self._title_repeats + terms(text)
+
+    def ensure_fresh(self) -> None:
+        generation = self._catalog.generation
+        if self._model is not None and self._generation == generation:
+            return
+        with self._lock:
+            if self._model is not None and self._generation == generation:
+                return
+            if not self._load(generation):
+                self._build(generation)
+
+    def _load(self, generation: int) -> bool:
+        manifest_path = self._folder / _MANIFEST
+        try:
+            manifest = json.loads(manifest_path.read_text())
+            if manifest["generation"] != generation or manifest["title_repeats"] != self._title_repeats:
+                return False
+            model = bm25s.BM25.load(str(self._folder), mmap=False, show_progress=False, verbosity=0) \
+                if manifest["chunk_ids"] else None
+        except (OSError, ValueError, KeyError) as exc:
+            log.info("rebuilding the BM25 index (%s)", type(exc).__name__)
+            return False
+        self._install(model, manifest["chunk_ids"], manifest["paper_ids"], generation)
+        return True
+
+    def _build(self, generation: int) -> None:
+        rows = self._catalog.lexical_rows()
+        corpus = [self._document(title, text) for _, _, title, text in rows]
+        model = None
+        if rows:
+            model = bm25s.BM25(k1=1.5, b=0.75, method="lucene")
+            model.index(corpus, show_progress=False)
+        chunk_ids = [r[0] for r in rows]
+        paper_ids = [r[1] for r in rows]
+        self._save(model, chunk_ids, paper_ids, generation)
+        self._install(model, chunk_ids, paper_ids, generation)
+
+    def _save(self, model, chunk_ids: list[str], paper_ids: list[str], generation: int) -> None:
+        """Write to a fresh folder, then swap it in: a kill mid-save leaves the old index or none, never half."""
+        staging = self._folder.with_name(self._folder.name + ".new")
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        if model is not None:
+            model.save(str(staging), show_progress=False)
+        manifest = {"generation": generation, "title_repeats": self._title_repeats,
+                    "chunk_ids": chunk_ids, "paper_ids": paper_ids}
+        (staging / _MANIFEST).write_text(json.dumps(manifest))
+        retired = self._folder.with_name(self._folder.name + ".old")
+        shutil.rmtree(retired, ignore_errors=True)
+        if self._folder.exists():
+            self._folder.rename(retired)
+        staging.rename(self._folder)
+        shutil.rmtree(retired, ignore_errors=True)
+
+    def _install(self, model, chunk_ids: list[str], paper_ids: list[str], generation: int) -> None:
+        self._model = model
+        self._chunk_ids = chunk_ids
+        self._paper_ids = np.asarray(paper_ids, dtype=object)
+        self._vocabulary = set(model.vocab_dict) if model is not None else set()
+        self._generation = generation
+
+    def rebuild(self) -> None:
+        with self._lock:
+            self._build(self._catalog.generation)
+
+    # --- reading --------------------------------------------------------------------------------------------------
+    def chunk_ids(self) -> set[str]:
+        self.ensure_fresh()
+        return set(self._chunk_ids)
+
+    def search(self, query: str, n: int, paper_ids: Sequence[str] | None = None) -> list[tuple[str, float]]:
+        """(chunk id, BM25 score) best first; only chunks that share a term with the query."""
+        self.ensure_fresh()
+        model = self._model
+        if model is None or (paper_ids is not None and not paper_ids):
+            return []
+        tokens = [t for t in dict.fromkeys(terms(query)) if t in self._vocabulary]
+        if not tokens:
+            return []
+        mask = None
+        if paper_ids is not None:
+            mask = np.isin(self._paper_ids, list(paper_ids)).astype(np.float32)
+        k = min(n, len(self._chunk_ids))
+        documents, scores = model.retrieve([tokens], k=k, show_progress=False, n_threads=1, weight_mask=mask)
+        return [(self._chunk_ids[d], float(s)) for d, s in zip(documents[0], scores[0]) if s > 0]
