@@ -199,7 +199,9 @@ class Digester:
             best = sentences[int(np.argmax(scores))]
             cited.append(CitedSentence(item.key, paper.id, best))
             lines.append(f"{best.text.rstrip()} [{item.key}]")
-        paragraph = " ".join(lines)
+        # One quoted sentence per line, as in extractive answers: a key after a full stop then belongs to its own
+        # line's sentence for the support check, and Markdown still renders the lines as one paragraph.
+        paragraph = "\n".join(lines)
         return Theme(
             name=_name(keywords), keywords=keywords, paragraph=paragraph,
             paper_keys=tuple(item.key for item in evidence), cited=tuple(cited),

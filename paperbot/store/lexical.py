@@ -55,7 +55,7 @@ class LexicalIndex:
             if manifest["generation"] != generation or manifest["title_repeats"] != self._title_repeats:
                 return False
             model = bm25s.BM25.load(str(self._folder), mmap=False, show_progress=False, verbosity=0) \
-                if manifest["chunk_ids"] else None
+                if manifest["has_model"] else None
         except (OSError, ValueError, KeyError) as exc:
             log.info("rebuilding the BM25 index (%s)", type(exc).__name__)
             return False
@@ -66,7 +66,7 @@ class LexicalIndex:
         rows = self._catalog.lexical_rows()
         corpus = [self._document(title, text) for _, _, title, text in rows]
         model = None
-        if rows:
+        if any(corpus):  # bm25s needs at least one term; a store of one-word abstracts has none
             model = bm25s.BM25(k1=1.5, b=0.75, method="lucene")
             model.index(corpus, show_progress=False)
         chunk_ids = [r[0] for r in rows]
@@ -81,7 +81,7 @@ class LexicalIndex:
         staging.mkdir(parents=True)
         if model is not None:
             model.save(str(staging), show_progress=False)
-        manifest = {"generation": generation, "title_repeats": self._title_repeats,
+        manifest = {"generation": generation, "title_repeats": self._title_repeats, "has_model": model is not None,
                     "chunk_ids": chunk_ids, "paper_ids": paper_ids}
         (staging / _MANIFEST).write_text(json.dumps(manifest))
         retired = self._folder.with_name(self._folder.name + ".old")
