@@ -17,6 +17,8 @@ from paperbot.store.catalog import Catalog
 from paperbot.terms import terms
 
 log = logging.getLogger(__name__)
+# bm25s sets its own logger to DEBUG, which would print index-building chatter through any root handler.
+logging.getLogger("bm25s").setLevel(logging.WARNING)
 _MANIFEST = "paperbot-manifest.json"
 
 
