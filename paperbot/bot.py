@@ -297,9 +297,11 @@ class PaperBot:
     def _digest_papers(self, paper_ids: Iterable[str] | None, query: str | None, k: int | None) -> list[Paper]:
         if paper_ids:
             return [self.paper(pid) for pid in dict.fromkeys(paper_ids)]
-        if query:
-            return [self.paper(hit.paper_id) for hit in self.search(query, k=k or self.digest_k)]
-        return self.papers()
+        papers = ([self.paper(hit.paper_id) for hit in self.search(query, k=k or self.digest_k)] if query
+                  else self.papers())
+        if not papers:
+            raise PaperNotFoundError("no papers to digest in this store; run `paperbot ingest PATH` first")
+        return papers
 
     def prepare_digest(self, paper_ids: Iterable[str] | None = None, query: str | None = None, *,
                        mode: AnswerMode | None = None, model: str | None = None, k: int | None = None):

@@ -282,10 +282,12 @@ def digest(
     bot = _bot()
     if dry_run:
         prepared = bot.prepare_digest(paper_id, query, mode=_mode(mode), model=model, k=k)  # type: ignore[arg-type]
+        plan = prepared.plan
         if as_json:
-            _json(prepared.plan)
+            _json({**dataclasses.asdict(plan), "prompt_tokens": plan.prompt_tokens,
+                   "max_output_tokens": plan.max_output_tokens})
         else:
-            print_plan(out, prepared.plan)
+            print_plan(out, plan)
         return
     result = bot.digest(paper_id, query, mode=_mode(mode), model=model, k=k)  # type: ignore[arg-type]
     if as_json:
@@ -304,7 +306,7 @@ def compare(
     paper_ids: Annotated[list[str], typer.Argument(help="two or more paper ids from `paperbot papers`")],
     aspects: Annotated[Optional[str], typer.Option(help="comma-separated columns; default: task, approach, "
                                                         "efficiency gain, hardware or setting, evaluation")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="table, markdown, csv or json")] = "table",
+    fmt: Annotated[str, typer.Option("--format", help="table (Markdown in a pipe), markdown, csv or json")] = "table",
     mode: Annotated[Optional[str], typer.Option(help="llm or extractive; default: llm when an API is configured")] = None,
     model: Annotated[Optional[str], typer.Option(help="chat model [env PAPERBOT_CHAT_MODEL]")] = None,
 ) -> None:
@@ -320,7 +322,7 @@ def compare(
         _json(table)
     elif fmt == "csv":
         sys.stdout.write(comparison_csv(table))
-    elif fmt == "markdown":
+    elif fmt == "markdown" or not out.is_terminal:  # a boxed table wrapped to 80 columns helps no pipe
         sys.stdout.write(comparison_markdown(table))
     else:
         print_comparison(out, table)

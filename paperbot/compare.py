@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationInfo, model_validator
 
-from paperbot.budget import PromptTooLong, count_messages
+from paperbot.budget import count_messages
 from paperbot.errors import ConfigError
 from paperbot.numbered import attribute, numbered_sentences, render_numbered
 from paperbot.numbers import unsupported_numbers
@@ -98,6 +98,14 @@ def phrase_from(sentence: str, hits: Callable[[str], int]) -> str:
         begin = max(range(len(words) - MAX_PHRASE_WORDS + 1),
                     key=lambda b: (sum(per_word[b : b + MAX_PHRASE_WORDS]), -b))
         piece = " ".join(words[begin : begin + MAX_PHRASE_WORDS]).rstrip(".;,")
+    return _close_parenthesis(piece)
+
+
+def _close_parenthesis(piece: str) -> str:
+    """A phrase cut inside "(...)" ends before the parenthesis instead, when enough is left to say something."""
+    opened = piece.rfind("(")
+    if opened > 0 and ")" not in piece[opened:] and len(piece[:opened].split()) >= 4:
+        return piece[:opened].rstrip(" ,;")
     return piece
 
 
@@ -105,7 +113,7 @@ def _extractive_cell(aspect: str, sentences: Sequence[SentenceRef], vocabulary: 
     """The sentence with the most cues for the aspect (with a position prior where abstracts have one), and the
     clause in it that carries them; NOT_STATED when no sentence has a cue."""
     kind = builtin_aspect(aspect)
-    approach_at = next((s.index for s in sentences if APPROACH.search(s.text)), 0)
+    approach_at = next((s.index for s in sentences if APPROACH.search(s.text)), len(sentences))
     if kind is None:
         # A user's own aspect: a text must hold all of its words (two thirds of a longer one), so that "model
         # size" is not found in "batch size".
@@ -135,7 +143,12 @@ def _extractive_cell(aspect: str, sentences: Sequence[SentenceRef], vocabulary: 
             return count + (1.0 if s.index > approach_at else 0.0)  # experiments follow the method
         return float(count)
 
-    scored = [(score(s), -s.index, s) for s in sentences]
+    # The task is what the abstract sets out from: a sentence before the one that says what the paper does, when
+    # one names it.
+    candidates = list(sentences)
+    if kind == "task":
+        candidates = [s for s in sentences if s.index < approach_at and hits(s.text)] or candidates
+    scored = [(score(s), -s.index, s) for s in candidates]
     best = max(scored, default=(0.0, 0, None))
     if best[0] <= 0 or best[2] is None:
         return CompareCell(aspect, NOT_STATED)
@@ -247,7 +260,10 @@ class Comparer:
             if tokens <= self._config.prompt_limit:
                 return messages
             if len(shown) <= 1:
-                raise PromptTooLong(tokens, self._config.prompt_limit)
+                raise ConfigError(
+                    f"comparing {paper.id!r} needs {tokens} prompt tokens with a single sentence of its abstract, "
+                    f"over the budget of {self._config.prompt_limit}: raise PAPERBOT_MAX_PROMPT_TOKENS, or use "
+                    "--mode extractive")
             worst = min(shown, key=lambda s: (weighted_coverage(wanted, set(terms(s.text)), vocabulary), -s.index))
             shown.remove(worst)
 

@@ -11,7 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationInfo, model_validator
 
-from paperbot.budget import PromptTooLong, count_messages
+from paperbot.budget import count_messages
+from paperbot.errors import ConfigError
 from paperbot.numbered import attribute, numbered_sentences, render_numbered, text_hash
 from paperbot.numbers import unsupported_numbers
 from paperbot.ports import TokenCounter
@@ -22,7 +23,7 @@ from paperbot.structured import complete_json
 from paperbot.summary_types import NOT_STATED, PaperSummary, SentenceRef, SummaryField, summary_from_dict
 from paperbot.terms import Vocabulary
 from paperbot.tldr import TLDR_VERSION, best_sentence
-from paperbot.types import Paper, TokenUsage
+from paperbot.types import AnswerMode, Paper, TokenUsage
 
 SCHEMA_VERSION = "summary1"  # bump with LLMSummary: cached LLM summaries carry it
 EXTRACTIVE_VERSION = f"{TLDR_VERSION}+{ROLES_VERSION}"
@@ -117,7 +118,7 @@ class Summarizer:
         self._cost = cost
 
     @property
-    def mode(self) -> str:
+    def mode(self) -> AnswerMode:
         return "llm" if self._chat is not None else "extractive"
 
     @property
@@ -158,7 +159,10 @@ class Summarizer:
         messages = self.messages(paper)
         tokens = count_messages(messages, self._counter)
         if tokens > self._prompt_limit:
-            raise PromptTooLong(tokens, self._prompt_limit)
+            # A summary of part of an abstract would pass for a summary of the paper: refuse instead.
+            raise ConfigError(
+                f"summarising {paper.id!r} needs {tokens} prompt tokens, over the budget of {self._prompt_limit}: "
+                "raise PAPERBOT_MAX_PROMPT_TOKENS (within the model's context window), or use --mode extractive")
         result = complete_json(self._chat, messages, LLMSummary, name="paper_summary", repair=self._prompts["repair"],
                                max_tokens=self._max_tokens, context={"n_sentences": len(sentences)})
         value = result.value

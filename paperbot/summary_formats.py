@@ -6,9 +6,7 @@ import csv
 import io
 from collections.abc import Iterable
 
-from paperbot.summary_types import (
-    NOT_STATED, Comparison, Digest, DigestPlan, PaperSummary, SentenceRef, SummaryField,
-)
+from paperbot.summary_types import NOT_STATED, Comparison, Digest, DigestPlan, PaperSummary, SentenceRef, SummaryField
 
 
 def sentence_tags(sentences: Iterable[SentenceRef]) -> str:

@@ -802,7 +802,9 @@ class FakeOpenAI:
             if include_usage:
                 events.append(chunk([], usage=usage))
         kind = fault.kind if fault is not None else None
-        self._start_stream(h)
+        # The server hangs up after a stream without [DONE]; saying so up front keeps the client from
+        # reusing a connection that is about to close (a race that made the next request fail).
+        self._start_stream(h, close=kind == "no_done")
         if kind == "drop_mid_stream":
             for event in events[: fault.after_chunks]:  # type: ignore[union-attr]
                 self._write_event(h, event)
@@ -835,7 +837,7 @@ class FakeOpenAI:
         h.wfile.write(data)
         h.wfile.flush()
 
-    def _start_stream(self, h: _Handler) -> None:
+    def _start_stream(self, h: _Handler, *, close: bool = False) -> None:
         h.fake_response_started = True
         h.send_response(200)
         h.send_header("Content-Type", "text/event-stream; charset=utf-8")
@@ -843,6 +845,8 @@ class FakeOpenAI:
         self._common_headers(h)
         if self.stream_framing == "chunked":
             h.send_header("Transfer-Encoding", "chunked")
+            if close:
+                h.send_header("Connection", "close")
         else:
             h.send_header("Connection", "close")
             h.close_connection = True

@@ -124,7 +124,8 @@ def test_invalid_twice_raises_and_caches_nothing(llm_bot, fake_openai):
 
 
 def test_numbers_the_abstract_does_not_state_are_flagged(llm_bot, fake_openai):
-    fake_openai.responder = lambda r: valid_summary(r, result_text="Up to 29x throughput, 3.7x less memory, 1,000 GPUs.")
+    claim = "Up to 29x throughput, 3.7x less memory, 1,000 GPUs."
+    fake_openai.responder = lambda r: valid_summary(r, result_text=claim)
     summary = llm_bot.summarize(H2O, mode="llm")
     assert summary.unsupported_numbers == ("3.7", "1000")
 
@@ -165,9 +166,10 @@ def test_server_without_json_schema_falls_back_to_json_mode(llm_bot, fake_openai
     assert summary.tldr.sentences[0].index == 6 and not summary.repaired
 
 
-def test_extractive_summary_of_a_demo_paper(demo_bot):
-    summary = demo_bot.summarize(H2O, mode="extractive")
-    paper = demo_bot.paper(H2O)
+def test_extractive_summary_of_a_demo_paper(make_bot, store):
+    bot = make_bot(data_dir=store)
+    summary = bot.summarize(H2O, mode="extractive")
+    paper = bot.paper(H2O)
     sentences = [s.text for s in numbered_sentences(paper.abstract)]
     assert summary.mode == "extractive" and summary.model is None and summary.usage.total_tokens == 0
     assert summary.tldr.text in sentences and "Heavy Hitter Oracle" in summary.tldr.text
@@ -178,6 +180,8 @@ def test_extractive_summary_of_a_demo_paper(demo_bot):
         assert item.sentences and item.text == " ".join(s.text for s in item.sentences)  # quoted verbatim
         assert all(sentence_exists(paper, s) for s in item.sentences)
     assert summary.problem.sentences[0].index < summary.approach.sentences[0].index
+    again = bot.summarize(H2O, mode="extractive")
+    assert again.cached and again.fields == summary.fields
 
 
 def test_every_demo_paper_gets_a_tldr_and_only_its_own_sentences(demo_bot):
@@ -201,8 +205,9 @@ def test_numbers_are_read_as_the_abstract_writes_them():
 @pytest.mark.slow
 def test_cli_second_summarize_makes_no_request(store, models_dir, fake_openai):
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")},
-           "PAPERBOT_DATA_DIR": str(store), "PAPERBOT_MODELS_DIR": str(models_dir), "OPENAI_API_KEY": fake_openai.api_key,
-           "OPENAI_BASE_URL": fake_openai.base_url, "PAPERBOT_CHAT_MODEL": "fake-chat"}
+           "PAPERBOT_DATA_DIR": str(store), "PAPERBOT_MODELS_DIR": str(models_dir),
+           "OPENAI_API_KEY": fake_openai.api_key, "OPENAI_BASE_URL": fake_openai.base_url,
+           "PAPERBOT_CHAT_MODEL": "fake-chat"}
     fake_openai.responder = valid_summary
 
     def run(*args):
@@ -217,3 +222,11 @@ def test_cli_second_summarize_makes_no_request(store, models_dir, fake_openai):
     assert "from the cache, no request" in second and "TL;DR:" in second and "[s6]" in second
     assert len(chat_requests(fake_openai)) == 1
     assert fake_openai.api_key not in first.__repr__() + second
+
+
+def test_an_abstract_over_the_budget_is_refused_before_any_request(make_bot, store, fake_openai):
+    bot = make_bot(data_dir=store, openai_api_key=fake_openai.api_key, openai_base_url=fake_openai.base_url,
+                   chat_model="fake-chat", max_prompt_tokens=200)
+    with pytest.raises(Exception, match="over the budget of 200: raise PAPERBOT_MAX_PROMPT_TOKENS"):
+        bot.summarize(H2O, mode="llm")
+    assert chat_requests(fake_openai) == [] and bot.summary_cache.count() == 0
