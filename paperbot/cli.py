@@ -23,7 +23,7 @@ from paperbot.loaders import FORMATS  # noqa: E402
 from paperbot.types import SearchFilters  # noqa: E402
 
 app = typer.Typer(
-    help="Ingest paper abstracts, then search and browse them.", no_args_is_help=True, add_completion=False,
+    help="Ingest paper abstracts, then ask questions with cited answers, search, summarise and compare them.", no_args_is_help=True, add_completion=False,
     pretty_exceptions_enable=False,
 )
 out = Console(highlight=False, soft_wrap=True)
@@ -43,10 +43,10 @@ def _bot():
 
 @app.callback()
 def main_options(
-    data_dir: Annotated[Optional[Path], typer.Option(help="store folder [env PAPERBOT_DATA_DIR]")] = None,
-    collection: Annotated[Optional[str], typer.Option(help="collection name [env PAPERBOT_COLLECTION]")] = None,
-    chroma_url: Annotated[Optional[str], typer.Option(help="Chroma server, http://host:port [env PAPERBOT_CHROMA_URL]")] = None,
-    models_dir: Annotated[Optional[Path], typer.Option(help="offline model files [env PAPERBOT_MODELS_DIR]")] = None,
+    data_dir: Annotated[Optional[Path], typer.Option(help="store folder (env PAPERBOT_DATA_DIR)")] = None,
+    collection: Annotated[Optional[str], typer.Option(help="collection name (env PAPERBOT_COLLECTION)")] = None,
+    chroma_url: Annotated[Optional[str], typer.Option(help="Chroma server, http://host:port (env PAPERBOT_CHROMA_URL)")] = None,
+    models_dir: Annotated[Optional[Path], typer.Option(help="offline model files (env PAPERBOT_MODELS_DIR)")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log what happens")] = False,
 ) -> None:
     """Every command takes the store location options."""
@@ -177,7 +177,7 @@ def search(
 def ask(
     question: Annotated[str, typer.Argument()],
     k: Annotated[Optional[int], typer.Option("-k", min=1, max=50, help="papers to use as evidence")] = None,
-    model: Annotated[Optional[str], typer.Option(help="chat model [env PAPERBOT_CHAT_MODEL]")] = None,
+    model: Annotated[Optional[str], typer.Option(help="chat model (env PAPERBOT_CHAT_MODEL)")] = None,
     mode: Annotated[Optional[str], typer.Option(help="llm or extractive; default: llm when an API is configured")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="print the prompt, its tokens and cost; call nothing")] = False,
     no_stream: Annotated[bool, typer.Option("--no-stream", help="print the answer when it is complete")] = False,
@@ -251,7 +251,7 @@ def _mode(mode: str | None) -> str | None:
 def summarize(
     paper_id: Annotated[str, typer.Argument(help="a paper id from `paperbot papers`")],
     mode: Annotated[Optional[str], typer.Option(help="llm or extractive; default: llm when an API is configured")] = None,
-    model: Annotated[Optional[str], typer.Option(help="chat model [env PAPERBOT_CHAT_MODEL]")] = None,
+    model: Annotated[Optional[str], typer.Option(help="chat model (env PAPERBOT_CHAT_MODEL)")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Summarise a paper: a TL;DR, problem, approach, key results, limitations, each citing its sentences [sN]."""
@@ -272,7 +272,7 @@ def digest(
     out_file: Annotated[Optional[Path], typer.Option("--out", help="write the Markdown digest to FILE.md")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="print the plan: calls, tokens, cost; call nothing")] = False,
     mode: Annotated[Optional[str], typer.Option(help="llm or extractive; default: llm when an API is configured")] = None,
-    model: Annotated[Optional[str], typer.Option(help="chat model [env PAPERBOT_CHAT_MODEL]")] = None,
+    model: Annotated[Optional[str], typer.Option(help="chat model (env PAPERBOT_CHAT_MODEL)")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Group papers into themes, name each, and write a short cited paragraph per theme (Markdown)."""
@@ -308,7 +308,7 @@ def compare(
                                                         "efficiency gain, hardware or setting, evaluation")] = None,
     fmt: Annotated[str, typer.Option("--format", help="table (Markdown in a pipe), markdown, csv or json")] = "table",
     mode: Annotated[Optional[str], typer.Option(help="llm or extractive; default: llm when an API is configured")] = None,
-    model: Annotated[Optional[str], typer.Option(help="chat model [env PAPERBOT_CHAT_MODEL]")] = None,
+    model: Annotated[Optional[str], typer.Option(help="chat model (env PAPERBOT_CHAT_MODEL)")] = None,
 ) -> None:
     """Compare papers aspect by aspect; every filled cell cites the abstract sentence [sN] it comes from."""
     from paperbot.render_summaries import print_comparison
