@@ -120,7 +120,8 @@ class PaperBot:
             )
         return self._vocabulary
 
-    def answerer(self, *, mode: AnswerMode | None = None, model: str | None = None) -> Answerer:
+    def answerer(self, *, mode: AnswerMode | None = None, model: str | None = None,
+                 temperature: float | None = None) -> Answerer:
         from paperbot.budget import prompt_limit
         from paperbot.pricing import cost_usd, price_for
 
@@ -136,7 +137,8 @@ class PaperBot:
         price = price_for(self.settings, chat_model)
         config = AnswerConfig(
             k=self.settings.answer_k, prompt_limit=prompt_limit(self.settings, chat_model),
-            max_answer_tokens=self.settings.max_answer_tokens, temperature=self.settings.temperature,
+            max_answer_tokens=self.settings.max_answer_tokens,
+            temperature=self.settings.temperature if temperature is None else temperature,  # per chat tab
         )
         return Answerer(
             retriever=self.retriever, vocabulary=self.vocabulary, counter=self.llm_counter, prompts=self.prompts,
@@ -202,14 +204,14 @@ class PaperBot:
         )
 
     def ask(self, question: str, history: list[dict] | None = None, *, k: int | None = None,
-            mode: AnswerMode | None = None, model: str | None = None) -> Answer:
+            mode: AnswerMode | None = None, model: str | None = None, temperature: float | None = None) -> Answer:
         """Answer with citations; `history` is OpenAI-style messages of the conversation so far."""
-        return self.answerer(mode=mode, model=model).ask(question, history or (), k=k)
+        return self.answerer(mode=mode, model=model, temperature=temperature).ask(question, history or (), k=k)
 
     def ask_stream(self, question: str, history: list[dict] | None = None, *, k: int | None = None,
-                   mode: AnswerMode | None = None, model: str | None = None):
+                   mode: AnswerMode | None = None, model: str | None = None, temperature: float | None = None):
         """Yields text deltas, then the final Answer."""
-        answerer = self.answerer(mode=mode, model=model)
+        answerer = self.answerer(mode=mode, model=model, temperature=temperature)
         yield from answerer.ask_stream(question, history or (), k=k)
 
     def prepare(self, question: str, history: list[dict] | None = None, *, k: int | None = None,
