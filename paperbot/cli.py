@@ -326,3 +326,25 @@ def compare(
         sys.stdout.write(comparison_markdown(table))
     else:
         print_comparison(out, table)
+
+
+@app.command()
+def chat(
+    host: Annotated[str, typer.Option(help="address to listen on; anything but 127.0.0.1 exposes the app")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="port to listen on")] = 7860,
+    auth: Annotated[Optional[str], typer.Option(help="user:password required to open the app", envvar="PAPERBOT_AUTH",
+                                                show_envvar=True, show_default=False)] = None,
+    concurrency: Annotated[int, typer.Option(min=1, max=64, help="requests answered at once; the rest wait in turn")] = 2,
+    max_upload_mb: Annotated[int, typer.Option(min=1, max=1024, help="largest file the Ingest tab accepts")] = 20,
+) -> None:
+    """Open the chat app in a browser: cited answers with clickable sources, a paper browser, digests, uploads."""
+    from paperbot.app import AppOptions, UploadLimits, exposure_warning, parse_auth, start
+
+    credentials = parse_auth(auth)
+    warning = exposure_warning(host, credentials)
+    if warning:
+        err.print(f"[yellow]{escape(warning)}[/]")
+    options = AppOptions(limits=UploadLimits(max_file_bytes=max_upload_mb * 1024 * 1024))
+    running = start(_bot(), host=host, port=port, auth=credentials, concurrency=concurrency, options=options)
+    out.print(f"paperbot chat is running at {running.url} (Ctrl+C to stop)")
+    running.block()

@@ -82,7 +82,7 @@ def ingest_papers(
     vectors: VectorStore,
     embedder: Embedder,
     chunker: Chunker,
-    batch_size: int = 64,
+    batch_size: int = 256,
     progress: Progress | None = None,
 ) -> IngestReport:
     """Write new and changed papers; safe to kill at any point and run again.

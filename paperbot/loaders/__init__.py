@@ -70,10 +70,10 @@ def detect_format(path: Path) -> str:
     )
 
 
-def expand_paths(paths: Iterable[Path]) -> list[Path]:
+def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
     """Files as given; folders walked recursively in sorted order, hidden files left out."""
     files: list[Path] = []
-    for path in paths:
+    for path in map(Path, paths):
         if path.is_dir():
             files.extend(
                 p for p in sorted(path.rglob("*"))
@@ -86,7 +86,7 @@ def expand_paths(paths: Iterable[Path]) -> list[Path]:
     return files
 
 
-def load_papers(paths: Iterable[Path], *, skip_bad: bool = False, fmt: str | None = None) -> LoadResult:
+def load_papers(paths: Iterable[str | Path], *, skip_bad: bool = False, fmt: str | None = None) -> LoadResult:
     """Read every file; strict mode raises the first CorpusError, skip_bad collects them."""
     result = LoadResult()
     for file in expand_paths(paths):

@@ -1,0 +1,106 @@
+"""Named API endpoints (ask, search, summarize, digest, compare) for gradio_client: JSON in, JSON out, errors as
+gr.Error messages."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import gradio as gr
+
+from paperbot.app.chat import api_secret
+from paperbot.app.failures import readable
+from paperbot.bot import PaperBot
+from paperbot.summary_formats import comparison_csv, comparison_markdown, digest_markdown
+from paperbot.types import AnswerMode
+
+
+def _mode(mode: str | None) -> AnswerMode | None:
+    if mode in (None, "", "auto"):
+        return None
+    if mode not in ("llm", "extractive"):
+        raise gr.Error(f"unknown mode {mode!r}; use llm, extractive or auto")
+    return mode  # type: ignore[return-value]
+
+
+def _ids(values: Any) -> list[str]:
+    if values is None or values == "":
+        return []
+    if isinstance(values, str):
+        return [v.strip() for v in values.split(",") if v.strip()]
+    return [str(v) for v in values]
+
+
+def answer_dict(answer) -> dict[str, Any]:
+    data = dataclasses.asdict(answer)
+    data["unsupported_sentences"] = [s.sentence for s in answer.unsupported_sentences]
+    data["usage"]["total_tokens"] = answer.usage.total_tokens
+    return data
+
+
+class Api:
+    """Each method is one endpoint; its parameters are what a client passes, by name or position."""
+
+    def __init__(self, bot: PaperBot) -> None:
+        self.bot = bot
+
+    def _error(self, exc: BaseException, doing: str) -> gr.Error:
+        return gr.Error(readable(exc, doing=doing, secret=api_secret(self.bot)))
+
+    def ask(self, question: str, history: list | None = None, mode: str = "auto", k: int = 0) -> dict:
+        """Answer a question with citations. history: OpenAI-style messages of the conversation so far; mode: llm,
+        extractive or auto; k: papers used as evidence (0: the server's default)."""
+        if not (question or "").strip():
+            raise gr.Error("ask needs a question")
+        try:
+            answer = self.bot.ask(question.strip(), list(history or []), k=int(k) or None, mode=_mode(mode))
+        except gr.Error:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise self._error(exc, "answering") from None
+        return answer_dict(answer)
+
+    def search(self, query: str, k: int = 10) -> list:
+        """Hybrid (dense + BM25) search: one entry per paper with its matching passages."""
+        if not (query or "").strip():
+            raise gr.Error("search needs a query")
+        try:
+            hits = self.bot.search(query.strip(), k=max(1, min(int(k or 10), 1000)))
+        except Exception as exc:  # noqa: BLE001
+            raise self._error(exc, "searching") from None
+        return [dataclasses.asdict(h) for h in hits]
+
+    def summarize(self, paper_id: str, mode: str = "auto") -> dict:
+        """A TL;DR plus problem, approach, key results and limitations of one paper, each citing its sentences."""
+        try:
+            return dataclasses.asdict(self.bot.summarize(paper_id, mode=_mode(mode)))
+        except gr.Error:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise self._error(exc, "summarising") from None
+
+    def digest(self, query: str = "", paper_ids: list | None = None, mode: str = "auto", k: int = 0) -> dict:
+        """Papers (the given ids, the top k for a query, or all) grouped into named themes with cited paragraphs;
+        `markdown` holds the printable digest."""
+        ids = _ids(paper_ids)
+        try:
+            result = self.bot.digest(ids or None, None if ids else (query or "").strip() or None, mode=_mode(mode),
+                                     k=int(k) or None)
+        except gr.Error:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise self._error(exc, "writing the digest") from None
+        return {**dataclasses.asdict(result), "markdown": digest_markdown(result)}
+
+    def compare(self, paper_ids: list, aspects: list | None = None, mode: str = "auto") -> dict:
+        """One row per paper, one cell per aspect citing its sentence; `markdown` and `csv` hold the table."""
+        ids = _ids(paper_ids)
+        if len(ids) < 2:
+            raise gr.Error("compare needs two or more paper ids")
+        try:
+            table = self.bot.compare(ids, _ids(aspects) or None, mode=_mode(mode))
+        except gr.Error:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise self._error(exc, "comparing") from None
+        return {**dataclasses.asdict(table), "markdown": comparison_markdown(table), "csv": comparison_csv(table)}

@@ -1,0 +1,64 @@
+"""Helpers for the chat app tests: a copied demo store, the app started in-process on a free port, and an
+OpenAI-compatible fake whose answers cite the sources it was shown and stream slowly enough to watch."""
+
+from __future__ import annotations
+
+import html
+import re
+import shutil
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.fake_openai import FakeOpenAI
+
+DRAFT_QUESTION = "Which papers speed up decoding with a small draft model?"
+_SOURCE = re.compile(r'<source key="(P\d+)" title="([^"]*)"[^>]*>\n(.*?)\n</source>', re.S)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def copy_store(source: Path, target: Path) -> Path:
+    """A private copy of a store, so a test may add papers or summaries without touching the shared one."""
+    shutil.copytree(source, target)
+    return target
+
+
+def start_app(bot, out: Path, **kwargs: Any):
+    """The real app, served by Gradio on 127.0.0.1 in this process; `.url`, `.close()`."""
+    from paperbot.app import AppOptions, start
+
+    options = kwargs.pop("options", None) or AppOptions(feedback_file=out / "feedback.jsonl", out_dir=out / "files")
+    return start(bot, host="127.0.0.1", port=free_port(), options=options, **kwargs)
+
+
+def citing_responder(body: dict) -> str:
+    """Answer from the first sentence of the first two sources, citing their keys (so support checks pass); a
+    condense request gets a standalone query instead."""
+    last = body["messages"][-1]["content"]
+    if "Standalone query:" in last:
+        return "speculative decoding with a small draft model: how much faster"
+    found = _SOURCE.findall(last)
+    if not found:
+        return "I cannot answer this from the provided papers."
+    sentences = []
+    for key, _title, text in found[:2]:
+        first = html.unescape(text).split(". ")[0].rstrip(".")
+        sentences.append(f"{first} [{key}].")
+    return " ".join(sentences)
+
+
+class SlowStreamOpenAI(FakeOpenAI):
+    """FakeOpenAI that pauses before each streamed event, so a browser can see an answer grow word by word."""
+
+    event_delay = 0.06
+
+    def _write_event(self, h, data: str) -> None:  # noqa: ANN001 - the fake's own handler type
+        if data != "[DONE]":
+            time.sleep(self.event_delay)
+        super()._write_event(h, data)

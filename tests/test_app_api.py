@@ -1,0 +1,198 @@
+"""The chat app's named endpoints through gradio_client, against the real app serving a copy of the demo store."""
+
+from __future__ import annotations
+
+import re
+import threading
+
+import httpx
+import pytest
+
+gradio_client = pytest.importorskip("gradio_client")
+from gradio_client import Client  # noqa: E402
+from gradio_client.exceptions import AppError  # noqa: E402
+
+from tests.app_helpers import DRAFT_QUESTION, citing_responder, copy_store, start_app  # noqa: E402
+from tests.fake_openai import FakeOpenAI, status  # noqa: E402
+
+pytestmark = pytest.mark.slow  # each module starts a real server and embeds queries
+
+
+def _client(url: str, tmp_path, **kwargs) -> Client:
+    return Client(url, verbose=False, analytics_enabled=False, download_files=str(tmp_path), **kwargs)
+
+
+@pytest.fixture(scope="module")
+def extractive_app(tmp_path_factory, demo_store, models_dir, embedder):
+    from paperbot.bot import PaperBot
+    from paperbot.config import Settings
+
+    root = tmp_path_factory.mktemp("api-app")
+    store = copy_store(demo_store, root / "store")
+    bot = PaperBot(Settings(data_dir=store, models_dir=models_dir, openai_api_key=None, openai_base_url=None),
+                   embedder=embedder)
+    running = start_app(bot, root)
+    yield running
+    running.close()
+
+
+@pytest.fixture(scope="module")
+def client(extractive_app, tmp_path_factory):
+    return _client(extractive_app.url, tmp_path_factory.mktemp("downloads"))
+
+
+@pytest.fixture(scope="module")
+def llm(tmp_path_factory, demo_store, models_dir, embedder):
+    """The app with an LLM: a real OpenAI-compatible fake server, two attempts per call, short backoff."""
+    from paperbot.bot import PaperBot
+    from paperbot.config import Settings
+
+    root = tmp_path_factory.mktemp("api-llm-app")
+    store = copy_store(demo_store, root / "store")
+    with FakeOpenAI(responder=citing_responder) as fake:
+        bot = PaperBot(Settings(
+            data_dir=store, models_dir=models_dir, openai_api_key=fake.api_key, openai_base_url=fake.base_url,
+            chat_model="fake-chat", max_attempts=2, retry_base_seconds=0.01, max_retry_seconds=5,
+            request_timeout=10,
+        ), embedder=embedder)
+        running = start_app(bot, root)
+        yield fake, running, root
+        running.close()
+
+
+def test_api_lists_the_named_endpoints_and_hides_the_ui_events(client):
+    endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    assert {"/ask", "/search", "/summarize", "/digest", "/compare"} == set(endpoints)
+    ask = {p["parameter_name"] for p in endpoints["/ask"]["parameters"]}
+    assert {"question", "history", "mode", "k"} <= ask
+
+
+def test_ask_returns_a_cited_extractive_answer(client):
+    answer = client.predict(DRAFT_QUESTION, api_name="/ask", mode="extractive")
+    assert answer["mode"] == "extractive" and not answer["abstained"]
+    keys = set(re.findall(r"P\d+", answer["text"]))
+    cited = {c["key"]: c for c in answer["citations"]}
+    assert keys and keys == set(cited), "every key in the text maps to a citation and back"
+    titles = " ".join(c["title"] for c in answer["citations"]).lower()
+    assert "speculative" in titles
+    assert all(s["supported"] for s in answer["sentences"]), "extractive sentences are quoted, hence supported"
+
+
+def test_ask_without_an_answer_lists_the_nearest_papers(client):
+    answer = client.predict("What does the Zorblax-9 protocol say about quantum knitting?", api_name="/ask",
+                            mode="extractive")
+    assert answer["abstained"] and answer["citations"] == []
+    assert answer["nearest_papers"], "a refusal still points at the closest papers"
+
+
+def test_search_ranks_draft_model_papers_first(client):
+    hits = client.predict("small draft model proposes tokens that the large model verifies", 5, api_name="/search")
+    assert [h["rank"] for h in hits] == [1, 2, 3, 4, 5]
+    assert "speculative" in hits[0]["title"].lower() or "draft" in hits[0]["chunks"][0]["text"].lower()
+
+
+def test_summarize_cites_abstract_sentences_and_is_cached(client):
+    paper_id = client.predict("H2O heavy hitter oracle", 1, api_name="/search")[0]["paper_id"]
+    first = client.predict(paper_id, api_name="/summarize", mode="extractive")
+    assert first["paper_id"] == paper_id and first["tldr"]["sentences"], "the TL;DR cites its sentence"
+    second = client.predict(paper_id, api_name="/summarize", mode="extractive")
+    assert second["cached"] and second["tldr"] == first["tldr"]
+
+
+def test_digest_puts_every_paper_in_exactly_one_theme(client):
+    digest = client.predict("KV cache compression", api_name="/digest", mode="extractive", k=12)
+    keys = [key for theme in digest["themes"] for key in theme["paper_keys"]]
+    assert sorted(keys) == sorted(p["key"] for p in digest["papers"]) and len(keys) == 12
+    assert digest["markdown"].startswith("# Digest: 12 papers matching")
+
+
+def test_compare_gives_a_row_per_paper_as_markdown_and_csv(client):
+    ids = [h["paper_id"] for h in client.predict("speculative decoding", 2, api_name="/search")]
+    table = client.predict(ids, ["task", "efficiency gain"], api_name="/compare", mode="extractive")
+    assert [r["paper_id"] for r in table["rows"]] == ids
+    assert table["csv"].splitlines()[0].startswith("paper_id,title,task,task sentence")
+    assert table["markdown"].startswith("| paper | task | efficiency gain |")
+
+
+def test_endpoint_errors_are_readable_messages(client):
+    with pytest.raises(AppError, match="two or more paper ids"):
+        client.predict(["only-one"], api_name="/compare")
+    with pytest.raises(AppError, match="no paper with id 'nope'"):
+        client.predict("nope", api_name="/summarize")
+    with pytest.raises(AppError, match="unknown mode"):
+        client.predict("anything", api_name="/ask", mode="poetry")
+
+
+def test_twenty_simultaneous_users_are_all_answered(client, extractive_app, tmp_path):
+    """The queue serves 20 clients asking at once in turn: every one gets its cited answer, none an error."""
+    results: list[object] = [None] * 20
+    questions = [DRAFT_QUESTION, "Which papers reduce KV cache memory?", "How is attention made cheaper?",
+                 "Which methods quantize weights to 4 bits?"]
+
+    def user(number: int) -> None:
+        try:
+            own = _client(extractive_app.url, tmp_path / str(number))
+            results[number] = own.predict(questions[number % 4], api_name="/ask", mode="extractive")
+        except Exception as exc:  # noqa: BLE001 - collected and asserted on below
+            results[number] = exc
+
+    threads = [threading.Thread(target=user, args=(n,)) for n in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    errors = [r for r in results if not isinstance(r, dict)]
+    assert errors == []
+    assert all(r["citations"] for r in results)
+
+
+def test_follow_up_history_reaches_the_model(llm, tmp_path):
+    fake, running, _ = llm
+    client = _client(running.url, tmp_path)
+    first = client.predict(DRAFT_QUESTION, api_name="/ask", mode="llm")
+    assert first["mode"] == "llm" and first["citations"]
+    history = [{"role": "user", "content": DRAFT_QUESTION}, {"role": "assistant", "content": first["text"]}]
+    before = len(fake.requests)
+    client.predict("How much faster is it?", history, api_name="/ask", mode="llm")
+    sent = " ".join(m["content"] for r in fake.requests[before:] for m in r.messages)
+    assert DRAFT_QUESTION in sent, "the earlier question was sent with the follow-up"
+
+
+def test_llm_failure_is_a_readable_error_and_the_app_keeps_working(llm, tmp_path):
+    fake, running, _ = llm
+    client = _client(running.url, tmp_path)
+    fake.script(*[status(500, path="chat/completions")] * 2)  # both attempts fail
+    with pytest.raises(AppError) as failed:
+        client.predict(DRAFT_QUESTION, api_name="/ask", mode="llm")
+    message = str(failed.value)
+    assert "language model" in message.lower() and "Traceback" not in message and fake.api_key not in message
+    answer = client.predict(DRAFT_QUESTION, api_name="/ask", mode="llm")
+    assert answer["citations"], "the next question is answered as usual"
+
+
+def test_the_api_key_is_nowhere_in_the_served_page_or_config(llm):
+    fake, running, root = llm
+    page = httpx.get(running.url, timeout=30).text
+    config = httpx.get(running.url.rstrip("/") + "/config", timeout=30).text
+    assert fake.api_key not in page and fake.api_key not in config
+    assert "127.0.0.1" in config, "the settings show the LLM base URL"
+    written = [p.read_text(errors="replace") for p in root.rglob("*") if p.is_file() and p.suffix in (".md", ".jsonl")]
+    assert all(fake.api_key not in text for text in written)
+
+
+def test_login_is_required_when_auth_is_given(demo_store, models_dir, embedder, tmp_path):
+    from paperbot.bot import PaperBot
+    from paperbot.config import Settings
+
+    store = copy_store(demo_store, tmp_path / "store")
+    bot = PaperBot(Settings(data_dir=store, models_dir=models_dir, openai_api_key=None, openai_base_url=None),
+                   embedder=embedder)
+    running = start_app(bot, tmp_path, auth=("reader", "s3cret:with-colon"))
+    try:
+        with pytest.raises(Exception):  # noqa: B017 - the client refuses to connect without credentials
+            _client(running.url, tmp_path).predict("x", 1, api_name="/search")
+        hits = _client(running.url, tmp_path, auth=("reader", "s3cret:with-colon")).predict(
+            "speculative decoding", 1, api_name="/search")
+        assert len(hits) == 1
+    finally:
+        running.close()

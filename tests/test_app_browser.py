@@ -1,0 +1,232 @@
+"""The chat app in a real Chromium (Playwright): streamed cited answers, clickable sources, uploads, the paper browser,
+digests, feedback, export, settings, LLM failures, and that nothing a title says is ever run."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
+
+from tests.app_helpers import DRAFT_QUESTION, SlowStreamOpenAI, citing_responder, copy_store, start_app  # noqa: E402
+from tests.fake_openai import status  # noqa: E402
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM = os.environ.get("PAPERBOT_TEST_CHROMIUM", "/usr/bin/chromium")
+SCREENSHOTS = Path(__file__).resolve().parents[1] / "test-output" / "screenshots"
+XSS_TITLE = "<img src=x onerror=alert(1)> Sparse Lattice Decoding for Tiny Devices"
+TIMEOUT = 120_000  # ms; a shared 2-core machine can be slow, and waiting is not what these tests measure
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory, demo_store, models_dir, embedder):
+    """The app over a copy of the demo store, answering with an LLM (a local fake that cites what it is shown)."""
+    from paperbot.bot import PaperBot
+    from paperbot.config import Settings
+
+    root = tmp_path_factory.mktemp("browser-app")
+    store = copy_store(demo_store, root / "store")
+    with SlowStreamOpenAI(responder=citing_responder) as fake:
+        bot = PaperBot(Settings(
+            data_dir=store, models_dir=models_dir, openai_api_key=fake.api_key, openai_base_url=fake.base_url,
+            chat_model="fake-chat", max_attempts=2, retry_base_seconds=0.01, max_retry_seconds=5,
+            request_timeout=10,
+        ), embedder=embedder)
+        running = start_app(bot, root)
+        yield {"url": running.url, "fake": fake, "root": root}
+        running.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, app):
+    """A fresh browser tab on the app; records every request and every dialog, and checks both afterwards."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT)
+    requests: list[str] = []
+    dialogs: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.goto(app["url"])
+    expect(page.locator("#pb-question textarea")).to_be_visible()
+    yield page
+    context.close()
+    assert dialogs == [], "no script from the data ran (an alert would show as a dialog)"
+    outside = {urlsplit(u).hostname for u in requests if urlsplit(u).scheme in ("http", "https", "ws", "wss")}
+    assert outside <= {"127.0.0.1"}, f"requests left 127.0.0.1: {outside}"
+
+
+def _bot_messages(page: Page):
+    return page.locator("#pb-chat .message.bot, #pb-chat [data-testid='bot']")
+
+
+def _ask(page: Page, question: str) -> None:
+    box = page.locator("#pb-question textarea")
+    box.fill(question)
+    box.press("Enter")
+
+
+def _last_answer(page: Page):
+    return _bot_messages(page).last
+
+
+def _finished(page: Page, count: int) -> None:
+    """Wait until `count` answers are in the chat and the last has its footer (the stream is over)."""
+    expect(_bot_messages(page)).to_have_count(count)
+    expect(_last_answer(page).locator("sub")).to_be_visible()
+
+
+def test_question_streams_a_cited_answer_and_a_citation_opens_its_source(page, app):
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    seen: list[str] = []
+    _ask(page, DRAFT_QUESTION)
+    # Watch the answer grow: partial states carry a cursor, and each is a prefix of what follows.
+    for _ in range(600):
+        if _bot_messages(page).count():
+            text = _last_answer(page).inner_text()
+            if not seen or text != seen[-1]:
+                seen.append(text)
+            if "▍" not in text and "Searching" not in text and seen and len(seen) > 2:
+                break
+        page.wait_for_timeout(50)
+    partial = [s for s in seen if "▍" in s]
+    assert len(partial) >= 2, f"the answer was streamed, not shown at once: {seen[:5]}"
+    _finished(page, 1)
+    answer = _last_answer(page)
+    expect(answer).to_contain_text("[P1]")
+    expect(answer).to_contain_text("fake-chat")  # footer: the LLM model, tokens, cost, latency
+    link = answer.locator('a[href$="#pb-src-0-P1"]')
+    expect(link).to_be_visible()
+    link.click()
+    card = page.locator("#pb-src-0-P1")
+    expect(card).to_be_visible()
+    expect(card).to_have_class("pb-source pb-active")
+    expect(card.locator("mark")).not_to_have_count(0)  # the sentence the answer rests on is highlighted
+    expect(page.locator("#pb-sources-panel .pb-flag").first).to_contain_text("supported")
+    assert page.url.endswith("/"), "a citation click stays on the page"
+    page.screenshot(path=str(SCREENSHOTS / "chat.png"), full_page=True)
+
+
+def test_follow_up_sends_the_conversation_and_feedback_and_export_work(page, app):
+    fake = app["fake"]
+    _ask(page, DRAFT_QUESTION)
+    _finished(page, 1)
+    before = len(fake.requests)
+    _ask(page, "How much faster is it?")
+    _finished(page, 2)
+    sent = " ".join(m["content"] for r in fake.requests[before:] for m in r.messages)
+    assert DRAFT_QUESTION in sent, "the follow-up carried the earlier question"
+    expect(page.locator("#pb-src-1-P1")).to_be_attached()
+
+    _last_answer(page).hover()
+    page.locator("#pb-chat button[aria-label='Like']").last.click()
+    feedback = app["root"] / "feedback.jsonl"
+    expect(page.get_by_text("feedback saved")).to_be_visible()
+    entry = json.loads(feedback.read_text().splitlines()[-1])
+    assert entry["rating"] == "up" and entry["question"] == "How much faster is it?" and entry["sources"]
+
+    page.locator("#pb-export").click()
+    download_link = page.locator("#pb-export-file a").first
+    expect(download_link).to_be_visible()
+    with page.expect_download() as info:
+        download_link.click()
+    exported = Path(info.value.path()).read_text(encoding="utf-8")
+    assert f"## Q1. {DRAFT_QUESTION}" in exported and "## Q2. How much faster is it?" in exported
+    assert "References:" in exported and fake.api_key not in exported
+
+
+def test_llm_failure_shows_a_readable_message_and_the_chat_goes_on(page, app):
+    fake = app["fake"]
+    fake.script(*[status(503, path="chat/completions")] * 2)
+    _ask(page, DRAFT_QUESTION)
+    expect(_bot_messages(page)).to_have_count(1)
+    expect(_last_answer(page)).to_contain_text("The language model did not answer")
+    expect(page.locator("body")).not_to_contain_text("Traceback")
+    _ask(page, DRAFT_QUESTION)
+    _finished(page, 2)
+    expect(_last_answer(page)).to_contain_text("[P1]")
+
+
+def test_settings_switch_this_tab_to_extractive_and_unanswerable_questions_say_so(page, app):
+    page.get_by_role("tab", name="Settings").click()
+    expect(page.locator("#pb-settings-info")).to_contain_text("127.0.0.1")
+    expect(page.locator("#pb-settings-info")).not_to_contain_text(app["fake"].api_key)
+    page.get_by_label("Extractive (no LLM)").check()
+    page.get_by_role("tab", name="Chat").click()
+    expect(page.get_by_text("Answering with extractive")).to_be_visible()
+    _ask(page, "What does the Zorblax-9 protocol say about quantum knitting?")
+    expect(_bot_messages(page)).to_have_count(1)
+    expect(_last_answer(page)).to_contain_text("Cannot answer from these papers")
+    expect(_last_answer(page)).to_contain_text("Nearest papers")
+    expect(_last_answer(page)).to_contain_text("extractive")
+
+
+def test_upload_then_find_the_paper_and_its_summary_and_no_title_runs(page, app, tmp_path):
+    upload = tmp_path / "new-papers.jsonl"
+    upload.write_text("\n".join(json.dumps(r) for r in [
+        {"id": "xss-1", "title": XSS_TITLE, "year": 2025, "abstract":
+            "We propose sparse lattice decoding, which prunes the output lattice on tiny devices. "
+            "It reduces decoding energy by 41% on microcontrollers. Accuracy drops by less than one point."},
+        {"id": "bad-1", "title": "A record without an abstract"},
+    ]) + "\n")
+    page.get_by_role("tab", name="Ingest").click()
+    page.locator("#pb-upload input[type=file]").set_input_files(str(upload))
+    page.locator("#pb-ingest").click()
+    report = page.locator("#pb-report")
+    expect(report).to_contain_text("1 added")
+    expect(report).to_contain_text("1 skipped")
+    expect(report).to_contain_text("new-papers.jsonl")  # the skipped record's file, not a temp path
+    expect(report).to_contain_text(XSS_TITLE)
+
+    page.get_by_role("tab", name="Papers").click()
+    page.locator("#pb-grep input, #pb-grep textarea").first.fill("lattice")
+    cell = page.locator("#pb-papers").get_by_text(XSS_TITLE)
+    expect(cell).to_be_visible()
+    cell.click()
+    expect(page.locator("#pb-paper")).to_contain_text(XSS_TITLE)
+    expect(page.locator("#pb-paper")).to_contain_text("41%")
+    expect(page.locator("#pb-summary")).to_contain_text("TL;DR")
+    assert page.locator("img[src='x']").count() == 0, "the title's markup was not turned into an element"
+    page.screenshot(path=str(SCREENSHOTS / "papers.png"), full_page=True)
+
+    # Cited in a chat answer too, the title stays text.
+    page.get_by_role("tab", name="Settings").click()
+    page.get_by_label("Extractive (no LLM)").check()
+    page.get_by_role("tab", name="Chat").click()
+    _ask(page, "Which paper prunes the output lattice on tiny devices?")
+    _finished(page, 1)
+    expect(page.locator("#pb-sources-panel")).to_contain_text(XSS_TITLE)
+    assert page.locator("img[src='x']").count() == 0
+
+
+def test_digest_and_comparison_render_and_download(page, app):
+    page.get_by_role("tab", name="Settings").click()
+    page.get_by_label("Extractive (no LLM)").check()
+    page.get_by_role("tab", name="Digest & compare").click()
+    page.locator("#pb-topic input, #pb-topic textarea").first.fill("KV cache eviction")
+    page.locator("#pb-digest").click()
+    expect(page.locator("#pb-result")).to_contain_text("themes")
+    expect(page.locator("#pb-downloads")).to_contain_text("paperbot-digest.md")
+    page.locator("#pb-compare").click()
+    expect(page.locator("#pb-result table")).to_be_visible()
+    expect(page.locator("#pb-downloads")).to_contain_text("paperbot-comparison.csv")
+    expect(page.locator("#pb-downloads")).to_contain_text("paperbot-comparison.md")
+    page.screenshot(path=str(SCREENSHOTS / "digest.png"), full_page=True)

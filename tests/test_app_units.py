@@ -1,0 +1,158 @@
+"""The chat app's parts without a server: escaping, upload checks, conversation export, feedback, auth, handlers."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+pytest.importorskip("gradio")
+
+from paperbot.app.conversation import FeedbackLog, Turn, chat_messages, export_markdown, history_messages  # noqa: E402
+from paperbot.app.server import exposure_warning, parse_auth  # noqa: E402
+from paperbot.app.uploads import UploadLimits, check_uploads  # noqa: E402
+from paperbot.app.views import (  # noqa: E402
+    answer_markdown, esc, md, paper_html, redact_url, safe_url, turn_sources_html,
+)
+from paperbot.errors import ConfigError  # noqa: E402
+from paperbot.types import Answer, Citation, Evidence, Paper, SentenceSupport  # noqa: E402
+from tests.app_helpers import DRAFT_QUESTION  # noqa: E402
+
+XSS = '<img src=x onerror=alert(1)>'
+
+
+def _answer(title: str = "Draft & verify", text: str = "Drafts are verified in parallel. [P1]") -> Answer:
+    evidence = Evidence("P1", "paper-1", title, "javascript:alert(1)", 2023,
+                        ("We study decoding.", "Drafts are verified in parallel."), 1, 0.9)
+    return Answer(
+        question="q", text=text, mode="extractive", model=None, search_query="q",
+        citations=(Citation("P1", "paper-1", title, "javascript:alert(1)", 2023),),
+        sentences=(SentenceSupport("Drafts are verified in parallel. [P1]", ("P1",), 1.0, True),),
+        evidence=(evidence,), abstained=False,
+    )
+
+
+def test_markdown_escaping_shows_markup_literally():
+    assert "<" not in md(XSS) and "&lt;img" in md(XSS)
+    assert md("*bold* [link](http://x) $x$") == r"\*bold\* \[link\]\(http://x\) \$x\$"
+
+
+def test_answer_message_links_keys_to_the_sources_panel_and_escapes_text():
+    message = answer_markdown(_answer(text=f"{XSS} is cited. [P1]"), turn=3)
+    assert "[P1](#pb-src-3-P1)" in message
+    assert "<img" not in message and "&lt;img" in message
+    assert "extractive" in message.lower()
+
+
+def test_sources_panel_escapes_titles_highlights_cited_sentences_and_flags_support():
+    block = turn_sources_html(3, "why?", _answer(title=XSS), None, open_=True)
+    assert 'id="pb-src-3-P1"' in block
+    assert "<img" not in block and esc(XSS) in block
+    assert "<mark>Drafts are verified in parallel.</mark>" in block and "<mark>We study" not in block
+    assert "supported 1.00" in block
+    assert "javascript:" not in block, "only http(s) links are made clickable"
+
+
+def test_cannot_answer_state_lists_nearest_papers():
+    refused = Answer("q", "I cannot answer this from the provided papers.", "extractive", None, "q", (), (), (),
+                     abstained=True, nearest_papers=(Citation("", "near-1", XSS, None, 2022),))
+    message = answer_markdown(refused, 0)
+    assert "Cannot answer" in message and "near\\-1" in message and "<img" not in message
+    assert "Nearest papers" in turn_sources_html(0, "q", refused, None, open_=True)
+
+
+def test_urls_shown_are_safe_and_credential_free():
+    assert safe_url("javascript:alert(1)") is None and safe_url("https://arxiv.org/abs/1") == "https://arxiv.org/abs/1"
+    assert redact_url("http://user:pw@10.0.0.2:8000/v1") == "http://***@10.0.0.2:8000/v1"
+    assert "pw" not in redact_url("http://user:pw@10.0.0.2:8000/v1")
+
+
+def test_paper_view_escapes_everything():
+    paper = Paper("x<y>", XSS, f"Abstract {XSS}.", authors=("<b>A</b>",), url="javascript:alert(1)")
+    page = paper_html(paper)
+    assert "<img" not in page and "<b>A" not in page and 'href="javascript' not in page
+
+
+def test_uploads_are_checked_before_parsing(tmp_path):
+    good = tmp_path / "good.jsonl"
+    good.write_text(json.dumps({"title": "T", "abstract": "A."}) + "\n")
+    exe = tmp_path / "tool.exe"
+    exe.write_bytes(b"MZ\x90\x00")
+    fake_pdf = tmp_path / "paper.pdf"
+    fake_pdf.write_text("not a pdf")
+    binary = tmp_path / "data.jsonl"
+    binary.write_bytes(b"\x00\x01\x02")
+    big = tmp_path / "big.txt"
+    big.write_text("x" * 2048)
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    check = check_uploads([good, exe, fake_pdf, binary, big, empty], UploadLimits(max_file_bytes=1024, max_files=10))
+    assert check.accepted == [good]
+    reasons = dict(check.rejected)
+    assert "unsupported file type .exe" in reasons["tool.exe"]
+    assert "not a PDF" in reasons["paper.pdf"]
+    assert "not UTF-8 text" in reasons["data.jsonl"]
+    assert "limit per file" in reasons["big.txt"]
+    assert "empty" in reasons["empty.csv"]
+    too_many = check_uploads([good] * 3, UploadLimits(max_files=2))
+    assert len(too_many.accepted) == 2 and "more than 2 files" in too_many.rejected[0][1]
+
+
+def test_conversation_history_export_and_chat_messages():
+    turns = [Turn("first?", answer=_answer()), Turn("second?", error="The language model did not answer: 500")]
+    assert history_messages(turns) == [{"role": "user", "content": "first?"},
+                                       {"role": "assistant", "content": "Drafts are verified in parallel. [P1]"}]
+    messages = chat_messages(turns)
+    assert len(messages) == 4 and "No answer" in messages[3]["content"]
+    exported = export_markdown(turns, store="/store")
+    assert "## Q1. first?" in exported and "- [P1] Draft & verify (2023) — paper-1" in exported
+    assert "No answer: The language model did not answer" in exported
+
+
+def test_feedback_is_appended_as_json_lines(tmp_path):
+    log = FeedbackLog(tmp_path / "fb" / "feedback.jsonl")
+    log.record(Turn("first?", answer=_answer()), "up")
+    log.record(Turn("first?", answer=_answer()), "down")
+    lines = [json.loads(line) for line in (tmp_path / "fb" / "feedback.jsonl").read_text().splitlines()]
+    assert [entry["rating"] for entry in lines] == ["up", "down"]
+    assert lines[0]["question"] == "first?" and lines[0]["sources"][0]["paper_id"] == "paper-1"
+
+
+def test_auth_parsing_and_exposure_warning():
+    assert parse_auth("ann:pa:ss") == ("ann", "pa:ss")
+    assert parse_auth(None) is None
+    with pytest.raises(ConfigError):
+        parse_auth("no-colon")
+    assert exposure_warning("127.0.0.1", None) is None and exposure_warning("localhost", None) is None
+    assert "without --auth" in exposure_warning("0.0.0.0", None)
+    assert exposure_warning("0.0.0.0", ("a", "b")) is None
+
+
+@pytest.mark.slow
+def test_chat_handler_streams_then_links_sources(demo_bot, tmp_path):
+    from paperbot.app.chat import Chat
+    from paperbot.app.tab_settings import TabSettings
+
+    chat = Chat(demo_bot, FeedbackLog(tmp_path / "feedback.jsonl"), tmp_path)
+    tab = TabSettings("extractive", "unused", 5, 0.1)
+    updates = list(chat.ask(DRAFT_QUESTION, [], tab))
+    assert updates[0][0][-1]["content"] == "*Searching the papers…*", "the question shows at once"
+    messages, box, turns, panel = updates[-1]
+    assert box == "" and len(turns) == 1 and turns[0].answer.citations
+    assert re.search(r"\[P1\]\(#pb-src-0-P1\)", messages[-1]["content"])
+    assert 'id="pb-src-0-P1"' in panel and "Speculative" in panel
+    path = chat.export(turns)
+    assert "References:" in open(path, encoding="utf-8").read()
+
+
+@pytest.mark.slow
+def test_chat_handler_turns_failures_into_a_message(demo_bot, tmp_path):
+    from paperbot.app.chat import Chat
+    from paperbot.app.tab_settings import TabSettings
+
+    chat = Chat(demo_bot, FeedbackLog(tmp_path / "feedback.jsonl"), tmp_path)
+    # LLM mode on a bot without an API: a ConfigError, shown as the answer instead of a stack trace.
+    *_, (messages, _, turns, _) = chat.ask(DRAFT_QUESTION, [], TabSettings("llm", "gpt-4o-mini", 5, 0.1))
+    assert turns[0].error and "LLM mode needs an API" in turns[0].error
+    assert "No answer" in messages[-1]["content"] and "Traceback" not in messages[-1]["content"]
