@@ -143,7 +143,7 @@ def build_app(bot: PaperBot, options: AppOptions | None = None) -> gr.Blocks:
             tab = tab.with_changes(mode_, model_, k_, temperature_, llm_available=llm_available)
             return tab, _status(tab)
 
-        gr.on([mode.change, model.blur, k.release, temperature.release], change,
+        gr.on([mode.change, model.blur, model.submit, k.change, temperature.change], change,
               inputs=[tab_state, mode, model, k, temperature], outputs=[tab_state, status], **private)
 
         # --- papers ---------------------------------------------------------------------------------------------
