@@ -147,12 +147,19 @@ def test_chat_handler_streams_then_links_sources(demo_bot, tmp_path):
 
 
 @pytest.mark.slow
-def test_chat_handler_turns_failures_into_a_message(demo_bot, tmp_path):
+def test_chat_handler_turns_llm_failures_into_a_message(make_bot, demo_store, fake_openai, tmp_path):
     from paperbot.app.chat import Chat
     from paperbot.app.tab_settings import TabSettings
+    from tests.fake_openai import status
 
-    chat = Chat(demo_bot, FeedbackLog(tmp_path / "feedback.jsonl"), tmp_path)
-    # LLM mode on a bot without an API: a ConfigError, shown as the answer instead of a stack trace.
-    *_, (messages, _, turns, _) = chat.ask(DRAFT_QUESTION, [], TabSettings("llm", "gpt-4o-mini", 5, 0.1))
-    assert turns[0].error and "LLM mode needs an API" in turns[0].error
+    bot = make_bot(data_dir=demo_store, openai_api_key=fake_openai.api_key, openai_base_url=fake_openai.base_url,
+                   chat_model="fake-chat", max_attempts=2, retry_base_seconds=0.01)
+    chat = Chat(bot, FeedbackLog(tmp_path / "feedback.jsonl"), tmp_path)
+    fake_openai.script(*[status(500, path="chat/completions")] * 2)
+    *_, (messages, _, turns, panel) = chat.ask(DRAFT_QUESTION, [], TabSettings("llm", "fake-chat", 5, 0.1))
+    assert turns[0].error and turns[0].error.startswith("The language model did not answer")
     assert "No answer" in messages[-1]["content"] and "Traceback" not in messages[-1]["content"]
+    assert fake_openai.api_key not in messages[-1]["content"] + panel
+    fake_openai.responder = "Drafts are verified in parallel [P1]."
+    *_, (messages, _, turns, _) = chat.ask(DRAFT_QUESTION, turns, TabSettings("llm", "fake-chat", 5, 0.1))
+    assert turns[1].answer is not None and "[P1](#pb-src-1-P1)" in messages[-1]["content"], "the chat goes on"

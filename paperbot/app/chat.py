@@ -46,7 +46,7 @@ class Chat:
             return
         shown = chat_messages(turns) + [{"role": "user", "content": md(question)},
                                         {"role": "assistant", "content": "*Searching the papers…*"}]
-        yield shown, "", turns, gr.skip()
+        yield list(shown), "", turns, gr.skip()
         streamed = ""
         answer: Answer | None = None
         try:
@@ -56,7 +56,7 @@ class Chat:
                 if isinstance(piece, str):
                     streamed += piece
                     shown[-1] = {"role": "assistant", "content": streaming_markdown(streamed)}
-                    yield shown, "", turns, gr.skip()
+                    yield list(shown), "", turns, gr.skip()  # a copy: each update is its own state
                 else:
                     answer = piece
             turn = Turn(question, answer=answer) if answer else Turn(question, error="the answer stream ended early")

@@ -133,10 +133,10 @@ def build_app(bot: PaperBot, options: AppOptions | None = None) -> gr.Blocks:
         # --- chat ---------------------------------------------------------------------------------------------
         ask_outputs = [chatbot, question, turns, sources]
         gr.on([send.click, question.submit], chat.ask, inputs=[question, turns, tab_state], outputs=ask_outputs,
-              show_progress="hidden", **private)
-        chatbot.like(chat.like, inputs=[turns], outputs=None, **private)
-        export.click(chat.export, inputs=[turns], outputs=[export_file], **private)
-        new.click(chat.clear, outputs=[chatbot, turns, sources, export_file], **private)
+              show_progress="hidden", api_name="ui_ask", **private)
+        chatbot.like(chat.like, inputs=[turns], outputs=None, api_name="ui_feedback", **private)
+        export.click(chat.export, inputs=[turns], outputs=[export_file], api_name="ui_export", **private)
+        new.click(chat.clear, outputs=[chatbot, turns, sources, export_file], api_name="ui_clear", **private)
 
         # --- settings (per tab) ---------------------------------------------------------------------------------
         def change(tab: TabSettings, mode_: str, model_: str, k_: float, temperature_: float):
@@ -144,22 +144,25 @@ def build_app(bot: PaperBot, options: AppOptions | None = None) -> gr.Blocks:
             return tab, _status(tab)
 
         gr.on([mode.change, model.blur, model.submit, k.change, temperature.change], change,
-              inputs=[tab_state, mode, model, k, temperature], outputs=[tab_state, status], **private)
+              inputs=[tab_state, mode, model, k, temperature], outputs=[tab_state, status],
+              api_name="ui_settings", **private)
 
         # --- papers ---------------------------------------------------------------------------------------------
-        demo.load(library.table, inputs=[grep], outputs=[table, count], **private)
+        demo.load(library.table, inputs=[grep], outputs=[table, count], api_name="ui_papers_load", **private)
         gr.on([grep.submit, grep.change], library.table, inputs=[grep], outputs=[table, count],
-              trigger_mode="always_last", show_progress="hidden", **private)
-        papers_tab.select(library.table, inputs=[grep], outputs=[table, count], show_progress="hidden", **private)
-        table.select(library.select, outputs=[selected, paper_view, summary_view], **private).then(
-            library.summary, inputs=[selected, tab_state], outputs=[summary_view], **private)
+              trigger_mode="always_last", show_progress="hidden", api_name="ui_papers_filter", **private)
+        papers_tab.select(library.table, inputs=[grep], outputs=[table, count], show_progress="hidden",
+                          api_name="ui_papers_tab", **private)
+        table.select(library.select, outputs=[selected, paper_view, summary_view], api_name="ui_paper",
+                     **private).then(library.summary, inputs=[selected, tab_state], outputs=[summary_view],
+                                     api_name="ui_summary", **private)
 
         # --- digest & compare -----------------------------------------------------------------------------------
-        digest_tab.select(library.choices, outputs=[picks], show_progress="hidden", **private)
+        digest_tab.select(library.choices, outputs=[picks], show_progress="hidden", api_name="ui_choices", **private)
         digest_btn.click(library.digest, inputs=[picks, topic, tab_state], outputs=[result, downloads],
-                         concurrency_id="heavy", concurrency_limit=1, **private)
+                         concurrency_id="heavy", concurrency_limit=1, api_name="ui_digest", **private)
         compare_btn.click(library.compare, inputs=[picks, topic, aspects, tab_state], outputs=[result, downloads],
-                          concurrency_id="heavy", concurrency_limit=1, **private)
+                          concurrency_id="heavy", concurrency_limit=1, api_name="ui_compare", **private)
 
         # --- ingest ---------------------------------------------------------------------------------------------
         def ingest(files: list[str] | None, grep_: str, progress: gr.Progress = gr.Progress()):
@@ -168,7 +171,7 @@ def build_app(bot: PaperBot, options: AppOptions | None = None) -> gr.Blocks:
             return html, None, rows, counted
 
         ingest_btn.click(ingest, inputs=[upload, grep], outputs=[report, upload, table, count],
-                         concurrency_id="ingest", concurrency_limit=1, **private)
+                         concurrency_id="ingest", concurrency_limit=1, api_name="ui_ingest", **private)
 
         # --- API: named endpoints for gradio_client -------------------------------------------------------------
         gr.api(api.ask, api_name="ask")
