@@ -62,6 +62,7 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def run(url: str, users: int, seconds: float) -> dict:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # else gradio_client's Hub headers fetch a registry from the Hub
     from gradio_client import Client
 
     latencies: list[float] = []
@@ -129,9 +130,8 @@ def main() -> None:
         if process is not None:
             process.terminate()
             process.wait(timeout=30)
-    figures["url"] = url
     text = json.dumps(figures, indent=2)
-    print(text)
+    print(f"{url}\n{text}")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(text + "\n")

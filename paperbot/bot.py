@@ -206,13 +206,14 @@ class PaperBot:
     def ask(self, question: str, history: list[dict] | None = None, *, k: int | None = None,
             mode: AnswerMode | None = None, model: str | None = None, temperature: float | None = None) -> Answer:
         """Answer with citations; `history` is OpenAI-style messages of the conversation so far."""
-        return self.answerer(mode=mode, model=model, temperature=temperature).ask(question, history or (), k=k)
+        answerer = self.answerer(mode=mode, model=model, temperature=temperature)
+        return answerer.ask(question, history or (), k=k, mode=mode)
 
     def ask_stream(self, question: str, history: list[dict] | None = None, *, k: int | None = None,
                    mode: AnswerMode | None = None, model: str | None = None, temperature: float | None = None):
         """Yields text deltas, then the final Answer."""
         answerer = self.answerer(mode=mode, model=model, temperature=temperature)
-        yield from answerer.ask_stream(question, history or (), k=k)
+        yield from answerer.ask_stream(question, history or (), k=k, mode=mode)
 
     def prepare(self, question: str, history: list[dict] | None = None, *, k: int | None = None,
                 mode: AnswerMode | None = None, model: str | None = None) -> PreparedPrompt:

@@ -1,5 +1,4 @@
-"""Helpers for the chat app tests: a copied demo store, the app started in-process on a free port, and an
-OpenAI-compatible fake whose answers cite the sources it was shown and stream slowly enough to watch."""
+"""Chat app test helpers: a copied store, the app on a free port, a fake LLM that cites and streams slowly."""
 
 from __future__ import annotations
 
@@ -14,7 +13,7 @@ from typing import Any
 from tests.fake_openai import FakeOpenAI
 
 DRAFT_QUESTION = "Which papers speed up decoding with a small draft model?"
-_SOURCE = re.compile(r'<source key="(P\d+)" title="([^"]*)"[^>]*>\n(.*?)\n</source>', re.S)
+_SOURCE = re.compile(r'<source key="(P\d+)" title="([^"]*)"[^>]*>\n(.*?)\n</source>', re.DOTALL)
 
 
 def free_port() -> int:
@@ -33,7 +32,7 @@ def start_app(bot, out: Path, **kwargs: Any):
     """The real app, served by Gradio on 127.0.0.1 in this process; `.url`, `.close()`."""
     from paperbot.app import AppOptions, start
 
-    options = kwargs.pop("options", None) or AppOptions(feedback_file=out / "feedback.jsonl", out_dir=out / "files")
+    options = kwargs.pop("options", None) or AppOptions(out_dir=out / "files")  # feedback: in the store's data dir
     return start(bot, host="127.0.0.1", port=free_port(), options=options, **kwargs)
 
 

@@ -150,3 +150,7 @@ def fake_openai():
 
     with FakeOpenAI() as server:
         yield server
+
+# gradio_client builds huggingface_hub headers, which fetch an "agent registry" from the Hub unless offline;
+# the chat app's tests must not contact anything beyond 127.0.0.1.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from paperbot.answer import SENTINEL
 
 
@@ -59,3 +61,10 @@ def test_evidence_fits_the_prompt_budget(demo_bot):
     prepared = demo_bot.prepare("Which papers reduce KV cache memory, and by how much?", mode="extractive")
     assert prepared.prompt_tokens <= demo_bot.settings.max_prompt_tokens
     assert prepared.messages[0]["role"] == "system" and "<source key=\"P1\"" in prepared.messages[-1]["content"]
+
+
+def test_llm_mode_without_an_api_is_a_clear_error(demo_bot):
+    from paperbot.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="OPENAI_API_KEY"):
+        demo_bot.ask("Which papers reduce KV cache memory?", mode="llm")

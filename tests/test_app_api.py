@@ -88,7 +88,8 @@ def test_ask_without_an_answer_lists_the_nearest_papers(client):
 def test_search_ranks_draft_model_papers_first(client):
     hits = client.predict("small draft model proposes tokens that the large model verifies", 5, api_name="/search")
     assert [h["rank"] for h in hits] == [1, 2, 3, 4, 5]
-    assert "speculative" in hits[0]["title"].lower() or "draft" in hits[0]["chunks"][0]["text"].lower()
+    assert any("speculative" in h["title"].lower() for h in hits[:3])
+    assert all(h["chunks"] and h["chunks"][0]["text"] for h in hits), "each hit carries its matching passage"
 
 
 def test_summarize_cites_abstract_sentences_and_is_cached(client):
@@ -196,3 +197,89 @@ def test_login_is_required_when_auth_is_given(demo_store, models_dir, embedder, 
         assert len(hits) == 1
     finally:
         running.close()
+
+
+def _run_chat(args: list[str], env: dict[str, str]):
+    import subprocess
+    import sys
+
+    return subprocess.Popen([sys.executable, "-m", "paperbot", "chat", *args], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def test_paperbot_chat_prints_its_url_serves_the_store_and_takes_auth_from_the_environment(
+        demo_store, models_dir, tmp_path):
+    import os
+
+    from tests.app_helpers import free_port
+
+    store = copy_store(demo_store, tmp_path / "store")
+    env = {**os.environ, "PAPERBOT_DATA_DIR": str(store), "PAPERBOT_MODELS_DIR": str(models_dir),
+           "PAPERBOT_AUTH": "ann:pw", "GRADIO_ANALYTICS_ENABLED": "False", "OPENAI_API_KEY": "",
+           "OPENAI_BASE_URL": ""}
+    port = free_port()
+    process = _run_chat(["--port", str(port)], env)
+    try:
+        line = process.stdout.readline()
+        assert line.strip() == f"paperbot chat is running at http://127.0.0.1:{port}/ (Ctrl+C to stop)"
+        with pytest.raises(Exception):  # noqa: B017 - no credentials, no API
+            _client(f"http://127.0.0.1:{port}/", tmp_path).predict("x", 1, api_name="/search")
+        answer = _client(f"http://127.0.0.1:{port}/", tmp_path, auth=("ann", "pw")).predict(
+            DRAFT_QUESTION, api_name="/ask")
+        assert answer["mode"] == "extractive" and answer["citations"], "no LLM configured: extractive by default"
+    finally:
+        process.terminate()
+        _, errors = process.communicate(timeout=30)
+    assert "without --auth" not in errors, "loopback with auth: no exposure warning"
+
+
+def test_paperbot_chat_refuses_a_malformed_auth_before_serving(tmp_path, models_dir):
+    import os
+
+    env = {**os.environ, "PAPERBOT_DATA_DIR": str(tmp_path), "PAPERBOT_MODELS_DIR": str(models_dir)}
+    process = _run_chat(["--port", "1", "--auth", "no-colon"], env)
+    out, errors = process.communicate(timeout=120)
+    assert process.returncode == 1 and "user:password" in errors and "Traceback" not in errors and out == ""
+
+
+def test_no_connection_leaves_the_machine(demo_store, models_dir, embedder, tmp_path, monkeypatch):
+    """Starting the app, loading its page and calling it opens sockets to 127.0.0.1 only (no analytics, no
+    version check, nothing fetched)."""
+    import ipaddress
+    import socket
+
+    from paperbot.bot import PaperBot
+    from paperbot.config import Settings
+
+    contacted: list[str] = []
+    real_connect, real_lookup = socket.socket.connect, socket.getaddrinfo
+
+    def connect(sock, address):
+        contacted.append(str(address[0]) if isinstance(address, tuple) else str(address))
+        return real_connect(sock, address)
+
+    def lookup(host, *args, **kwargs):
+        contacted.append(str(host))
+        return real_lookup(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket, "getaddrinfo", lookup)
+    store = copy_store(demo_store, tmp_path / "store")
+    bot = PaperBot(Settings(data_dir=store, models_dir=models_dir, openai_api_key=None, openai_base_url=None),
+                   embedder=embedder)
+    running = start_app(bot, tmp_path)
+    try:
+        assert httpx.get(running.url, timeout=30).status_code == 200
+        assert _client(running.url, tmp_path).predict(DRAFT_QUESTION, api_name="/ask")["citations"]
+    finally:
+        running.close()
+
+    def local(host: str) -> bool:
+        if host in ("localhost", "", "None"):
+            return True
+        try:
+            return ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return host.startswith("/")  # a Unix socket path
+
+    assert contacted and all(local(h) for h in contacted), sorted(set(contacted))

@@ -1,5 +1,4 @@
-"""The chat app in a real Chromium (Playwright): streamed cited answers, clickable sources, uploads, the paper browser,
-digests, feedback, export, settings, LLM failures, and that nothing a title says is ever run."""
+"""The chat app in a real Chromium (Playwright): answers, sources, papers, uploads, digests, safety."""
 
 from __future__ import annotations
 
@@ -76,7 +75,7 @@ def page(browser, app):
 
 
 def _bot_messages(page: Page):
-    return page.locator("#pb-chat .message.bot, #pb-chat [data-testid='bot']")
+    return page.locator("#pb-chat [data-testid='bot']")
 
 
 def _ask(page: Page, question: str) -> None:
@@ -147,17 +146,13 @@ def test_follow_up_sends_the_conversation_and_feedback_and_export_work(page, app
 
     _last_answer(page).hover()
     page.locator("#pb-chat button[aria-label='Like']").last.click()
-    feedback = app["root"] / "feedback.jsonl"
+    feedback = app["root"] / "store" / "feedback.jsonl"  # beside the store, in its data dir
     expect(page.get_by_text("feedback saved")).to_be_visible()
     entry = json.loads(feedback.read_text().splitlines()[-1])
     assert entry["rating"] == "up" and entry["question"] == "How much faster is it?" and entry["sources"]
 
     page.locator("#pb-export").click()
-    download_link = page.locator("#pb-export-file a").first
-    expect(download_link).to_be_visible()
-    with page.expect_download() as info:
-        download_link.click()
-    exported = Path(info.value.path()).read_text(encoding="utf-8")
+    exported = _download(page, page.locator('#pb-export-file a[href$="/paperbot-conversation.md"]'))
     assert f"## Q1. {DRAFT_QUESTION}" in exported and "## Q2. How much faster is it?" in exported
     assert "References:" in exported and fake.api_key not in exported
 
@@ -172,6 +167,26 @@ def test_llm_failure_shows_a_readable_message_and_the_chat_goes_on(page, app):
     _ask(page, DRAFT_QUESTION)
     _finished(page, 2)
     expect(_last_answer(page)).to_contain_text("[P1]")
+
+
+def test_model_and_k_are_chosen_per_browser_tab(page, app, browser):
+    page.get_by_role("tab", name="Settings").click()
+    model = page.get_by_label("Chat model")
+    model.fill("no-such-model")
+    model.press("Enter")
+    slider = page.locator("#pb-tab-settings input[type=number]").first
+    slider.fill("2")
+    slider.press("Enter")
+    page.get_by_role("tab", name="Chat").click()
+    expect(page.get_by_text("Answering with LLM no-such-model")).to_be_visible()
+    expect(page.get_by_text("2 papers as evidence")).to_be_visible()
+    _ask(page, DRAFT_QUESTION)
+    expect(_last_answer(page)).to_contain_text("The language model did not answer")
+    expect(_last_answer(page)).to_contain_text("no-such-model")
+    other = browser.new_context().new_page()  # another tab keeps the defaults
+    other.goto(app["url"])
+    expect(other.get_by_text("Answering with LLM fake-chat, temperature 0.1 · 5 papers")).to_be_visible()
+    other.context.close()
 
 
 def test_settings_switch_this_tab_to_extractive_and_unanswerable_questions_say_so(page, app):
@@ -215,6 +230,13 @@ def test_upload_then_find_the_paper_and_its_summary_and_no_title_runs(page, app,
     assert page.locator("img[src='x']").count() == 0, "the title's markup was not turned into an element"
     page.screenshot(path=str(SCREENSHOTS / "papers.png"), full_page=True)
 
+    # Offered for digests and comparisons, the title stays text.
+    page.get_by_role("tab", name="Digest & compare").click()
+    page.locator("#pb-picks input").fill("Sparse Lattice")
+    expect(page.get_by_role("option", name=XSS_TITLE + " (2025)")).to_be_visible()
+    page.keyboard.press("Escape")
+    assert page.locator("img[src='x']").count() == 0
+
     # Cited in a chat answer too, the title stays text.
     page.get_by_role("tab", name="Chat").click()
     _ask(page, "Which paper prunes the output lattice on tiny devices?")
@@ -223,15 +245,44 @@ def test_upload_then_find_the_paper_and_its_summary_and_no_title_runs(page, app,
     assert page.locator("img[src='x']").count() == 0
 
 
+def test_papers_table_sorts_and_a_sorted_row_opens_its_paper(page, app):
+    _extractive(page)
+    page.get_by_role("tab", name="Papers").click()
+    expect(page.locator("#pb-count")).to_contain_text("papers")
+    first = page.locator("#pb-papers").get_by_role("row").nth(1).get_by_role("gridcell")  # row 0: the header
+    expect(first.nth(0)).not_to_be_empty()
+    expect(first.nth(0)).not_to_contain_text("Zero")  # served in ascending title order
+    header = page.locator("#pb-papers th[title='title']")
+    header.hover()
+    header.locator("button[aria-label='Open cell menu']").click(force=True)
+    page.get_by_role("menuitem", name="Sort descending").click()
+    expect(first.nth(0)).to_contain_text("Zero")  # Zero-TPrune / ZeroI2V end the alphabet
+    title = first.nth(0).inner_text().strip()
+    first.nth(0).click()
+    expect(page.locator("#pb-paper h3")).to_have_text(title)
+    expect(page.locator("#pb-summary")).to_contain_text("TL;DR")
+
+
 def test_digest_and_comparison_render_and_download(page, app):
     _extractive(page)
     page.get_by_role("tab", name="Digest & compare").click()
     page.locator("#pb-topic input, #pb-topic textarea").first.fill("KV cache eviction")
     page.locator("#pb-digest").click()
     expect(page.locator("#pb-result")).to_contain_text("themes")
-    expect(page.locator("#pb-downloads")).to_contain_text("paperbot-digest.md")
+    expect(page.locator("#pb-result .pb-theme").first).to_be_visible()
+    digest_md = _download(page, page.locator('#pb-downloads a[href$="/paperbot-digest.md"]'))
+    assert digest_md.startswith("# Digest: ") and "KV cache eviction" in digest_md
+    page.screenshot(path=str(SCREENSHOTS / "digest.png"), full_page=True)
     page.locator("#pb-compare").click()
     expect(page.locator("#pb-result table")).to_be_visible()
-    expect(page.locator("#pb-downloads")).to_contain_text("paperbot-comparison.csv")
-    expect(page.locator("#pb-downloads")).to_contain_text("paperbot-comparison.md")
-    page.screenshot(path=str(SCREENSHOTS / "digest.png"), full_page=True)
+    expect(page.locator("#pb-result tbody tr")).to_have_count(5)  # the query's top five papers
+    csv_text = _download(page, page.locator('#pb-downloads a[href$="/paperbot-comparison.csv"]'))
+    assert csv_text.startswith("paper_id,title,task,")
+    expect(page.locator('#pb-downloads a[href$="/paperbot-comparison.md"]')).to_be_visible()
+
+
+def _download(page: Page, link) -> str:
+    expect(link).to_be_visible()
+    with page.expect_download() as info:
+        link.click()
+    return Path(info.value.path()).read_text(encoding="utf-8")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -13,7 +14,13 @@ from paperbot.app.conversation import FeedbackLog, Turn, chat_messages, export_m
 from paperbot.app.server import exposure_warning, parse_auth  # noqa: E402
 from paperbot.app.uploads import UploadLimits, check_uploads  # noqa: E402
 from paperbot.app.views import (  # noqa: E402
-    answer_markdown, esc, md, paper_html, redact_url, safe_url, turn_sources_html,
+    answer_markdown,
+    esc,
+    md,
+    paper_html,
+    redact_url,
+    safe_url,
+    turn_sources_html,
 )
 from paperbot.errors import ConfigError  # noqa: E402
 from paperbot.types import Answer, Citation, Evidence, Paper, SentenceSupport  # noqa: E402
@@ -35,7 +42,9 @@ def _answer(title: str = "Draft & verify", text: str = "Drafts are verified in p
 
 def test_markdown_escaping_shows_markup_literally():
     assert "<" not in md(XSS) and "&lt;img" in md(XSS)
-    assert md("*bold* [link](http://x) $x$") == r"\*bold\* \[link\]\(http://x\) \$x\$"
+    assert md("*bold* [link](javascript:x) $x$ = 2") == r"\*bold\* \[link\]\(javascript:x\) \$x\$ \= 2"
+    assert md("1. not a list\n# not a heading") == "1\\. not a list\n\\# not a heading"
+    assert md("code at https://github.com/a_b/c.") == "code at <https://github.com/a_b/c>.", "URLs stay links"
 
 
 def test_answer_message_links_keys_to_the_sources_panel_and_escapes_text():
@@ -142,8 +151,8 @@ def test_chat_handler_streams_then_links_sources(demo_bot, tmp_path):
     assert box == "" and len(turns) == 1 and turns[0].answer.citations
     assert re.search(r"\[P1\]\(#pb-src-0-P1\)", messages[-1]["content"])
     assert 'id="pb-src-0-P1"' in panel and "Speculative" in panel
-    path = chat.export(turns)
-    assert "References:" in open(path, encoding="utf-8").read()
+    download = chat.export(turns)
+    assert download["visible"] and "References:" in Path(download["value"]).read_text(encoding="utf-8")
 
 
 @pytest.mark.slow
@@ -163,3 +172,27 @@ def test_chat_handler_turns_llm_failures_into_a_message(make_bot, demo_store, fa
     fake_openai.responder = "Drafts are verified in parallel [P1]."
     *_, (messages, _, turns, _) = chat.ask(DRAFT_QUESTION, turns, TabSettings("llm", "fake-chat", 5, 0.1))
     assert turns[1].answer is not None and "[P1](#pb-src-1-P1)" in messages[-1]["content"], "the chat goes on"
+
+
+@pytest.mark.slow
+def test_ingest_handler_checks_files_reports_progress_and_skips_with_reasons(make_bot, tmp_path):
+    from paperbot.app.library import Library
+    from paperbot.app.uploads import UploadLimits
+
+    upload = tmp_path / "upload" / "papers.jsonl"
+    upload.parent.mkdir()
+    records = [{"id": f"p{i}", "title": f"Paper {i} on pruning", "abstract": f"We prune {i} layers. It is faster."}
+               for i in range(3)] + [{"id": "bad", "title": "No abstract"}]
+    upload.write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    exe = tmp_path / "upload" / "tool.exe"
+    exe.write_bytes(b"MZ")
+    bot = make_bot()
+    steps: list[tuple] = []
+    html = Library(bot, UploadLimits()).ingest([str(upload), str(exe)],
+                                                lambda value, **kw: steps.append((value, kw.get("desc"))))
+    assert "<b>3</b> added" in html and "<b>2</b> skipped" in html
+    assert "papers.jsonl:4" in html and "empty abstract" in html, "the bad record, by file and line, and why"
+    assert "tool.exe" in html and "unsupported file type .exe" in html
+    assert str(tmp_path) not in html, "uploads are named by file, not by their temp folder"
+    assert ((3, 3), "embedding papers") in steps, "progress reaches every paper"
+    assert {p.id for p in bot.papers()} == {"p0", "p1", "p2"}

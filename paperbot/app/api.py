@@ -1,5 +1,4 @@
-"""Named API endpoints (ask, search, summarize, digest, compare) for gradio_client: JSON in, JSON out, errors as
-gr.Error messages."""
+"""Named API endpoints for gradio_client (ask, search, summarize, digest, compare): JSON in, JSON out."""
 
 from __future__ import annotations
 

@@ -18,7 +18,11 @@ CSS = """
   background: var(--color-accent-soft); color: var(--color-accent); margin-right: 0.2em; }
 .pb-meta { color: var(--body-text-color-subdued); font-size: 0.85em; word-break: break-all; }
 .pb-evidence { margin: 0.3rem 0 0.1rem; }
-.pb-evidence mark, .pb-abstract mark { background: #fff3b0; color: inherit; padding: 0 1px; border-radius: 2px; }
+.pb-cited { margin: 0.35rem 0 0.2rem; padding: 0; border: none; }
+.pb-cited p { margin: 0.15rem 0; }
+.pb-more > summary { cursor: pointer; font-size: 0.82em; color: var(--body-text-color-subdued); }
+.pb-cited mark, .pb-evidence mark, .pb-abstract mark { background: #fff3b0; color: inherit; padding: 0 1px;
+  border-radius: 2px; }
 .dark .pb-evidence mark, .dark .pb-abstract mark { background: #6b5900; }
 .pb-abstract mark sup { font-size: 0.7em; color: var(--body-text-color-subdued); margin-left: 2px; }
 .pb-subhead { font-weight: 600; margin: 0.6rem 0 0.2rem; font-size: 0.9em; }
@@ -40,7 +44,6 @@ p.pb-weak { padding: 0.2rem 0.5rem; border-radius: 4px; }
   vertical-align: top; text-align: left; }
 .pb-theme h4 { margin-bottom: 0.1rem; }
 .pb-skipped li { margin: 0.15rem 0; }
-#pb-sources-panel { max-height: 640px; overflow-y: auto; }
 """
 
 # Gradio renders chat Markdown links as new-tab links; a citation must instead open its card on this page.

@@ -76,16 +76,16 @@ class Chat:
         self.feedback.record(turns[number], rating)
         gr.Info("Thanks: feedback saved." if rating in ("up", "down") else "Feedback noted.")
 
-    def export(self, turns: list[Turn] | None) -> str | None:
-        """A Markdown file of the conversation with references, for the download component."""
+    def export(self, turns: list[Turn] | None) -> Any:
+        """A Markdown file of the conversation with references, shown in the (until then hidden) download box."""
         if not turns:
             gr.Warning("Nothing to export yet: ask a question first.")
-            return None
+            return gr.update(value=None, visible=False)
         path = self.export_dir / uuid.uuid4().hex[:8] / "paperbot-conversation.md"
         path.parent.mkdir(parents=True)
         path.write_text(export_markdown(turns, store=self.bot.location), encoding="utf-8")
-        return str(path)
+        return gr.update(value=str(path), visible=True)
 
     @staticmethod
-    def clear() -> tuple[list, list, str, None]:
-        return [], [], panel([]), None
+    def clear() -> tuple[list, list, str, Any]:
+        return [], [], panel([]), gr.update(value=None, visible=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from paperbot.app.views import answer_markdown, error_markdown, footer, md
@@ -42,9 +42,9 @@ def chat_messages(turns: list[Turn]) -> list[dict[str, str]]:
 
 def export_markdown(turns: list[Turn], *, store: str) -> str:
     """The conversation as Markdown: each question, its answer and the papers its keys refer to."""
-    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    lines = ["# paperbot conversation", "", f"*Exported {now} from {store}. Keys like [P1] refer to the references "
-             "listed under each answer.*", ""]
+    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    intro = f"*Exported {now} from {store}. Keys like [P1] refer to the references listed under each answer.*"
+    lines = ["# paperbot conversation", "", intro, ""]
     for number, turn in enumerate(turns, start=1):
         lines += [f"## Q{number}. {turn.question}", ""]
         answer = turn.answer
@@ -78,7 +78,7 @@ class FeedbackLog:
     def record(self, turn: Turn, rating: str) -> dict:
         answer = turn.answer
         entry = {
-            "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "time": datetime.now(UTC).isoformat(timespec="seconds"),
             "rating": rating,
             "question": turn.question,
             "answer": answer.text if answer else None,

@@ -1,5 +1,4 @@
-"""Papers, digest & compare, and ingest tab handlers: the corpus table, a paper with its summary, themed digests,
-comparison tables and checked uploads, each failure shown as a sentence."""
+"""Papers, Digest & compare and Ingest tab handlers: corpus table, paper and summary, digests, tables, uploads."""
 
 from __future__ import annotations
 
@@ -21,6 +20,11 @@ from paperbot.summary_formats import comparison_csv, comparison_markdown, digest
 
 TABLE_HEADERS = ["title", "year", "id"]
 COMPARE_FROM_QUERY = 5  # papers a query-only comparison takes from the search
+
+
+def _files(paths: list[str] | None) -> Any:
+    """The download box: shown with files, hidden without (an empty file box looks like an upload field)."""
+    return gr.update(value=paths, visible=bool(paths))
 
 
 def notice(text: str) -> str:
@@ -80,30 +84,30 @@ class Library:
             return self._fail(exc, "summarising the paper")
 
     # --- digest & compare tab ---------------------------------------------------------------------------------
-    def digest(self, paper_ids: list[str] | None, query: str | None, tab: TabSettings) -> tuple[str, str | None]:
+    def digest(self, paper_ids: list[str] | None, query: str | None, tab: TabSettings) -> tuple[str, Any]:
         query = (query or "").strip() or None
         try:
             result = self.bot.digest(paper_ids or None, None if paper_ids else query, mode=tab.mode,
                                      model=tab.model if tab.mode == "llm" else None)
         except Exception as exc:  # noqa: BLE001
-            return self._fail(exc, "writing the digest"), None
-        return digest_html(result), self._write("paperbot-digest.md", digest_markdown(result))
+            return self._fail(exc, "writing the digest"), _files(None)
+        return digest_html(result), _files([self._write("paperbot-digest.md", digest_markdown(result))])
 
     def compare(self, paper_ids: list[str] | None, query: str | None, aspects: str | None,
-                tab: TabSettings) -> tuple[str, list[str] | None]:
+                tab: TabSettings) -> tuple[str, Any]:
         ids = list(paper_ids or [])
         try:
             if not ids and (query or "").strip():
                 ids = [hit.paper_id for hit in self.bot.search(query.strip(), k=COMPARE_FROM_QUERY)]
             if len(ids) < 2:
-                return notice("Pick two or more papers, or type a query to compare its top papers."), None
+                return notice("Pick two or more papers, or type a query to compare its top papers."), _files(None)
             wanted = [a.strip() for a in (aspects or "").split(",") if a.strip()] or None
             table = self.bot.compare(ids, wanted, mode=tab.mode, model=tab.model if tab.mode == "llm" else None)
         except Exception as exc:  # noqa: BLE001
-            return self._fail(exc, "comparing the papers"), None
+            return self._fail(exc, "comparing the papers"), _files(None)
         files = [self._write("paperbot-comparison.md", comparison_markdown(table)),
                  self._write("paperbot-comparison.csv", comparison_csv(table))]
-        return comparison_html(table), files
+        return comparison_html(table), _files(files)
 
     # --- ingest tab -------------------------------------------------------------------------------------------
     def ingest(self, files: list[str] | None, progress: gr.Progress) -> str:
@@ -128,7 +132,7 @@ class Library:
             for paper_id in report.added + report.updated:
                 try:
                     titles[paper_id] = self.bot.paper(paper_id).title
-                except Exception:  # noqa: BLE001 - a title is a nicety; the id is shown anyway
+                except Exception:  # noqa: BLE001, S110 - a title is a nicety; the id is shown anyway
                     pass
         # Uploads sit in per-file temp folders; reports name the file the person chose, not the temp path.
         rename = {str(p.parent) + "/": "" for p in checked.accepted}

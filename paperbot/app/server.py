@@ -1,5 +1,4 @@
-"""Start the app: bind address, optional login, queue limits, upload size limit; no analytics, nothing fetched from
-outside the machine."""
+"""Start the app: bind address, optional login, queue limits, upload size limit, no analytics."""
 
 from __future__ import annotations
 
@@ -14,6 +13,8 @@ from paperbot.bot import PaperBot
 from paperbot.errors import ConfigError
 
 DEFAULT_CONCURRENCY = 2  # answers are CPU-bound (embedding, BM25) in extractive mode: more workers only contend
+# System fonts: the page needs no font files at all, so nothing is fetched and every glyph renders alike.
+THEME = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
 MAX_QUEUE = 256  # waiting requests beyond this are refused with a "queue full" message rather than piling up
 
 
@@ -65,7 +66,7 @@ def start(bot: PaperBot, *, host: str = "127.0.0.1", port: int = 7860, auth: tup
     _, url, _ = demo.launch(
         server_name=host, server_port=port, auth=auth, prevent_thread_lock=True, quiet=quiet, share=False,
         inbrowser=False, show_error=False, max_file_size=options.limits.max_file_bytes, ssr_mode=False,
-        mcp_server=False, footer_links=["api", "settings"], css=CSS, js=JS, theme=gr.themes.Default(),
+        mcp_server=False, footer_links=["api", "settings"], css=CSS, js=JS, theme=THEME,
         auth_message="paperbot: sign in with the user and password given to `paperbot chat --auth`.",
     )
     return RunningApp(demo, url)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import gradio as gr
@@ -10,7 +10,7 @@ import gradio as gr
 from paperbot.app.api import Api
 from paperbot.app.chat import Chat, panel
 from paperbot.app.conversation import FeedbackLog
-from paperbot.app.library import TABLE_HEADERS, Library, notice
+from paperbot.app.library import COMPARE_FROM_QUERY, TABLE_HEADERS, Library, notice
 from paperbot.app.tab_settings import TabSettings
 from paperbot.app.uploads import ALLOWED_SUFFIXES, UploadLimits
 from paperbot.app.views import esc, md, redact_url
@@ -26,14 +26,15 @@ EXAMPLES = [
 
 @dataclass(frozen=True)
 class AppOptions:
-    limits: UploadLimits = UploadLimits()
+    limits: UploadLimits = field(default_factory=UploadLimits)
     feedback_file: Path | None = None  # default: feedback.jsonl in the store's data dir
     out_dir: Path | None = None  # exports and downloads; default: a fresh temp folder
 
 
 def _status(tab: TabSettings) -> str:
     mode = f"LLM {tab.model}, temperature {tab.temperature:g}" if tab.mode == "llm" else "extractive (no LLM)"
-    return f"<span class='pb-meta'>Answering with {esc(mode)} · {tab.k} papers as evidence · change in Settings</span>"
+    return (f"<span class='pb-meta'>Answering with {esc(mode)} · {tab.k} papers as evidence · change in "
+            "Settings</span>")
 
 
 def build_app(bot: PaperBot, options: AppOptions | None = None) -> gr.Blocks:
@@ -60,6 +61,7 @@ def build_app(bot: PaperBot, options: AppOptions | None = None) -> gr.Blocks:
                         chatbot = gr.Chatbot(
                             label="Conversation", elem_id="pb-chat", height=560, latex_delimiters=[],
                             sanitize_html=True, render_markdown=True, feedback_options=("Like", "Dislike"),
+                            buttons=["copy", "copy_all"],  # no "share": it would post to an outside service
                             placeholder="Ask a question about the papers in the store. Answers cite papers as "
                                         "[P1], [P2], …: click a key to see the paper and the sentences it rests on.",
                         )
@@ -72,10 +74,10 @@ def build_app(bot: PaperBot, options: AppOptions | None = None) -> gr.Blocks:
                             new = gr.Button("New conversation", size="sm")
                             export = gr.Button("Export conversation (.md)", size="sm", elem_id="pb-export")
                         export_file = gr.File(label="Conversation with references (Markdown)", interactive=False,
-                                              elem_id="pb-export-file")
+                                              elem_id="pb-export-file", visible=False, height=90)
                     with gr.Column(scale=2):
                         gr.HTML("<h3 style='margin:0'>Sources</h3>")
-                        sources = gr.HTML(panel([]), elem_id="pb-sources-panel")
+                        sources = gr.HTML(panel([]), elem_id="pb-sources-panel", max_height=700)
 
             with gr.Tab("Papers", id="papers", elem_id="pb-tab-papers") as papers_tab:
                 with gr.Row(equal_height=False):
@@ -85,8 +87,8 @@ def build_app(bot: PaperBot, options: AppOptions | None = None) -> gr.Blocks:
                         count = gr.Markdown(elem_id="pb-count")
                         table = gr.Dataframe(headers=TABLE_HEADERS, datatype=["str", "number", "str"],
                                              interactive=False, wrap=True, max_height=620, elem_id="pb-papers",
-                                             column_widths=["62%", "8%", "30%"], label="Papers (click a row; click "
-                                             "a column header to sort)")
+                                             column_widths=["62%", "8%", "30%"],
+                                             label="Papers (click a row to open it; ⋮ in a header sorts or filters)")
                     with gr.Column(scale=2):
                         paper_view = gr.HTML(notice("Select a paper to see its abstract and summary."),
                                              elem_id="pb-paper")
@@ -95,15 +97,15 @@ def build_app(bot: PaperBot, options: AppOptions | None = None) -> gr.Blocks:
             with gr.Tab("Digest & compare", id="digest", elem_id="pb-tab-digest") as digest_tab:
                 picks = gr.Dropdown(label="Papers (leave empty to use the query, or all papers for a digest)",
                                     multiselect=True, choices=[], elem_id="pb-picks")
-                topic = gr.Textbox(label="…or a query: digest its top papers, compare its top "
-                                         f"{5} papers", elem_id="pb-topic")
+                topic = gr.Textbox(label=f"…or a query: digest its top papers, compare its top {COMPARE_FROM_QUERY}",
+                                   elem_id="pb-topic")
                 aspects = gr.Textbox(label="Aspects to compare (comma-separated)", value=", ".join(DEFAULT_ASPECTS))
                 with gr.Row():
                     digest_btn = gr.Button("Themed digest", variant="primary", elem_id="pb-digest")
                     compare_btn = gr.Button("Comparison table", variant="primary", elem_id="pb-compare")
                 result = gr.HTML(elem_id="pb-result")
                 downloads = gr.File(label="Download", file_count="multiple", interactive=False,
-                                    elem_id="pb-downloads")
+                                    elem_id="pb-downloads", visible=False)
 
             with gr.Tab("Ingest", id="ingest", elem_id="pb-tab-ingest"):
                 gr.Markdown(md(
@@ -137,6 +139,8 @@ def build_app(bot: PaperBot, options: AppOptions | None = None) -> gr.Blocks:
         chatbot.like(chat.like, inputs=[turns], outputs=None, api_name="ui_feedback", **private)
         export.click(chat.export, inputs=[turns], outputs=[export_file], api_name="ui_export", **private)
         new.click(chat.clear, outputs=[chatbot, turns, sources, export_file], api_name="ui_clear", **private)
+        # The Chatbot's own trash button must forget the conversation too, or the next answer would bring it back.
+        chatbot.clear(chat.clear, outputs=[chatbot, turns, sources, export_file], api_name="ui_clear_chat", **private)
 
         # --- settings (per tab) ---------------------------------------------------------------------------------
         def change(tab: TabSettings, mode_: str, model_: str, k_: float, temperature_: float):
@@ -165,7 +169,7 @@ def build_app(bot: PaperBot, options: AppOptions | None = None) -> gr.Blocks:
                           concurrency_id="heavy", concurrency_limit=1, api_name="ui_compare", **private)
 
         # --- ingest ---------------------------------------------------------------------------------------------
-        def ingest(files: list[str] | None, grep_: str, progress: gr.Progress = gr.Progress()):
+        def ingest(files: list[str] | None, grep_: str, progress: gr.Progress = gr.Progress()):  # noqa: B008
             html = library.ingest(files, progress)
             rows, counted = library.table(grep_)
             return html, None, rows, counted

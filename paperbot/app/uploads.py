@@ -48,8 +48,8 @@ def check_uploads(paths: list[Path], limits: UploadLimits) -> UploadCheck:
             continue
         suffix = path.suffix.lower()
         if suffix not in ALLOWED_SUFFIXES:
-            check.rejected.append((name, f"unsupported file type {suffix or '(none)'}; use one of "
-                                         f"{', '.join(ALLOWED_SUFFIXES)}"))
+            allowed = ", ".join(ALLOWED_SUFFIXES)
+            check.rejected.append((name, f"unsupported file type {suffix or '(none)'}; use one of {allowed}"))
             continue
         try:
             size = path.stat().st_size
@@ -62,8 +62,8 @@ def check_uploads(paths: list[Path], limits: UploadLimits) -> UploadCheck:
             check.rejected.append((name, "the file is empty"))
             continue
         if size > limits.max_file_bytes:
-            check.rejected.append((name, f"{size / 1e6:.1f} MB is over the {limits.max_file_bytes / 1e6:.0f} MB "
-                                         "limit per file"))
+            limit_mb = limits.max_file_bytes / 1e6
+            check.rejected.append((name, f"{size / 1e6:.1f} MB is over the {limit_mb:.0f} MB limit per file"))
             continue
         if suffix == ".pdf" and not head.startswith(b"%PDF"):
             check.rejected.append((name, "named .pdf but is not a PDF"))

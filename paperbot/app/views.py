@@ -1,5 +1,6 @@
-"""HTML and Markdown of answers, sources, papers, summaries, digests, comparisons and ingest reports; every value
-from a paper or a user is escaped here, so nothing a title or an abstract says is ever run or rendered as markup."""
+"""HTML and Markdown of answers, sources, papers, summaries, digests and reports, every value escaped."""
+
+# Everything a paper, a file or a person supplies is escaped here, so no title or abstract is run or read as markup.
 
 from __future__ import annotations
 
@@ -15,9 +16,14 @@ from paperbot.types import Answer, Citation, IngestReport, Paper, SentenceSuppor
 # The same key groups the citation checker reads: [P1], [P1, P3], [P1; P2].
 _KEY_GROUP = re.compile(r"\[\s*(P\d+(?:\s*[,;]\s*P\d+)*)\s*\]")
 _KEY = re.compile(r"P\d+")
-# Characters Markdown (marked, as the Chatbot uses it) may read as syntax; a backslash makes each literal.
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~$])")
+# Characters Markdown (marked, as the Chatbot uses it) may read as syntax; a backslash makes each literal. Not '.':
+# escaping it would break the links made of URLs; a number starting a line ("1. ") is escaped on its own.
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-!|~$=])")
+_LIST_NUMBER = re.compile(r"^(\s*\d+)\.", re.MULTILINE)
+# URLs in a paper's text become plain autolinks (<https://…>), whose text Markdown takes literally.
+_URL = re.compile(r"https?://[^\s<>\"'`]+[^\s<>\"'`.,;:!?)\]]")
 _WORD = re.compile(r"\w+")
+_SPACE_BEFORE_STOP = re.compile(r"\s+([.,;:!?])")
 
 
 # --- escaping -----------------------------------------------------------------------------------------------------
@@ -26,10 +32,20 @@ def esc(text: object) -> str:
     return html.escape(str(text), quote=True)
 
 
-def md(text: object) -> str:
-    """Text for a Markdown component: shown literally, never as HTML, links, emphasis or LaTeX."""
+def _md_plain(text: str) -> str:
     # HTML first (only &, <, >: the quote entities would contain '#', which the second step escapes).
-    return _MD_SPECIAL.sub(r"\\\1", html.escape(str(text), quote=False))
+    return _LIST_NUMBER.sub(r"\1\\.", _MD_SPECIAL.sub(r"\\\1", html.escape(text, quote=False)))
+
+
+def md(text: object) -> str:
+    """Text for a Markdown component: shown literally, never as HTML, emphasis, headings or LaTeX; http(s) URLs
+    become links."""
+    text, out, last = str(text), [], 0
+    for match in _URL.finditer(text):
+        out += [_md_plain(text[last:match.start()]), f"<{match.group(0)}>"]
+        last = match.end()
+    out.append(_md_plain(text[last:]))
+    return "".join(out)
 
 
 def safe_url(url: str | None) -> str | None:
@@ -116,7 +132,8 @@ def nearest_markdown(papers: Sequence[Citation]) -> str:
 def answer_markdown(answer: Answer, turn: int) -> str:
     """The chat message of a finished answer: linked keys, a cannot-answer notice with the nearest papers, a footer."""
     if answer.abstained:
-        body = f"**⚠ Cannot answer from these papers.**\n\n{md(answer.text)}\n\n{nearest_markdown(answer.nearest_papers)}"
+        nearest = nearest_markdown(answer.nearest_papers)
+        body = f"**⚠ Cannot answer from these papers.**\n\n{md(answer.text)}\n\n{nearest}"
     else:
         body = _linked(answer.text, turn, {c.key for c in answer.citations})
         if answer.mode == "extractive":
@@ -170,13 +187,23 @@ def support_flag(item: SentenceSupport) -> SupportFlag:
 def _source_card(turn: int, citation: Citation, answer: Answer, highlighted: set[str]) -> str:
     evidence = next((e for e in answer.evidence if e.key == citation.key), None)
     sentences = evidence.sentences if evidence else ()
+    cited = [s for s in sentences if s in highlighted]
+    quote = ("".join(f"<p><mark>{esc(s)}</mark></p>" for s in cited) if cited
+             else '<p class="pb-meta">No single sentence matches the answer closely: see the evidence below.</p>')
     body = " ".join(f"<mark>{esc(s)}</mark>" if s in highlighted else esc(s) for s in sentences)
     year = f" · {esc(citation.year)}" if citation.year else ""
     link = f" · {_link(citation.url, 'open')}" if safe_url(citation.url) else ""
+    # The cited sentences up front; everything the model was shown of the paper folded below them.
     return (f'<div class="pb-source" id="{esc(source_anchor(turn, citation.key))}">'
             f'<div class="pb-source-title"><span class="pb-key">{esc(citation.key)}</span> {esc(citation.title)}</div>'
             f'<div class="pb-meta">{esc(citation.paper_id)}{year}{link}</div>'
-            f'<p class="pb-evidence">{body}</p></div>')
+            f'<blockquote class="pb-cited">{quote}</blockquote>'
+            f'<details class="pb-more"{"" if cited else " open"}><summary>Evidence shown ({len(sentences)} '
+            f'sentences)</summary><p class="pb-evidence">{body}</p></details></div>')
+
+
+def _without_keys(sentence: str) -> str:
+    return _SPACE_BEFORE_STOP.sub(r"\1", _KEY_GROUP.sub("", sentence)).strip()
 
 
 def _sentence_rows(sentences: Iterable[SentenceSupport]) -> str:
@@ -185,7 +212,7 @@ def _sentence_rows(sentences: Iterable[SentenceSupport]) -> str:
         flag = support_flag(item)
         keys = ", ".join(item.keys) or "—"
         rows.append(f'<li><span class="pb-flag {flag.css}">{esc(flag.label)}</span> '
-                    f'<span class="pb-keys">[{esc(keys)}]</span> {esc(_KEY_GROUP.sub("", item.sentence).strip())}</li>')
+                    f'<span class="pb-keys">[{esc(keys)}]</span> {esc(_without_keys(item.sentence))}</li>')
     return f'<ol class="pb-sentences">{"".join(rows)}</ol>' if rows else ""
 
 
@@ -205,7 +232,8 @@ def turn_sources_html(turn: int, question: str, answer: Answer | None, error: st
         cards = "".join(_source_card(turn, c, answer, highlighted.get(c.key, set())) for c in answer.citations)
         inner = cards or '<p class="pb-meta">No paper was cited.</p>'
         if answer.sentences:
-            inner += f'<div class="pb-subhead">Answer sentences and their support</div>{_sentence_rows(answer.sentences)}'
+            inner += ('<div class="pb-subhead">Answer sentences and their support</div>'
+                      + _sentence_rows(answer.sentences))
         if answer.invalid_keys_removed:
             inner += (f'<p class="pb-weak">{answer.invalid_keys_removed} citation key(s) that were not among the '
                       f'sources were removed.</p>')
@@ -250,7 +278,8 @@ def paper_html(paper: Paper) -> str:
 def _field(label: str, item: SummaryField) -> str:
     tags = ", ".join(f"s{s.index}" for s in item.sentences)
     css = "" if item.stated else ' class="pb-meta"'
-    return f'<dt>{esc(label)}</dt><dd{css}>{esc(item.text)}{f" <span class=pb-keys>[{esc(tags)}]</span>" if tags else ""}</dd>'
+    cites = f' <span class="pb-keys">[{esc(tags)}]</span>' if tags else ""
+    return f"<dt>{esc(label)}</dt><dd{css}>{esc(item.text)}{cites}</dd>"
 
 
 def summary_html(summary: PaperSummary, abstract: str, seconds: float) -> str:
