@@ -164,7 +164,9 @@ class Answerer:
         vocabulary = self._vocabulary()
         selected = select_sentences(prepared.search_query, prepared.evidence, vocabulary)
         text = compose(selected)
-        yield text
+        lines = text.split("\n")
+        for number, line in enumerate(lines):  # one quoted sentence at a time, as an LLM answer would arrive
+            yield line if number == len(lines) - 1 else line + "\n"
         yield Answer(
             question=question, text=text, mode="extractive", model=None, search_query=prepared.search_query,
             citations=references(text, prepared.evidence), sentences=support(text, prepared.evidence, vocabulary),
