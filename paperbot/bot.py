@@ -115,9 +115,8 @@ class PaperBot:
     def vocabulary(self) -> Vocabulary:
         """Term statistics of the whole collection, for sentence relevance and support; rebuilt after an ingest."""
         if self._vocabulary is None:
-            self._vocabulary = Vocabulary(
-                f"{c.title} {c.text}" for p in self.catalog.papers() for c in self.catalog.chunks_of(p.id)
-            )
+            # One query over all chunks, not one per paper: this runs on the first question after every ingest.
+            self._vocabulary = Vocabulary(f"{title} {text}" for _, _, title, text in self.catalog.lexical_rows())
         return self._vocabulary
 
     def answerer(self, *, mode: AnswerMode | None = None, model: str | None = None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from paperbot.ids import normalize_title
@@ -100,23 +100,18 @@ class Catalog:
             self._db.execute("COMMIT")
 
     # --- reads ------------------------------------------------------------------------------------------------
+    def _rows_where_in(self, select: str, column: str, values: Iterable[str]) -> Iterator[tuple]:
+        """`SELECT ... WHERE column IN (values)`, in slices that stay under SQLite's parameter limit."""
+        values = list(values)
+        for start in range(0, len(values), 500):
+            part = values[start : start + 500]
+            yield from self._db.execute(f"{select} WHERE {column} IN ({','.join('?' * len(part))})", part)  # noqa: S608
+
     def content_hashes(self, paper_ids: Sequence[str]) -> dict[str, str]:
-        found: dict[str, str] = {}
-        for start in range(0, len(paper_ids), 500):
-            part = list(paper_ids[start : start + 500])
-            marks = ",".join("?" * len(part))
-            found.update(self._db.execute(f"SELECT id, content_hash FROM papers WHERE id IN ({marks})", part))  # noqa: S608
-        return found
+        return dict(self._rows_where_in("SELECT id, content_hash FROM papers", "id", paper_ids))
 
     def ids_by_norm_title(self, norm_titles: Sequence[str]) -> dict[str, str]:
-        found: dict[str, str] = {}
-        for start in range(0, len(norm_titles), 500):
-            part = list(norm_titles[start : start + 500])
-            marks = ",".join("?" * len(part))
-            found.update(self._db.execute(
-                f"SELECT norm_title, id FROM papers WHERE norm_title IN ({marks})", part  # noqa: S608
-            ))
-        return found
+        return dict(self._rows_where_in("SELECT norm_title, id FROM papers", "norm_title", norm_titles))
 
     def paper(self, paper_id: str) -> Paper | None:
         row = self._db.execute(f"SELECT {_PAPER_COLUMNS} FROM papers WHERE id = ?", (paper_id,)).fetchone()  # noqa: S608
@@ -149,14 +144,8 @@ class Catalog:
         return [r[0] for r in self._db.execute(f"SELECT id FROM papers{where}", args)]  # noqa: S608
 
     def chunks(self, chunk_ids: Iterable[str]) -> dict[str, Chunk]:
-        ids = list(chunk_ids)
-        found: dict[str, Chunk] = {}
-        for start in range(0, len(ids), 500):
-            part = ids[start : start + 500]
-            marks = ",".join("?" * len(part))
-            for row in self._db.execute(f"SELECT {_CHUNK_COLUMNS} FROM chunks WHERE id IN ({marks})", part):  # noqa: S608
-                found[row[0]] = Chunk(*row)
-        return found
+        rows = self._rows_where_in(f"SELECT {_CHUNK_COLUMNS} FROM chunks", "id", chunk_ids)
+        return {row[0]: Chunk(*row) for row in rows}
 
     def chunks_of(self, paper_id: str) -> list[Chunk]:
         rows = self._db.execute(f"SELECT {_CHUNK_COLUMNS} FROM chunks WHERE paper_id = ? ORDER BY idx", (paper_id,))  # noqa: S608
