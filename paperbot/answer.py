@@ -3,6 +3,7 @@ with an LLM (streamed, citations checked) or extractively; every path returns th
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -14,8 +15,10 @@ from paperbot.budget import fit_evidence
 from paperbot.citations import StreamingKeyFilter, references, support
 from paperbot.evidence import build_evidence, drop_least_relevant_sentence
 from paperbot.extractive import compose, select_sentences
+from paperbot.injection import InstructionEcho
 from paperbot.ports import TokenCounter
 from paperbot.prompts import Prompt
+from paperbot.questions import clean_question
 from paperbot.retrieval import Retriever
 from paperbot.terms import Vocabulary
 from paperbot.types import Answer, AnswerMode, AnswerTimings, Citation, Evidence, PaperHit, TokenUsage
@@ -30,6 +33,7 @@ class AnswerConfig:
     prompt_limit: int = 1500
     max_answer_tokens: int = 600
     temperature: float = 0.1
+    max_question_chars: int = 1000
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,7 @@ class Answerer:
     def prepare(self, question: str, history: Sequence[Message] = (), *, search_query: str | None = None,
                 k: int | None = None, mode: AnswerMode | None = None) -> PreparedPrompt:
         started = time.perf_counter()
+        question = clean_question(question, self._config.max_question_chars).text
         query = search_query or question
         hits = self._retriever.search(query, k or self._config.k)
         vocabulary = self._vocabulary()
@@ -121,6 +126,16 @@ class Answerer:
     def ask_stream(self, question: str, history: Sequence[Message] = (), *, k: int | None = None,
                    mode: AnswerMode | None = None) -> Iterator[str | Answer]:
         """Text deltas, then the final Answer (whose text is exactly the deltas joined)."""
+        # Cleaned before anything else: control characters are never searched or sent, and a pasted essay is cut
+        # so that the prompt keeps room for the sources.
+        cleaned = clean_question(question, self._config.max_question_chars)
+        for item in self._answer_stream(cleaned.text, history, k=k, mode=mode):
+            if isinstance(item, Answer) and cleaned.truncated:
+                item = dataclasses.replace(item, question_truncated=True)
+            yield item
+
+    def _answer_stream(self, question: str, history: Sequence[Message], *, k: int | None,
+                       mode: AnswerMode | None) -> Iterator[str | Answer]:
         started = time.perf_counter()
         mode = mode or self.mode
         if mode == "llm" and self._chat is None:
@@ -202,10 +217,21 @@ class Answerer:
         )
         abstained = text.casefold().startswith(SENTINEL.casefold()[:30]) or not text
         vocabulary = self._vocabulary()
+        sentences = () if abstained else support(text, prepared.evidence, vocabulary)
+        cited_text = text
+        # The rules themselves, without the sentinel sentence, which an honest answer repeats on purpose.
+        echo = InstructionEcho(self._prompts["system"].render(sentinel=""))
+        leaked = not abstained and echo.repeats(text)
+        if leaked:
+            # Policy: a model that recites its instructions obeyed a planted one; what it recited is never
+            # presented as supported or cited, and the answer carries a warning.
+            sentences = tuple(dataclasses.replace(s, supported=False) if echo.repeats(s.sentence) else s
+                              for s in sentences)
+            cited_text = " ".join(s.sentence for s in sentences if not echo.repeats(s.sentence))
         yield Answer(
             question=question, text=text, mode="llm", model=self._chat.model, search_query=prepared.search_query,
-            citations=() if abstained else references(text, prepared.evidence),
-            sentences=() if abstained else support(text, prepared.evidence, vocabulary),
+            citations=() if abstained else references(cited_text, prepared.evidence),
+            sentences=sentences, instructions_leaked=leaked,
             evidence=tuple(prepared.evidence), abstained=abstained, invalid_keys_removed=keys.removed,
             usage=usage, cost_usd=self._cost(usage),
             timings=AnswerTimings(prepared.retrieval_ms, first_token_ms, (time.perf_counter() - started) * 1e3),

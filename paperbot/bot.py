@@ -8,12 +8,10 @@ from collections.abc import Iterable
 from functools import cached_property
 from pathlib import Path
 
-from filelock import FileLock, Timeout
-
 from paperbot.answer import AnswerConfig, Answerer, PreparedPrompt
 from paperbot.chunking import CHUNKER_VERSION, Chunker
 from paperbot.config import Settings
-from paperbot.errors import PaperNotFoundError, StoreError
+from paperbot.errors import PaperNotFoundError
 from paperbot.ingest import Progress, ingest_papers
 from paperbot.loaders import load_papers
 from paperbot.ports import Embedder
@@ -22,6 +20,7 @@ from paperbot.rebuild import rebuild_catalog
 from paperbot.retrieval import FusionParams, Retriever
 from paperbot.store.catalog import Catalog
 from paperbot.store.lexical import LexicalIndex
+from paperbot.store.lock import store_lock
 from paperbot.store.vectors import VectorStore, connect
 from paperbot.terms import Vocabulary
 from paperbot.tokens import TiktokenCounter, encoding_for_model, use_cache_dir
@@ -71,7 +70,7 @@ class PaperBot:
     @cached_property
     def vectors(self) -> VectorStore:
         return VectorStore(
-            self._client, self.settings.collection, embedder_id=self.embedder_id, chunker_version=CHUNKER_VERSION
+            self._client, self.settings.collection, embedder_id=self.embedder_id, chunker_version=self.chunker_version
         )
 
     @cached_property
@@ -97,7 +96,13 @@ class PaperBot:
     @cached_property
     def chunker(self) -> Chunker:
         counter = TiktokenCounter(self.settings.tiktoken_encoding or encoding_for_model(None))
-        return Chunker(self.embedder, counter.count_many)
+        return Chunker(self.embedder, counter.count_many, self.settings.chunk_tokens)
+
+    @property
+    def chunker_version(self) -> str:
+        # A chunk-size override is part of the version, so one collection never mixes two chunkings.
+        size = self.settings.chunk_tokens
+        return CHUNKER_VERSION if size is None else f"{CHUNKER_VERSION}/max{size}"
 
     @cached_property
     def chat(self):
@@ -138,6 +143,7 @@ class PaperBot:
             k=self.settings.answer_k, prompt_limit=prompt_limit(self.settings, chat_model),
             max_answer_tokens=self.settings.max_answer_tokens,
             temperature=self.settings.temperature if temperature is None else temperature,  # per chat tab
+            max_question_chars=self.settings.max_question_chars,
         )
         return Answerer(
             retriever=self.retriever, vocabulary=self.vocabulary, counter=self.llm_counter, prompts=self.prompts,
@@ -162,27 +168,26 @@ class PaperBot:
         report.skipped = loaded.skipped
         return report
 
-    def ingest_papers(self, papers: list[Paper], *, progress: Progress | None = None) -> IngestReport:
-        lock_path = self._catalog_path().with_suffix(".lock")
-        lock_path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            with FileLock(str(lock_path), timeout=self.settings_lock_timeout):
-                report = ingest_papers(
-                    papers, catalog=self.catalog, vectors=self.vectors, embedder=self.embedder,
-                    chunker=self.chunker, batch_size=self.settings.ingest_batch_size, progress=progress,
-                )
-                self.lexical.ensure_fresh()  # rebuilt once per ingest, not on the first query after it
-                return report
-        except Timeout as exc:
-            raise StoreError(
-                f"another paperbot ingest is writing to this store (lock {lock_path}); wait for it to finish"
-            ) from exc
+    def ingest_papers(self, papers: Iterable[Paper], *, progress: Progress | None = None) -> IngestReport:
+        """A list is deduplicated as a whole; a generator is streamed in windows (bounded memory)."""
+        with store_lock(self._lock_path(), self.settings.lock_timeout):
+            report = ingest_papers(
+                papers, catalog=self.catalog, vectors=self.vectors, embedder=self.embedder,
+                chunker=self.chunker, batch_size=self.settings.ingest_batch_size, progress=progress,
+            )
+            self.lexical.ensure_fresh()  # rebuilt once per ingest, not on the first query after it
+            return report
 
-    settings_lock_timeout = 600.0
+    def _lock_path(self) -> Path:
+        # A local file even for a server store: it serialises writers on this machine only (see README).
+        return self._catalog_path().with_suffix(".lock")
 
     def search(
         self, query: str, k: int | None = None, filters: SearchFilters | None = None, mode: RetrievalMode = "hybrid"
     ) -> list[PaperHit]:
+        from paperbot.questions import clean_question
+
+        query = clean_question(query, self.settings.max_question_chars).text
         return self.retriever.search(query, k or self.settings.k, filters, mode)
 
     def paper(self, paper_id: str) -> Paper:
@@ -219,6 +224,44 @@ class PaperBot:
         """What would be sent to the model, without calling it (for --dry-run)."""
         answerer = self.answerer(mode=mode, model=model)
         return answerer.prepare(question, history or (), k=k)
+
+    def doctor(self, *, repair: bool = False, examples: int = 5):
+        """Check that Chroma, the catalog and the BM25 index agree (a DoctorReport); repair=True fixes what it can."""
+        from paperbot.doctor import StoreAccess, check_store, repair_store
+        from paperbot.store.lock import lock_is_held
+
+        path = self._catalog_path()
+        access = StoreAccess(
+            vectors=VectorStore(self._client, self.settings.collection, embedder_id=self.embedder_id,
+                                chunker_version=self.chunker_version, create=False, verify=False),
+            catalog_path=path, open_catalog=lambda: Catalog(path),
+            open_lexical=lambda catalog: LexicalIndex(path.with_suffix(".bm25"), catalog,
+                                                      title_weight=self.settings.title_weight),
+            embedder_id=self.embedder_id, chunker_version=self.chunker_version, location=self.location,
+            lock_held=lambda: lock_is_held(self._lock_path()),
+            lock=lambda: store_lock(self._lock_path(), self.settings.lock_timeout, what="repair"),
+        )
+        if not repair:
+            return check_store(access, examples=examples)
+        report = repair_store(access, examples=examples)
+        self._forget_store_state()
+        return report
+
+    def _forget_store_state(self) -> None:
+        """Drop cached handles on the catalog and indexes, so the next use opens what is on disk now."""
+        catalog = self.__dict__.pop("catalog", None)
+        if catalog is not None:
+            catalog.close()
+        for name in ("lexical", "retriever"):
+            self.__dict__.pop(name, None)
+        self._vocabulary = None
+
+    def close(self) -> None:
+        """Release the catalog and the Chroma client (embedded: its in-memory index), e.g. before another
+        process writes to this store."""
+        self._forget_store_state()
+        self.__dict__.pop("vectors", None)
+        self._client.close()
 
     def rebuild_lexical_index(self) -> int:
         """Recreate the catalog and BM25 index from Chroma; returns the number of papers."""

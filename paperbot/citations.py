@@ -17,6 +17,12 @@ _ONLY_KEYS = re.compile(r"^(\s*\[\s*P\d+(?:\s*[,;]\s*P\d+)*\s*\]\s*[.;,]?)+\s*$"
 SUPPORT_THRESHOLD = 0.6  # best balanced accuracy on SciFact claims: evals/results/support-calibration.json
 
 
+def quote_keys(text: str) -> str:
+    """Source text with key-like groups ("[P1]") turned into "(P1)": a key written in an abstract, by chance or
+    planted, is data, and must never be read back as a citation of whichever paper holds that key in an answer."""
+    return _GROUP.sub(lambda match: f"({match.group(1)})", text)
+
+
 def cited_keys(text: str) -> list[str]:
     return list(dict.fromkeys(k for group in _GROUP.findall(text) for k in _KEY.findall(group)))
 

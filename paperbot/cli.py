@@ -230,6 +230,39 @@ def reindex() -> None:
     out.print(f"rebuilt the catalog and lexical index: {count} papers")
 
 
+@app.command()
+def doctor(
+    repair: Annotated[bool, typer.Option("--repair", help="fix what can be fixed (holds the ingest lock)")] = False,
+    examples: Annotated[int, typer.Option(help="example ids shown per problem")] = 5,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Check that Chroma, the catalog and the BM25 index agree; exit 1 if problems are found (or left)."""
+    report = _bot().doctor(repair=repair, examples=examples)
+    if as_json:
+        _json({"healthy": report.healthy, **dataclasses.asdict(report)})
+    else:
+        out.print(f"store {escape(report.location)}, collection {escape(report.collection)}")
+        for action in report.repairs:
+            out.print(f"  [cyan]repaired[/] {escape(action)}")
+        for f in report.findings:
+            mark = "[green]ok  [/]" if f.ok else "[red]FAIL[/]"
+            out.print(f"  {mark} {f.check}: {escape(f.message)}")
+            if f.examples:
+                out.print(f"       e.g. {escape(', '.join(f.examples))}")
+            if not f.ok and f.advice:
+                out.print(f"       {escape(f.advice)}")
+        problems = report.problems
+        if not problems:
+            out.print("[green]healthy[/]")
+        elif repair:
+            out.print(f"[red]{len(problems)} problems left after repair[/]")
+        else:
+            fixable = sum(f.repairable for f in problems)
+            out.print(f"[red]{len(problems)} problems[/] ({fixable} repairable: `paperbot doctor --repair`)")
+    if not report.healthy:
+        raise typer.Exit(1)
+
+
 def main() -> None:
     try:
         app()
@@ -348,3 +381,81 @@ def chat(
     running = start(_bot(), host=host, port=port, auth=credentials, concurrency=concurrency, options=options)
     out.print(f"paperbot chat is running at {running.url} (Ctrl+C to stop)")
     running.block()
+
+
+@app.command("eval")
+def eval_(
+    dataset: Annotated[Optional[str], typer.Option(help="demo, scifact-train, pubmedqa-dev, scitldr-dev-title, "
+                                                   "scitldr-dev-tldr, or a BEIR folder")] = None,
+    split: Annotated[Optional[str], typer.Option(help="BEIR folder split: queries_SPLIT.jsonl, qrels_SPLIT.tsv")] = None,
+    questions: Annotated[Optional[Path], typer.Option(help="JSONL of questions with gold paper ids (needs --corpus)")] = None,
+    corpus: Annotated[Optional[list[Path]], typer.Option(help="files the --questions are about; repeat for more")] = None,
+    datasets_dir: Annotated[Optional[Path], typer.Option(envvar="PAPERBOT_DATASETS_DIR", show_envvar=True,
+                                                         help="folder holding scifact/, pubmedqa/, scitldr/")] = None,
+    demo_corpus: Annotated[Optional[Path], typer.Option(envvar="PAPERBOT_DEMO_CORPUS", show_envvar=True,
+                                                        help="default: DATASETS_DIR/../corpus/inference-cost-papers.txt")] = None,
+    configs: Annotated[str, typer.Option(help="side by side: MODE[:KEY=VALUE...],... e.g. "
+                                         "dense,lexical,hybrid,hybrid:rrf_k=60:dense_weight=1,chunk=128")] = "dense,lexical,hybrid",
+    mode: Annotated[str, typer.Option(help="answer mode(s) for question sets: extractive, llm, auto, or a list")] = "auto",
+    limit: Annotated[Optional[int], typer.Option(min=1, help="only the first N items (smoke runs)")] = None,
+    max_corpus: Annotated[Optional[int], typer.Option(min=0, help="BEIR sets: keep the gold papers plus N others")] = None,
+    work_dir: Annotated[Optional[Path], typer.Option(help="where eval stores are built and reused (default ./eval-data, "
+                                                     "or --data-dir)")] = None,
+    collection: Annotated[Optional[str], typer.Option(help="an existing collection in --work-dir holding the set's papers")] = None,
+    out_dir: Annotated[Optional[Path], typer.Option("--out", help="report folder (default evals/results/runs/SET-TIME)")] = None,
+    gate: Annotated[Optional[Path], typer.Option(help="thresholds JSON: exit 1 when a metric misses its threshold")] = None,
+    judge: Annotated[bool, typer.Option("--judge/--no-judge", help="grade answers with the LLM judge when an API is set")] = True,
+) -> None:
+    """Run an eval set under retrieval configs side by side; write results.json, report.md and plots."""
+    from evals.main import EvalOptions, evaluate
+    from paperbot.config import Settings
+
+    base = Settings(**{k: v for k, v in _State.overrides.items() if k not in ("data_dir", "collection")})
+    options = EvalOptions(
+        dataset=dataset, questions=questions, corpus=corpus or [], split=split, datasets_dir=datasets_dir,
+        demo_corpus=demo_corpus, configs=configs, mode=mode, limit=limit, max_corpus=max_corpus,
+        work_dir=work_dir or _State.overrides.get("data_dir"), collection=collection or _State.overrides.get("collection"),
+        out=out_dir, gate=gate, judge=judge, command="paperbot " + " ".join(sys.argv[1:]),
+    )
+    _, _, failures = evaluate(options, base, out, err)
+    for failure in failures:
+        err.print(f"[red]gate:[/] {escape(failure)}")
+    if failures:
+        raise typer.Exit(1)
+
+
+@app.command()
+def tune(
+    dataset: Annotated[str, typer.Option(help="a named BEIR set or folder (see `paperbot eval`)")] = "scifact-train",
+    split: Annotated[Optional[str], typer.Option(help="BEIR folder split")] = None,
+    datasets_dir: Annotated[Optional[Path], typer.Option(envvar="PAPERBOT_DATASETS_DIR", show_envvar=True,
+                                                         help="folder holding scifact/, pubmedqa/, scitldr/")] = None,
+    limit: Annotated[Optional[int], typer.Option(min=1, help="only the first N queries (smoke runs)")] = None,
+    max_corpus: Annotated[Optional[int], typer.Option(min=0, help="keep the gold papers plus N others")] = None,
+    work_dir: Annotated[Optional[Path], typer.Option(help="where eval stores live (default ./eval-data, or --data-dir)")] = None,
+    collection: Annotated[Optional[str], typer.Option(help="an existing collection holding the set's papers")] = None,
+    out_file: Annotated[Path, typer.Option("--out", help="where the choice and its figures go")] = Path("evals/results/tuning.json"),
+) -> None:
+    """Tune fusion on half of a split (hashed query ids), report the other half; print the values for config.py."""
+    from evals import datasets
+    from evals import tune as tuning
+    from paperbot.config import Settings
+
+    where = (work_dir or _State.overrides.get("data_dir") or Path("eval-data")).resolve()
+    eval_set = datasets.load(dataset, questions=None, corpus=[], split=split, datasets_dir=datasets_dir,
+                             demo_corpus=None, work_dir=where, limit=limit, max_corpus=max_corpus)
+    base = Settings(**{k: v for k, v in _State.overrides.items() if k not in ("data_dir", "collection")}, data_dir=where)
+    with Progress(TextColumn("[bold]ranking"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=err, transient=True, disable=not err.is_terminal) as progress:
+        task = progress.add_task("rank", total=len(eval_set.items) * (1 + len(tuning.TITLE_WEIGHT)))
+        result = tuning.tune(eval_set, base, collection=collection or _State.overrides.get("collection"),
+                             progress=lambda n: progress.advance(task, n))
+    tuning.write(result, out_file)
+    table = Table("nDCG@10", "tune half", "held-out half", "full", title=f"{result['dataset']}: "
+                  f"{result['sizes']['tune']} tuning / {result['sizes']['heldout']} held-out queries", title_justify="left")
+    for name, by_half in result["results"].items():
+        table.add_row(name, *(f"{by_half[h]['ndcg@10']:.4f}" for h in ("tune", "heldout", "full")))
+    out.print(table)
+    out.print(f"chosen on the tuning half: {tuning.config_lines(result)} (previous: "
+              f"{', '.join(f'{k}={v:g}' for k, v in result['previous_defaults'].items())}); "
+              f"put these in paperbot/config.py. Written to {out_file}")

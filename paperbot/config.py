@@ -34,7 +34,10 @@ class Settings(BaseSettings):
     embed_batch_size: int = Field(default=32, ge=1, le=1024)
     # Larger batches embed faster (length-sorted batches pad less: 256 papers ran 18% faster than 64 here).
     ingest_batch_size: int = Field(default=256, ge=1, le=10_000, description="papers embedded and written together")
+    lock_timeout: float = Field(default=600.0, ge=0, description="seconds an ingest or repair waits for another one")
     tiktoken_encoding: str | None = None  # None: chosen from the chat model
+    chunk_tokens: int | None = Field(default=None, ge=16, description="chunk size cap in word pieces; None: the "
+                                     "embedder's limit (256). A store records it: another size needs another collection")
 
     # Retrieval defaults (tuned on SciFact train; see evals/).
     k: int = Field(default=10, ge=1, le=1000)
@@ -56,12 +59,15 @@ class Settings(BaseSettings):
 
     # Answering: the chat model and the token budget of each prompt.
     chat_model: str = "gpt-4o-mini"
+    judge_model: str | None = Field(default=None, description="the evals' LLM judge; None: chat_model")
     answer_mode: Literal["auto", "llm", "extractive"] = Field(
         default="auto", description="auto: LLM when an API is configured, else extractive"
     )
     answer_k: int = Field(default=5, ge=1, le=50, description="papers retrieved as evidence for an answer")
     prompts_dir: Path | None = Field(default=None, description="prompt templates; default: the repo's prompts/")
     temperature: float = Field(default=0.1, ge=0, le=2)
+    # About 250 tokens: a long question still leaves most of the prompt budget to the sources.
+    max_question_chars: int = Field(default=1000, ge=20, le=100_000, description="longer questions are cut")
     max_answer_tokens: int = Field(default=600, ge=1, description="tokens reserved for the answer")
     context_window: int | None = Field(default=None, ge=256, description="None: from the model table, else 8192")
     max_prompt_tokens: int = Field(

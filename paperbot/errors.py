@@ -36,5 +36,9 @@ class EmbedderMismatchError(StoreError):
     """The store was built with another embedder or chunker than the one configured."""
 
 
+class QuestionError(PaperbotError):
+    """A question that cannot be asked: empty, or nothing left once control characters are removed."""
+
+
 class PaperNotFoundError(PaperbotError):
     """No paper has the id asked for."""

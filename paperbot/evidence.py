@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from paperbot.citations import quote_keys
 from paperbot.sentences import sentence_spans
 from paperbot.terms import Vocabulary, terms, weighted_coverage
 from paperbot.types import Evidence, PaperHit
@@ -34,7 +35,7 @@ def build_evidence(hits: list[PaperHit], query: str, vocabulary: Vocabulary, max
             sentences = [s for s in sentences if s[0] in keep]
         evidence.append(Evidence(
             key=f"P{number}", paper_id=hit.paper_id, title=hit.title, url=hit.url, year=hit.year,
-            sentences=tuple(text for _, text in sentences), rank=hit.rank, retrieval_score=hit.score,
+            sentences=tuple(quote_keys(text) for _, text in sentences), rank=hit.rank, retrieval_score=hit.score,
         ))
     return evidence
 

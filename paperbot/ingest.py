@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
+from itertools import islice
 
 from paperbot.chunking import Chunker
 from paperbot.ids import normalize_title, title_slug_id
@@ -76,7 +77,7 @@ def _keep_known_fields(paper: Paper, stored: Paper | None) -> Paper:
 
 
 def ingest_papers(
-    papers: Sequence[Paper],
+    papers: Iterable[Paper],
     *,
     catalog: Catalog,
     vectors: VectorStore,
@@ -90,11 +91,33 @@ def ingest_papers(
     Each batch goes to Chroma first (idempotent upserts by chunk id, then removal of that paper's chunks that
     the new version no longer has) and to the catalog last, in one transaction. A run killed in between leaves
     the catalog without those papers, so the next run rewrites them: nothing is lost, nothing duplicated.
+
+    A list is deduplicated as a whole. Any other iterable (a generator) is streamed in windows of
+    STREAM_WINDOW_BATCHES batches, so memory stays bounded however many papers it yields; a copy of a paper
+    in a later window is then matched through the catalog (same id or stored title) instead of merged in memory.
     """
     started = time.perf_counter()
     report = IngestReport()
+    if isinstance(papers, Sequence):
+        _ingest_window(papers, report, catalog, vectors, embedder, chunker, batch_size, progress, 0)
+    else:
+        iterator, done = iter(papers), 0
+        while window := list(islice(iterator, batch_size * STREAM_WINDOW_BATCHES)):
+            done = _ingest_window(window, report, catalog, vectors, embedder, chunker, batch_size, progress, done)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+STREAM_WINDOW_BATCHES = 8
+
+
+def _ingest_window(papers: Sequence[Paper], report: IngestReport, catalog: Catalog, vectors: VectorStore,
+                   embedder: Embedder, chunker: Chunker, batch_size: int, progress: Progress | None,
+                   done: int) -> int:
+    """Ingest one list of papers into `report`; returns papers written so far (`done` before this list)."""
     known_titles = catalog.ids_by_norm_title([normalize_title(p.title) for p in papers])
-    unique, report.merged = merge_duplicates(papers, known_titles)
+    unique, merged = merge_duplicates(papers, known_titles)
+    report.merged.extend(merged)
     unique = [_keep_known_fields(p, catalog.paper(p.id)) for p in unique]
     hashes = {p.id: content_hash(p) for p in unique}
     stored = catalog.content_hashes(list(hashes))
@@ -106,7 +129,7 @@ def ingest_papers(
             (report.updated if paper.id in stored else report.added).append(paper.id)
             todo.append(paper)
     if progress:
-        progress(0, len(todo))
+        progress(done, done + len(todo))
     for start in range(0, len(todo), batch_size):
         batch = todo[start : start + batch_size]
         chunk_lists = chunker.chunk_many(batch)
@@ -119,6 +142,5 @@ def ingest_papers(
         catalog.write([(p, hashes[p.id], cl) for p, cl in zip(batch, chunk_lists)])
         report.chunks_written += len(chunks)
         if progress:
-            progress(start + len(batch), len(todo))
-    report.seconds = time.perf_counter() - started
-    return report
+            progress(done + start + len(batch), done + len(todo))
+    return done + len(todo)

@@ -23,6 +23,9 @@ PLACEHOLDERS: dict[str, frozenset[str]] = {
     "digest_theme": frozenset({"sources", "n_sources", "keywords", "keys"}),
     "digest_merge": frozenset({"partials", "keywords", "keys"}),
     "compare": frozenset({"title", "sentences", "aspects", "last_index"}),
+    # The eval harness's LLM judge and PubMedQA yes/no/maybe decision (evals/judge.py, evals/decision.py).
+    "judge": frozenset({"question", "sources", "reference", "answer"}),
+    "decide": frozenset({"question", "sources", "answer"}),
 }
 
 

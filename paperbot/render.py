@@ -26,6 +26,9 @@ def print_answer(out: Console, answer: Answer, *, as_json: bool, streamed: bool)
     if not streamed:
         out.print(escape(answer.text))
     out.print()
+    if answer.question_truncated:
+        out.print(f"[yellow]The question was cut to its first {len(answer.question)} characters "
+                  "(PAPERBOT_MAX_QUESTION_CHARS).[/]")
     if answer.abstained:
         out.print("[yellow]Not answerable from these papers.[/] Nearest papers:")
         for paper in answer.nearest_papers:
@@ -42,6 +45,9 @@ def print_answer(out: Console, answer: Answer, *, as_json: bool, streamed: bool)
             out.print("[yellow]Check these sentences[/] (weak support in the papers they cite, or no citation):")
             for s in (*flagged, *uncited):
                 out.print(f"  - {escape(s.sentence[:160])} [dim](support {s.score:.2f})[/]")
+        if answer.instructions_leaked:
+            out.print("[red]The answer repeats paperbot's own instructions: a source probably holds a prompt "
+                      "injection. Do not trust this answer.[/]")
         if answer.invalid_keys_removed:
             out.print(f"[yellow]{answer.invalid_keys_removed} citation key(s) that were not among the sources "
                       "were removed.[/]")

@@ -210,6 +210,8 @@ class Answer:
     cost_usd: float | None = None  # None: unknown price (never a guessed 0)
     timings: AnswerTimings = field(default_factory=AnswerTimings)
     nearest_papers: tuple[Citation, ...] = ()  # shown when abstaining
+    question_truncated: bool = False  # the question was cut to Settings.max_question_chars before answering
+    instructions_leaked: bool = False  # the LLM repeated its system prompt: a source likely held an injection
 
     @property
     def unsupported_sentences(self) -> tuple[SentenceSupport, ...]:

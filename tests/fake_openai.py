@@ -74,6 +74,11 @@ Scripted faults
 Every request (faulted or not, authorised or not) is recorded in ``.requests`` before it is handled.
 Exceptions raised by the responder (or by a bug in the fake) are answered with a 500 and kept in
 ``.errors``.
+
+Standalone
+    ``python -m tests.fake_openai [--latency S] [--responder module:function]`` serves on a free port until
+    interrupted (no faults), after printing one line: the base URL, a space, the API key. ``--latency``
+    is added to every request, as ``latency=`` is; evals/load_chat.py runs it this way in its own process.
 """
 
 from __future__ import annotations
@@ -893,3 +898,33 @@ class FakeOpenAI:
         except OSError:
             pass
         raise _Abort
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serve in the foreground (see "Standalone" in the module docstring)."""
+    import argparse
+    import importlib
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m tests.fake_openai", description="A fake OpenAI-compatible API.")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every request")
+    parser.add_argument("--responder", help="module:function giving the assistant text for a request body")
+    args = parser.parse_args(argv)
+    responder: Responder | None = None
+    if args.responder:
+        module, _, name = args.responder.partition(":")
+        responder = getattr(importlib.import_module(module), name)
+    fake = FakeOpenAI(responder, latency=args.latency)
+    fake.start()
+    print(f"{fake.base_url} {fake.api_key}", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        fake.stop()
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

@@ -286,3 +286,38 @@ def _download(page: Page, link) -> str:
     with page.expect_download() as info:
         link.click()
     return Path(info.value.path()).read_text(encoding="utf-8")
+
+
+def test_llm_faults_each_show_a_readable_error_and_the_next_question_is_answered(page, app):
+    """Several kinds of LLM failure in one conversation: each turn shows what happened in words (no trace, no
+    key, no half answer), and a normal question right after each is answered in the same page."""
+    from tests.fake_openai import delay, drop_mid_stream, empty_choices, malformed_json
+
+    fake = app["fake"]
+    faults = {
+        "503 on every attempt": ([status(503, path="chat/completions")] * 2, "HTTP 503"),
+        "dropped mid-stream": ([drop_mid_stream(after_chunks=4, path="chat/completions")], "broke off the answer"),
+        "malformed JSON": ([malformed_json(path="chat/completions")], "not JSON"),
+        "no choices": ([empty_choices(path="chat/completions")], "no choices"),
+    }
+    answers = 0
+    for faulty, what in faults.values():
+        # A follow-up is first condensed into a search query by one (non-streamed) request; a no-op fault lets
+        # that request through, so the scripted fault meets the answer itself.
+        fake.script(*([delay(0, path="chat/completions")] if answers else []), *faulty)
+        _ask(page, DRAFT_QUESTION)
+        answers += 1
+        expect(_bot_messages(page)).to_have_count(answers, timeout=TIMEOUT)
+        failed = _last_answer(page)
+        expect(failed).to_contain_text("The language model did not answer", timeout=TIMEOUT)  # the turn is over
+        expect(failed).to_contain_text(what)
+        expect(failed).to_contain_text("No answer")
+        expect(failed).not_to_contain_text("▍")  # the partial text of a broken stream is not left as if answered
+        assert fake.pending_faults == []
+        _ask(page, DRAFT_QUESTION)
+        answers += 1
+        expect(_bot_messages(page)).to_have_count(answers, timeout=TIMEOUT)
+        expect(_last_answer(page).locator("sub")).to_contain_text("fake-chat", timeout=TIMEOUT)  # the footer: done
+        expect(_last_answer(page)).to_contain_text("[P1]")
+    expect(page.locator("body")).not_to_contain_text("Traceback")
+    assert fake.api_key not in page.content()

@@ -139,8 +139,13 @@ def answer_markdown(answer: Answer, turn: int) -> str:
         if answer.mode == "extractive":
             body = "*Extractive answer (no LLM): sentences quoted verbatim from the papers.*\n\n" + body
         flagged = sum(1 for s in answer.sentences if not s.supported)
+        if answer.instructions_leaked:
+            body += ("\n\n**⚠ This answer repeats paperbot's own instructions: a source probably holds a prompt "
+                     "injection.**")
         if flagged:
             body += f"\n\n*⚠ {flagged} sentence(s) weakly supported or uncited: see the sources panel.*"
+    if answer.question_truncated:
+        body += f"\n\n*The question was cut to its first {len(answer.question)} characters.*"
     return f"{body}\n\n<sub>{md(footer(answer))}</sub>"
 
 
@@ -237,6 +242,9 @@ def turn_sources_html(turn: int, question: str, answer: Answer | None, error: st
         if answer.invalid_keys_removed:
             inner += (f'<p class="pb-weak">{answer.invalid_keys_removed} citation key(s) that were not among the '
                       f'sources were removed.</p>')
+        if answer.instructions_leaked:
+            inner += ('<p class="pb-weak">⚠ The answer repeats paperbot\'s own instructions: a source probably holds '
+                      'a prompt injection. Do not trust this answer.</p>')
     foot = f'<div class="pb-footer">{esc(footer(answer))}</div>' if answer is not None else ""
     return f'<details class="pb-turn-block"{" open" if open_ else ""}>{head}{inner}{foot}</details>'
 

@@ -43,6 +43,11 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 Message = dict[str, Any]
 
+# Not retried (see above), so each message says what to do instead.
+_NOT_AN_API = ("; not retried: check that OPENAI_BASE_URL is an OpenAI-compatible API (usually ending in /v1), "
+               "or ask again")
+_EMPTY_HINT = "; not retried: ask again, or try another model (--model)"
+
 # OpenAI's reasoning models reject `max_tokens` and any temperature but the default.
 _REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
 
@@ -161,9 +166,9 @@ class ChatModel:
         choices = getattr(response, "choices", None)
         if not isinstance(choices, list):
             raise MalformedResponse(self._where(f"answered chat with a body that is not a chat completion "
-                                                f"({type(response).__name__})"))
+                                                f"({type(response).__name__}){_NOT_AN_API}"))
         if not choices:
-            raise EmptyResponse(self._where("answered chat with no choices (empty `choices` list)"))
+            raise EmptyResponse(self._where(f"answered chat with no choices (empty `choices` list){_EMPTY_HINT}"))
         choice = choices[0]
         message = getattr(choice, "message", None)
         text = (getattr(message, "content", None) or "") if message is not None else ""
@@ -204,7 +209,7 @@ class ChatModel:
         for step, fmt in enumerate(ladder):
             attempt = {**params, "response_format": fmt} if fmt is not None else params
             try:
-                return self._retry.call(lambda attempt=attempt: request(attempt))
+                return self._retry.call(lambda timeout, attempt=attempt: request({**attempt, "timeout": timeout}))
             except openai.BadRequestError as exc:
                 if fmt is None or step == len(ladder) - 1 or not _rejects_format(exc):
                     raise self._translate(exc) from None
@@ -216,7 +221,7 @@ class ChatModel:
                 raise self._translate(exc) from None
             except json.JSONDecodeError as exc:
                 raise MalformedResponse(self._where(f"answered chat with a body that is not JSON ({exc.msg} "
-                                                    f"at character {exc.pos})")) from None
+                                                    f"at character {exc.pos}){_NOT_AN_API}")) from None
         raise AssertionError("unreachable: the last rung of the ladder re-raises")
 
     def _open_stream(self, params: dict[str, Any]) -> tuple[Any, Iterator[Any], _StreamState]:
@@ -302,7 +307,7 @@ class ChatStream:
         self._response.close()
         if state.finish_reason is None:
             what = "a stream with no choices" if not state.saw_choice else "a stream that ended before any text"
-            raise EmptyResponse(self._chat._where(f"answered chat with {what}"))
+            raise EmptyResponse(self._chat._where(f"answered chat with {what}{_EMPTY_HINT}"))
         self.result = self._result()
 
     def _result(self) -> ChatResult:
@@ -317,6 +322,6 @@ class ChatStream:
         text = "".join(self._state.text)
         message = self._chat._where(
             f"broke off the answer stream after {len(text)} characters in {self._state.deltas} deltas ({why}); "
-            "not retried, since the text already shown would be repeated"
+            "not retried, since the text already shown would be repeated; ask again for a complete answer"
         )
         return StreamInterrupted(message, partial_text=text, deltas=self._state.deltas)

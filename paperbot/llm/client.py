@@ -12,7 +12,7 @@ import openai
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, stop_after_delay
 
 from paperbot.config import Settings
-from paperbot.llm.errors import LLMError, redact
+from paperbot.llm.errors import LLMError, RetriesExhausted, redact
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -54,9 +54,13 @@ def _retry_after(exc: BaseException | None) -> float | None:
 class RetryPolicy:
     """Exponential backoff with full jitter, Retry-After honoured, capped in attempts and in total time."""
 
+    # The last attempt gets at least this long, however little of the total time is left.
+    min_attempt_seconds = 0.25
+
     def __init__(self, settings: Settings, *, base: float = 0.5, cap: float = 20.0, key: str | None = None) -> None:
         self.max_attempts = settings.max_attempts
         self.max_seconds = settings.max_retry_seconds
+        self.request_timeout = settings.request_timeout
         self.base, self.cap = base, cap
         self._key = key
 
@@ -75,13 +79,22 @@ class RetryPolicy:
             state.attempt_number, self.max_attempts - 1, state.next_action.sleep if state.next_action else 0.0,
         )
 
-    def call(self, fn: Callable[[], T]) -> T:
+    def call(self, fn: Callable[[float], T]) -> T:
+        """`fn(timeout)` until it succeeds or the policy gives up. `timeout` is the request timeout, cut to the
+        time left: an attempt started just before the total-time cap must not run a whole timeout past it (for a
+        stream it also bounds each wait between chunks, so only a last-chance attempt gets the shorter one)."""
+        started = time.monotonic()
+
+        def attempt() -> T:
+            left = self.max_seconds - (time.monotonic() - started)
+            return fn(min(self.request_timeout, max(left, self.min_attempt_seconds)))
+
         retrying = Retrying(
             retry=retry_if_exception(_is_retryable),
             stop=stop_after_attempt(self.max_attempts) | stop_after_delay(self.max_seconds),
             wait=self._wait, before_sleep=self._log, reraise=True,
         )
-        return retrying(fn)
+        return retrying(attempt)
 
 
 def describe(exc: BaseException | None) -> str:
@@ -105,14 +118,32 @@ def translate(exc: Exception, *, settings: Settings, model: str, base_url: str |
     elif isinstance(exc, openai.BadRequestError):
         detail = getattr(exc, "message", "") or str(exc)
         text = f"{where} rejected the {what} request (400): {detail}"
-    elif isinstance(exc, openai.RateLimitError):
-        text = f"{where} kept rate-limiting {what} (429) after retries; wait or lower concurrency"
-    elif isinstance(exc, openai.APITimeoutError):
-        text = f"{where} did not answer {what} within {settings.request_timeout:.0f}s after retries"
-    elif isinstance(exc, openai.APIConnectionError):
-        text = f"cannot connect to {where} for {what}: is the server running? (OPENAI_BASE_URL)"
+    elif _is_retryable(exc):
+        return _exhausted(exc, settings=settings, where=where, what=what, key=key)
     elif isinstance(exc, openai.APIStatusError):
-        text = f"{where} failed {what} with HTTP {exc.status_code} after retries"
+        detail = getattr(exc, "message", "") or str(exc)
+        text = f"{where} refused the {what} request with HTTP {exc.status_code}, not retried: {detail}"
     else:
         text = f"{what} failed: {type(exc).__name__}: {exc}"
     return LLMError(redact(text, key))
+
+
+def _exhausted(exc: Exception, *, settings: Settings, where: str, what: str, key: str | None) -> RetriesExhausted:
+    """The error for a retryable failure that every allowed attempt hit: what happened, and the knobs to turn."""
+    tried = (f"on every attempt (at most {settings.max_attempts} within {settings.max_retry_seconds:g}s: "
+             "PAPERBOT_MAX_ATTEMPTS, PAPERBOT_MAX_RETRY_SECONDS)")
+    if isinstance(exc, openai.RateLimitError):
+        kind, text = "rate_limit", (f"{where} kept rate-limiting {what} (HTTP 429) {tried}; wait a minute, "
+                                    "lower concurrency, or raise PAPERBOT_MAX_RETRY_SECONDS")
+    elif isinstance(exc, openai.APITimeoutError):
+        kind, text = "timeout", (f"{where} did not answer {what} in time ({settings.request_timeout:g}s per request, "
+                                 f"PAPERBOT_REQUEST_TIMEOUT) {tried}; check the server, or raise "
+                                 "PAPERBOT_REQUEST_TIMEOUT for a slow one")
+    elif isinstance(exc, openai.APIConnectionError):
+        kind, text = "connection", (f"cannot connect to {where} for {what}: the connection failed or was cut "
+                                    f"{tried}; is the server running, and is OPENAI_BASE_URL right?")
+    else:
+        code = exc.status_code if isinstance(exc, openai.APIStatusError) else "5xx"
+        kind, text = "server_error", (f"{where} failed {what} with HTTP {code} (a server error) {tried}; "
+                                      "the server is in trouble: try again later, or check its status and logs")
+    return RetriesExhausted(redact(text, key), kind=kind)

@@ -42,7 +42,8 @@ class OpenAIEmbedder:
             batch = list(texts[start : start + _BATCH])
             try:
                 response = self._retry.call(
-                    lambda batch=batch: self._client.embeddings.create(model=self._model, input=batch)
+                    lambda timeout, batch=batch: self._client.embeddings.create(model=self._model, input=batch,
+                                                                                timeout=timeout)
                 )
             except openai.OpenAIError as exc:
                 raise translate(exc, settings=self._settings, model=self._model, base_url=self._base_url,

@@ -9,6 +9,15 @@ class LLMError(PaperbotError):
     """The API could not give an answer; the message says why and what to change. Never contains the key."""
 
 
+class RetriesExhausted(LLMError):
+    """A retryable failure (429, 5xx, timeout, dropped connection) lasted through every attempt the retry policy
+    allowed; `kind` is "rate_limit", "server_error", "timeout" or "connection"."""
+
+    def __init__(self, message: str, *, kind: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
 def redact(text: str, secret: str | None) -> str:
     """Remove the key and any recognisable prefix of it a server may echo back."""
     if not secret:

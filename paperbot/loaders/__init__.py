@@ -15,6 +15,17 @@ Loader = Callable[[Path], Iterator["Paper | CorpusError"]]
 FORMATS = ("daily", "jsonl", "csv", "bibtex", "arxiv-atom", "pdf")
 
 
+# What a file of each format must hold, said when one holds no records at all.
+_EXPECTED = {
+    "daily": "expected a title line followed by an abstract line per paper",
+    "jsonl": "expected one JSON object per line with 'title' and 'abstract'",
+    "csv": "expected a header row naming 'title' and 'abstract', then one row per paper",
+    "bibtex": "expected @article{...} style entries with an 'abstract' field",
+    "arxiv-atom": "expected <entry> elements in an arXiv API feed",
+    "pdf": "expected a PDF with a text layer",
+}
+
+
 @dataclass
 class LoadResult:
     papers: list[Paper] = field(default_factory=list)
@@ -91,14 +102,19 @@ def load_papers(paths: Iterable[str | Path], *, skip_bad: bool = False, fmt: str
     result = LoadResult()
     for file in expand_paths(paths):
         try:
-            loader = _loader_for(fmt or detect_format(file))
-            for item in loader(file):
+            kind = fmt or detect_format(file)
+            records = 0
+            for item in _loader_for(kind)(file):
+                records += 1
                 if isinstance(item, CorpusError):
                     if not skip_bad:
                         raise item
                     result.skipped.append(SkippedRecord(item.source, item.problem))
                 else:
                     result.papers.append(item)
+            if records == 0:
+                # Silence would read as success: an empty file, or one in another format, is worth a word.
+                raise CorpusError(str(file), f"no paper records found (read as {kind})", _EXPECTED[kind])
         except CorpusError as exc:
             if not skip_bad:
                 raise

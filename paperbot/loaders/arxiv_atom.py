@@ -27,7 +27,8 @@ def _parse(path: Path) -> Element:
     except OSError as exc:
         raise CorpusError(str(path), f"cannot read file: {exc.strerror or exc}") from exc
     declared = _DECLARED_ENCODING.match(data)
-    utf16 = data.startswith((b"\xff\xfe", b"\xfe\xff"))
+    # expat reads UTF-16 by its byte-order mark, but not UTF-32, whose little-endian mark begins the same way.
+    utf16 = data.startswith((b"\xff\xfe", b"\xfe\xff")) and not data.startswith(b"\xff\xfe\x00\x00")
     if not utf16 and (declared is None or declared.group(1).lower() in (b"utf-8", b"utf8")):
         # The parser would only say "not well-formed (invalid token)"; read_text names the bad byte and line.
         read_text(path)
@@ -42,6 +43,11 @@ def _parse(path: Path) -> Element:
         line, _column = exc.position
         # The parser's message already says "line L, column C".
         raise CorpusError(f"{path}:{line}", f"malformed XML: {exc}") from exc
+    except (LookupError, ValueError) as exc:
+        # expat only knows a few encodings; a declaration naming another one fails before parsing starts.
+        found = declared.group(1).decode("ascii", "replace") if declared else "?"
+        raise CorpusError(str(path), f"cannot read XML declared as encoding {found!r}: {exc}",
+                          "re-save the feed as UTF-8") from exc
 
 
 def _text(entry: Element, tag: str) -> str | None:

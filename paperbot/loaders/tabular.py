@@ -10,7 +10,7 @@ from pathlib import Path
 
 from paperbot.errors import CorpusError
 from paperbot.loaders.records import build_paper
-from paperbot.loaders.text_files import read_text
+from paperbot.loaders.text_files import check_encoding, read_text
 from paperbot.types import Paper
 
 _TITLE_COLUMNS = ("title",)
@@ -92,6 +92,7 @@ def load_jsonl(path: Path) -> Iterator[Paper | CorpusError]:
         raise CorpusError(str(path), f"cannot read file: {exc.strerror or exc}") from exc
     bom = len(_BOM) if data.startswith(_BOM) else 0
     data = data[bom:]
+    check_encoding(path, data)
     if data.lstrip().startswith(b"["):
         # A whole-file array: read_text gives the usual UTF-8 error naming the line.
         text = read_text(path)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
+from paperbot.errors import StoreError
 from paperbot.ids import normalize_title
 from paperbot.types import Chunk, Paper, SearchFilters
 
@@ -34,13 +36,29 @@ class Catalog:
         self.path = path
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._lock = threading.RLock()  # one connection shared by the UI's worker threads
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.executescript(_SCHEMA)
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._db.executescript(_SCHEMA)
+            # Generations start from the clock, so a re-created catalog never reuses a number a saved BM25 index has.
+            self._db.execute("INSERT OR IGNORE INTO meta VALUES ('generation', ?)", (str(time.time_ns()),))
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise StoreError(
+                f"the catalog {path} cannot be read ({exc}); `paperbot doctor --repair` rebuilds it from Chroma"
+            ) from exc
 
     def close(self) -> None:
         self._db.close()
+
+    def integrity_errors(self) -> list[str]:
+        """What SQLite's own check finds wrong with the file; empty when it is sound."""
+        try:
+            rows = [r[0] for r in self._db.execute("PRAGMA integrity_check(20)")]
+        except sqlite3.DatabaseError as exc:
+            return [str(exc)]
+        return [] if rows == ["ok"] else rows
 
     # --- meta -------------------------------------------------------------------------------------------------
     def get_meta(self, key: str) -> str | None:
@@ -90,6 +108,14 @@ class Catalog:
     def _delete_paper(self, paper_id: str) -> None:
         self._db.execute("DELETE FROM chunks WHERE paper_id = ?", (paper_id,))
         self._db.execute("DELETE FROM papers WHERE id = ?", (paper_id,))
+
+    def delete_papers(self, paper_ids: Sequence[str]) -> None:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            for paper_id in paper_ids:
+                self._delete_paper(paper_id)
+            self._bump_generation()
+            self._db.execute("COMMIT")
 
     def clear(self) -> None:
         with self._lock:

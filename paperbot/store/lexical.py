@@ -8,6 +8,7 @@ import logging
 import shutil
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import bm25s
@@ -20,6 +21,17 @@ log = logging.getLogger(__name__)
 # bm25s sets its own logger to DEBUG, which would print index-building chatter through any root handler.
 logging.getLogger("bm25s").setLevel(logging.WARNING)
 _MANIFEST = "paperbot-manifest.json"
+
+
+@dataclass(frozen=True)
+class SavedIndex:
+    """The BM25 index as saved: its catalog generation and chunk ids, or why it cannot be read."""
+
+    path: str
+    generation: int | None
+    chunk_ids: tuple[str, ...]
+    problem: str | None  # None, "missing", or "unreadable (...)"
+    leftovers: tuple[str, ...]  # staging folders a killed save left behind
 
 
 class LexicalIndex:
@@ -103,6 +115,22 @@ class LexicalIndex:
     def rebuild(self) -> None:
         with self._lock:
             self._build(self._catalog.generation)
+
+    # --- checking (paperbot doctor) -------------------------------------------------------------------------------
+    def saved(self) -> SavedIndex:
+        """What is on disk, without loading it into this process or rebuilding it."""
+        leftovers = tuple(str(p) for p in (self._folder.with_name(self._folder.name + ".new"),
+                                           self._folder.with_name(self._folder.name + ".old")) if p.exists())
+        try:
+            manifest = json.loads((self._folder / _MANIFEST).read_text())
+            generation, chunk_ids = int(manifest["generation"]), list(manifest["chunk_ids"])
+            if manifest["has_model"]:
+                bm25s.BM25.load(str(self._folder), mmap=False, show_progress=False, verbosity=0)
+        except FileNotFoundError:
+            return SavedIndex(str(self._folder), None, (), "missing", leftovers)
+        except Exception as exc:  # noqa: BLE001 - a damaged file fails inside json, numpy or bm25s in many ways
+            return SavedIndex(str(self._folder), None, (), f"unreadable ({type(exc).__name__}: {exc})", leftovers)
+        return SavedIndex(str(self._folder), generation, tuple(chunk_ids), None, leftovers)
 
     # --- reading --------------------------------------------------------------------------------------------------
     def chunk_ids(self) -> set[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,7 @@ class StoredChunk:
     chunk: Chunk
     paper_fields: dict[str, Any]
     content_hash: str
+    paper_chunks: int | None = None  # how many chunks the paper's version has (None: written before this was kept)
 
 
 def connect(chroma_url: str | None, persist_dir: Path) -> tuple[Any, str]:
@@ -60,7 +62,8 @@ def connect(chroma_url: str | None, persist_dir: Path) -> tuple[Any, str]:
 class VectorStore:
     """Chunk vectors plus the paper fields they came from; refuses to mix embedders or chunkers."""
 
-    def __init__(self, client: Any, name: str, *, embedder_id: str, chunker_version: str, create: bool = True) -> None:
+    def __init__(self, client: Any, name: str, *, embedder_id: str, chunker_version: str, create: bool = True,
+                 verify: bool = True) -> None:
         self._client = client
         self.name = name
         wanted = {
@@ -79,7 +82,7 @@ class VectorStore:
             self._collection = existing
             recorded = existing.metadata or {}
             for key, label in (("paperbot_embedder", "embedder"), ("paperbot_chunker", "chunker")):
-                if recorded.get(key) != wanted[key]:
+                if verify and recorded.get(key) != wanted[key]:
                     raise EmbedderMismatchError(
                         f"collection {name!r} was built with {label} {recorded.get(key)!r}, but {wanted[key]!r} is "
                         f"configured. Vectors from different {label}s cannot be compared: configure "
@@ -99,11 +102,17 @@ class VectorStore:
     def count(self) -> int:
         return self._collection.count()
 
+    @property
+    def recorded(self) -> dict[str, Any]:
+        """The collection's metadata: the embedder and chunker that built it."""
+        return dict(self._collection.metadata or {})
+
     def upsert(self, chunks: Sequence[Chunk], embeddings: np.ndarray, papers: dict[str, tuple[Paper, str]]) -> None:
         """Write chunks with their vectors; `papers` maps paper id to (paper, content hash)."""
         if not chunks:
             return
         metadatas = []
+        per_paper = Counter(c.paper_id for c in chunks)  # ingest writes all of a paper's chunks in one call
         for chunk in chunks:
             paper, content_hash = papers[chunk.paper_id]
             metadatas.append({
@@ -111,7 +120,7 @@ class VectorStore:
                 "char_start": chunk.char_start, "char_end": chunk.char_end,
                 "embed_tokens": chunk.embed_tokens, "tiktoken_tokens": chunk.tiktoken_tokens,
                 "title": paper.title, "chunk_title": chunk.title, "year": paper.year if paper.year is not None else -1,
-                "content_hash": content_hash,
+                "content_hash": content_hash, "paper_chunks": per_paper[chunk.paper_id],
                 # Everything else about the paper, so the catalog can be rebuilt from Chroma alone.
                 "paper_json": json.dumps(_paper_fields(paper), ensure_ascii=False),
             })
@@ -154,8 +163,28 @@ class VectorStore:
                     char_end=int(meta["char_end"]), embed_tokens=int(meta["embed_tokens"]),
                     tiktoken_tokens=int(meta["tiktoken_tokens"]),
                 )
-                yield StoredChunk(chunk, json.loads(meta["paper_json"]), meta["content_hash"])
+                yield StoredChunk(chunk, json.loads(meta["paper_json"]), meta["content_hash"], meta.get("paper_chunks"))
             offset += len(page["ids"])
+
+    def iter_embeddings(self, page: int = _PAGE) -> Iterator[tuple[list[str], list[str], np.ndarray]]:
+        """(chunk ids, chunk texts, float32 vectors) a page at a time, so stored vectors can be reused, not re-embedded."""
+        offset = 0
+        while True:
+            result = self._collection.get(limit=page, offset=offset, include=["documents", "embeddings"])
+            if not result["ids"]:
+                return
+            yield list(result["ids"]), list(result["documents"]), np.asarray(result["embeddings"], dtype=np.float32)
+            offset += len(result["ids"])
+
+    def searchable_ids(self, limit: int = 20_000) -> set[str] | None:
+        """The chunk ids a dense query can return (the vector index, not the metadata), by asking for every
+        chunk; None when the collection is empty or larger than `limit` (too costly to ask for all)."""
+        count = self.count()
+        if count == 0 or count > limit:
+            return None
+        probe = self._collection.get(limit=1, include=["embeddings"])["embeddings"]
+        result = self._collection.query(query_embeddings=np.asarray(probe[:1]), n_results=count, include=[])
+        return set(result["ids"][0])
 
     def paper_vectors(self, paper_ids: Sequence[str]) -> dict[str, np.ndarray]:
         """Each paper's vector: the mean of its chunk vectors, L2-normalised; papers with no chunks are left out."""

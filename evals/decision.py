@@ -1,0 +1,38 @@
+"""PubMedQA's yes/no/maybe decision: the answering model turns its own cited answer into one word, from a pinned prompt."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from evals.judge import parse_reply
+from paperbot.answer import render_sources
+from paperbot.prompts import Prompt
+from paperbot.structured import response_format
+from paperbot.types import Answer, TokenUsage
+
+LABELS = ("yes", "no", "maybe")
+
+
+class DecisionReply(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    decision: Literal["yes", "no", "maybe"]
+
+
+@dataclass(frozen=True)
+class Decision:
+    label: str
+    usage: TokenUsage
+
+
+def decide(chat: Any, prompt: Prompt, answer: Answer, *, max_tokens: int = 20) -> Decision:
+    """One temperature-0 call; an abstained answer is "maybe" without a call (the papers did not settle it)."""
+    if answer.abstained:
+        return Decision("maybe", TokenUsage())
+    text = prompt.render(question=answer.question, sources=render_sources(answer.evidence), answer=answer.text)
+    result = chat.complete([{"role": "user", "content": text}], max_tokens=max_tokens, temperature=0.0,
+                           response_format=response_format("decision", DecisionReply))
+    reply = parse_reply(result.text, DecisionReply, what="decision", chat_model=chat.model)
+    return Decision(reply.decision, result.usage)

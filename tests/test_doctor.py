@@ -1,0 +1,225 @@
+"""`paperbot doctor`: each kind of damage is made for real, detected, and repaired (or explained when it cannot be)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+
+from tests.corpus_files import demo_records, write_jsonl
+
+
+@pytest.fixture
+def corpus(tmp_path, demo_corpus):
+    return write_jsonl(tmp_path / "papers.jsonl", demo_records(demo_corpus, 6))
+
+
+def _open_store(tmp_path, make_bot, corpus, kind: dict):
+    settings = {"collection": f"doc-{tmp_path.name[-20:].replace('_', '-')}", **kind}
+    bot = make_bot(**settings)
+    bot.ingest([corpus])
+    return bot, settings
+
+
+@pytest.fixture
+def store(tmp_path, make_bot, corpus, store_kind):
+    """A bot over six ingested demo papers (one of them with several chunks), embedded and on a Chroma server:
+    for damage done through Chroma, where the two kinds of client differ."""
+    bot, settings = _open_store(tmp_path, make_bot, corpus, store_kind)
+    yield bot, settings
+    bot.close()
+
+
+@pytest.fixture
+def local_store(tmp_path, make_bot, corpus):
+    """The same on embedded Chroma only: for damage to the local files (catalog, BM25), the same for both kinds."""
+    bot, settings = _open_store(tmp_path, make_bot, corpus, {})
+    yield bot, settings
+    bot.close()
+
+
+def _failed(report) -> dict:
+    return {f.check: f for f in report.problems}
+
+
+def _snapshot(bot) -> tuple[dict, dict]:
+    return ({p.id: p.abstract for p in bot.papers()},
+            {s.chunk.id: s.chunk.text for s in bot.vectors.iter_chunks()})
+
+
+def _multi_chunk_paper(bot) -> str:
+    return next(p.id for p in bot.papers() if len(bot.catalog.chunks_of(p.id)) >= 2)
+
+
+def _repair_then_healthy(bot):
+    repaired = bot.doctor(repair=True)
+    assert repaired.healthy, repaired.problems
+    assert repaired.repairs
+    assert bot.doctor().healthy  # a second run agrees
+    return repaired
+
+
+def test_fresh_store_is_healthy(local_store):
+    bot, _ = local_store
+    report = bot.doctor()
+    assert report.healthy, report.problems
+    checks = {f.check for f in report.findings}
+    assert {"embedder", "catalog-file", "chroma-vs-catalog", "orphan-chunks", "bm25-file", "bm25-vs-catalog",
+            "lock"} <= checks
+    repaired = bot.doctor(repair=True)
+    assert repaired.healthy and repaired.repairs == []
+
+
+def test_catalog_rows_deleted_are_restored_from_chroma(store):
+    bot, _ = store
+    before = _snapshot(bot)
+    victim = _multi_chunk_paper(bot)
+    with sqlite3.connect(bot.catalog.path) as db:  # damage made outside paperbot, as a user or a crash would
+        db.execute("DELETE FROM chunks WHERE paper_id = ?", (victim,))
+        db.execute("DELETE FROM papers WHERE id = ?", (victim,))
+    failed = _failed(bot.doctor(examples=50))
+    assert {"orphan-chunks", "chroma-vs-catalog", "bm25-vs-catalog"} <= set(failed)
+    assert failed["orphan-chunks"].examples == tuple(sorted(c for c in before[1] if c.startswith(victim)))
+    repaired = _repair_then_healthy(bot)
+    assert any("re-synced 1 papers" in r for r in repaired.repairs)
+    assert _snapshot(bot) == before
+    assert bot.search(bot.paper(victim).title, k=1)[0].paper_id == victim
+
+
+def test_catalog_chunk_row_deleted_is_resynced(local_store):
+    bot, _ = local_store
+    before = _snapshot(bot)
+    victim = _multi_chunk_paper(bot)
+    with sqlite3.connect(bot.catalog.path) as db:
+        db.execute("DELETE FROM chunks WHERE id = ?", (f"{victim}#1",))
+    failed = _failed(bot.doctor())
+    assert failed["chunk-versions"].examples == (f"{victim}#1",)
+    _repair_then_healthy(bot)
+    assert _snapshot(bot) == before
+
+
+def test_chroma_chunk_deleted_is_removed_and_reingest_restores_it(store, corpus):
+    bot, _ = store
+    before = _snapshot(bot)
+    victim = _multi_chunk_paper(bot)
+    bot.vectors.delete([f"{victim}#1"])
+    failed = _failed(bot.doctor())
+    assert failed["incomplete-papers"].examples == (victim,)
+    assert not failed["incomplete-papers"].ok and "re-ingest" in failed["incomplete-papers"].advice
+    repaired = _repair_then_healthy(bot)
+    assert len(repaired.reingest) == 1
+    assert repaired.reingest[0].startswith(f"{victim} ({corpus}")  # names the file to ingest again
+    assert victim not in _snapshot(bot)[0]
+    report = bot.ingest([corpus])
+    assert (report.added, len(report.unchanged)) == ([victim], 5)
+    assert _snapshot(bot) == before
+    assert bot.doctor().healthy
+
+
+def test_paper_with_no_chunks_left(local_store):
+    bot, _ = local_store
+    victim = bot.papers()[0].id
+    bot.vectors.delete(sorted(c.id for c in bot.catalog.chunks_of(victim)))
+    assert _failed(bot.doctor())["papers-without-chunks"].examples == (victim,)
+    _repair_then_healthy(bot)
+    assert victim not in {p.id for p in bot.papers()}
+
+
+def test_embedder_mismatch_is_reported_not_repaired(store, make_bot, models_dir):
+    bot, settings = store
+    collection = bot._client.get_collection(settings["collection"])
+    collection.modify(metadata={**collection.metadata, "paperbot_embedder": "openai/text-embedding-3-large"})
+    bot.close()
+    other = make_bot(**settings)
+    report = other.doctor()
+    embedder = _failed(report)["embedder"]
+    assert "openai/text-embedding-3-large" in embedder.message and not embedder.repairable
+    assert "PAPERBOT_EMBEDDER=openai PAPERBOT_OPENAI_EMBEDDING_MODEL=text-embedding-3-large" in embedder.advice
+    assert "--collection NEW" in embedder.advice
+    assert set(_failed(report)) == {"embedder"}  # everything else was still checked, and is fine
+    repaired = other.doctor(repair=True)
+    assert set(_failed(repaired)) == {"embedder"} and repaired.repairs == []
+    other.close()
+
+
+def test_bm25_damage_is_detected_and_rebuilt(local_store):
+    bot, _ = local_store
+    hits = [h.paper_id for h in bot.search("KV cache memory", k=3, mode="lexical")]
+    folder = bot.catalog.path.with_suffix(".bm25")
+
+    def garbage_manifest():
+        (folder / "paperbot-manifest.json").write_bytes(b"\x00not json")
+
+    def truncated_matrix():
+        matrix = folder / "data.csc.index.npy"
+        matrix.write_bytes(matrix.read_bytes()[:40])
+
+    def missing():
+        for part in folder.iterdir():
+            part.unlink()
+        folder.rmdir()
+
+    def stale():
+        with sqlite3.connect(bot.catalog.path) as db:
+            db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
+
+    def leftover():
+        folder.with_name(folder.name + ".new").mkdir()
+
+    for damage, check in ((garbage_manifest, "bm25-file"), (truncated_matrix, "bm25-file"), (missing, "bm25-file"),
+                          (stale, "bm25-file"), (leftover, "bm25-leftovers")):
+        damage()
+        failed = _failed(bot.doctor())
+        assert check in failed and failed[check].repairable, damage.__name__
+        _repair_then_healthy(bot)
+        assert not folder.with_name(folder.name + ".new").exists()
+        assert [h.paper_id for h in bot.search("KV cache memory", k=3, mode="lexical")] == hits, damage.__name__
+
+
+def test_damaged_catalog_file_is_set_aside_and_rebuilt(tmp_path, make_bot, corpus):
+    bot = make_bot(collection="damaged")
+    bot.ingest([corpus])
+    before = _snapshot(bot)
+    path = bot.catalog.path
+    bot.close()
+    size = path.stat().st_size
+    with path.open("r+b") as db:  # keep the header, overwrite the pages after it
+        db.seek(4096)
+        db.write(os.urandom(size - 4096))
+    bot = make_bot(collection="damaged")
+    assert "catalog-file" in _failed(bot.doctor())
+    repaired = _repair_then_healthy(bot)
+    assert any("rebuilt the catalog from Chroma" in r for r in repaired.repairs)
+    assert list(tmp_path.glob("store/damaged.sqlite3.damaged-*"))  # the damaged file is kept, not deleted
+    assert _snapshot(bot)[1] == before[1] and set(_snapshot(bot)[0]) == set(before[0])
+    bot.close()
+
+
+@pytest.mark.slow
+def test_cli_exit_codes_and_json(tmp_path, make_bot, corpus, models_dir):
+    bot = make_bot()
+    bot.ingest([corpus])
+    victim = _multi_chunk_paper(bot)
+    bot.close()
+    env = {**os.environ, "PAPERBOT_DATA_DIR": str(tmp_path / "store"), "PAPERBOT_MODELS_DIR": str(models_dir)}
+
+    def doctor(*args):
+        return subprocess.run([sys.executable, "-m", "paperbot", "doctor", *args], env=env, capture_output=True,
+                              text=True, timeout=300, check=False)
+
+    healthy = doctor()
+    assert healthy.returncode == 0 and "healthy" in healthy.stdout, healthy.stderr
+    with sqlite3.connect(tmp_path / "store" / "papers.sqlite3") as db:
+        db.execute("DELETE FROM papers WHERE id = ?", (victim,))
+    found = doctor("--json")
+    assert found.returncode == 1, found.stderr
+    report = json.loads(found.stdout)
+    assert report["healthy"] is False
+    assert {f["check"] for f in report["findings"] if not f["ok"]} >= {"orphan-chunks", "dangling-catalog-chunks"}
+    fixed = doctor("--repair")
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    assert "repaired" in fixed.stdout and "healthy" in fixed.stdout
