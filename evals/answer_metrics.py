@@ -12,7 +12,7 @@ import numpy as np
 
 from evals.items import EvalItem
 from paperbot import PaperBot
-from paperbot.errors import PaperbotError
+from paperbot.errors import ConfigError, PaperbotError
 from paperbot.types import Answer
 
 LATENCY_STAGES = ("retrieval", "first_token", "total", "prepare", "judge", "decision")
@@ -35,6 +35,7 @@ NOTES: dict[str, str] = {
     "judge_correctness": "LLM judge, items with a reference (gold quotes or long answer): 0 / 0.5 / 1 for "
                          "no / partly / fully",
     "judge_faithfulness": "LLM judge: mean share of an answer's claims that the evidence shown states",
+    "judge_cost_usd_per_answer": "what the judge's own calls cost per graded answer (not in cost_usd_per_question)",
     "pubmedqa_accuracy": "yes/no/maybe decided by the answering model from its answer, = gold decision",
     "prompt_tokens_mean": "prompt tokens per question (condensing and the PubMedQA decision included)",
     "completion_tokens_mean": "completion tokens per question",
@@ -146,6 +147,12 @@ def aggregate(rows: list[dict]) -> dict[str, float | None]:
     }
     costs = [r.get("cost_usd") for r in ok]
     metrics["cost_usd_per_question"] = None if not ok or any(c is None for c in costs) else statistics.fmean(costs)
+    judged = [r for r in ok if "judge_tokens" in r]
+    if judged:  # what grading cost, apart from the answers
+        metrics["judge_tokens_mean"] = statistics.fmean(r["judge_tokens"] for r in judged)
+        judge_costs = [r["judge_cost_usd"] for r in judged]
+        metrics["judge_cost_usd_per_answer"] = (None if any(c is None for c in judge_costs)
+                                                else statistics.fmean(judge_costs))
     metrics.update(_pubmedqa(ok))
     return metrics
 
@@ -193,6 +200,8 @@ def evaluate_answers(bot: PaperBot, items: list[EvalItem], *, mode: str, k: int 
     """Ask every item (mode "llm" or "extractive"), score it, and judge / decide it when an LLM is there."""
     if mode not in ("llm", "extractive"):
         raise ValueError(f"answer mode must be 'llm' or 'extractive', not {mode!r}")
+    if mode == "llm" and bot.chat is None:  # one clear error, not the same one for every item
+        raise ConfigError("answers in llm mode need an API: set OPENAI_API_KEY and/or OPENAI_BASE_URL")
     decide_with = bot.chat if mode == "llm" and any(item.label for item in items) else None
     decision_cost = _decision_cost(bot) if decide_with is not None else None
     if items:  # the first question loads the embedder, the vocabulary and the tokenizer: not a latency sample

@@ -299,6 +299,8 @@ def run(args: argparse.Namespace) -> None:
                    f"python {platform.python_version()}",
         "queries": args.queries, "real_chunks": len(EmbeddingTable.load(args.work_dir).texts),
     })
+    planned = {(size, store) for size, store in map(tuple, results.get("planned", []))}
+    results["planned"] = sorted(planned | {(size, store) for size in args.sizes for store in args.stores})
     done = {(s["size_target"], s["store"]) for s in results["steps"]}
     # Each store kind grows through the sizes in order (the lock is released between steps); a resumed run
     # continues from the store the last finished step left.
@@ -324,10 +326,11 @@ def run(args: argparse.Namespace) -> None:
 def render(results: dict) -> str:
     lines = [
         "# Scale benchmark", "",
-        f"Run {results['when']} at git {results['git']} on {results['machine']}, shared with other jobs "
-        "(the benchmark lock kept other benchmarks off, not test runs). Not part of CI.", "",
-        f"Command: `{COMMAND}`, after `python -m evals.scale prepare` with the same arguments (embeds the real "
-        "corpora once, reusing vectors already stored in `bench-data`).", "",
+        (f"Run {results['when']} at git {results['git']} (plus the uncommitted work of the engineers sharing the "
+         f"tree) on {results['machine']}, shared with other jobs (the benchmark lock kept other benchmarks off, "
+         "not test runs). Not part of CI."), "",
+        (f"Command: `{COMMAND}`, after `python -m evals.scale prepare` with the same arguments (embeds the real "
+         "corpora once, reusing vectors already stored in `bench-data`)."), "",
         ("**Which rows are synthetic.** Real papers come first: those of SciFact (5,183 abstracts), PubMedQA dev "
          "(500), SciTLDR train + dev (2,611) and the 115-paper demo corpus whose every chunk has a cached real "
          f"vector ({results['real_chunks']:,} distinct chunks in this run's cache); the 5k store is real papers "
@@ -368,6 +371,13 @@ def render(results: dict) -> str:
         p50, p95 = s["hybrid_parts_p50_ms"], s["hybrid_parts_p95_ms"]
         cells = " | ".join(f"{p50[n]} / {p95[n]}" for n in ("embed_ms", "dense_ms", "lexical_ms", "fuse_ms"))
         lines.append(f"| {s['chunks']:,} | {s['store']} | {cells} |")
+    done = {(s["size_target"], s["store"]) for s in results["steps"]}
+    missing = [f"{size:,} chunks ({store})" for size, store in results.get("planned", []) if (size, store) not in done]
+    if missing:
+        lines += ["", (f"**Not measured in this run:** {', '.join(missing)}. Continue with the same command "
+                       "plus `--resume`.")]
+    if results.get("notes"):
+        lines += ["", "## Findings", ""] + [f"- {note}" for note in results["notes"]]
     return "\n".join(lines) + "\n"
 
 

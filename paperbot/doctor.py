@@ -79,6 +79,7 @@ class _State:
     papers: dict[str, _Paper]
     bad: set[str]  # papers whose chunks disagree between Chroma and the catalog
     lexical_ok: bool
+    vector_index_ok: bool = True
 
 
 def _examples(ids: Iterable[str], n: int) -> tuple[str, ...]:
@@ -200,8 +201,7 @@ def _vector_index_finding(vectors: VectorStore, papers: dict[str, _Paper], n: in
         return Finding("vector-index", True, f"dense search reaches all {len(stored)} stored chunks")
     return Finding("vector-index", False, f"{len(stored - searchable)} stored chunks are not reachable by dense "
                    f"search, {len(searchable - stored)} reachable ones are not stored", len(diff),
-                   _examples(diff, n), advice="Chroma's own index disagrees with its records: re-ingest into a new "
-                   "collection (`paperbot --collection NEW ingest FILES`), or export and re-create this one")
+                   _examples(diff, n), repairable=True)
 
 
 def _lexical_findings(lexical: LexicalIndex, catalog: Catalog, n: int) -> list[Finding]:
@@ -249,9 +249,10 @@ def _inspect(access: StoreAccess, n: int, *, check_lock: bool) -> _State:
         return _State(findings, catalog, {}, set(), False)
     papers = _gather(access.vectors, catalog)
     consistency, bad = _consistency(papers, n)
-    consistency.append(_vector_index_finding(access.vectors, papers, n))
+    vector_index = _vector_index_finding(access.vectors, papers, n)
     lexical = _lexical_findings(access.open_lexical(catalog), catalog, n)
-    return _State(findings + consistency + lexical, catalog, papers, bad, all(f.ok for f in lexical))
+    return _State(findings + consistency + [vector_index] + lexical, catalog, papers, bad, all(f.ok for f in lexical),
+                  vector_index.ok)
 
 
 def check_store(access: StoreAccess, *, examples: int = 5) -> DoctorReport:
@@ -316,6 +317,16 @@ def repair_store(access: StoreAccess, *, examples: int = 5) -> DoctorReport:
                 reingest.append(f"{pid} ({source})" if source else pid)
             drop_catalog.append(pid)
             drop_chroma += [s.chunk.id for s in paper.chroma]
+        if not state.vector_index_ok:
+            stored = {s.chunk.id for p in state.papers.values() for s in p.chroma} - set(drop_chroma)
+            searchable = access.vectors.searchable_ids() or set()
+            if stored - searchable:
+                access.vectors.rewrite(sorted(stored - searchable))
+                repairs.append(f"re-indexed {len(stored - searchable)} chunks that dense search could not reach, "
+                               "from their own stored vectors")
+            if searchable - stored:
+                access.vectors.delete(sorted(searchable - stored))
+                repairs.append(f"deleted {len(searchable - stored)} index entries with no stored chunk")
         if drop_chroma:
             access.vectors.delete(sorted(drop_chroma))
             repairs.append(f"deleted {len(drop_chroma)} Chroma chunks of {len(drop_catalog)} papers stored "

@@ -12,6 +12,7 @@ from evals.answer_metrics import aggregate, evaluate_answers, score_answer
 from evals.answers_demo import load_questions
 from evals.items import EvalItem
 from evals.judge import JudgeOutputError, make_judge
+from paperbot.errors import ConfigError
 from paperbot.prompts import load_prompt
 from paperbot.types import Answer, Citation, Evidence, SentenceSupport
 
@@ -107,8 +108,10 @@ def test_extractive_run_on_demo_questions(demo_bot):
     json.dumps(result.rows)  # rows go into results.json as they are
 
 
-def test_make_judge_needs_an_llm(make_settings):
+def test_make_judge_and_llm_mode_need_an_llm(make_settings, demo_bot):
     assert make_judge(make_settings()) is None
+    with pytest.raises(ConfigError, match="OPENAI_API_KEY"):
+        evaluate_answers(demo_bot, _demo_items({"q001"}), mode="llm")
 
 
 # --- the LLM path --------------------------------------------------------------------------------------------------
@@ -160,6 +163,7 @@ def test_llm_path_reports_judge_decision_tokens_and_cost(llm_bot, fake_openai):
     assert m["prompt_tokens_mean"] > 0 and m["completion_tokens_mean"] > 0
     assert result.cost_usd is not None and result.cost_usd > 0
     assert m["cost_usd_per_question"] == pytest.approx(result.cost_usd / 3)
+    assert m["judge_tokens_mean"] > 0 and m["judge_cost_usd_per_answer"] > 0
     assert {"first_token", "judge", "decision"} <= set(result.latency_ms)
     assert len(result.tokens_per_answer) == 3 and all(t > 0 for t in result.tokens_per_answer)
 

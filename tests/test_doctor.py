@@ -78,55 +78,39 @@ def test_catalog_rows_deleted_are_restored_from_chroma(store):
     bot, _ = store
     before = _snapshot(bot)
     victim = _multi_chunk_paper(bot)
+    other = next(p.id for p in bot.papers() if p.id != victim)
     with sqlite3.connect(bot.catalog.path) as db:  # damage made outside paperbot, as a user or a crash would
         db.execute("DELETE FROM chunks WHERE paper_id = ?", (victim,))
         db.execute("DELETE FROM papers WHERE id = ?", (victim,))
+        db.execute("DELETE FROM chunks WHERE id = ?", (f"{other}#0",))
     failed = _failed(bot.doctor(examples=50))
     assert {"orphan-chunks", "chroma-vs-catalog", "bm25-vs-catalog"} <= set(failed)
-    assert failed["orphan-chunks"].examples == tuple(sorted(c for c in before[1] if c.startswith(victim)))
+    assert failed["orphan-chunks"].examples == tuple(sorted(c for c in before[1] if c.startswith(f"{victim}#")))
+    assert failed["chunk-versions"].examples == (f"{other}#0",)  # a chunk Chroma has, its catalog paper lacks
     repaired = _repair_then_healthy(bot)
-    assert any("re-synced 1 papers" in r for r in repaired.repairs)
+    assert any("re-synced 2 papers" in r for r in repaired.repairs)
     assert _snapshot(bot) == before
     assert bot.search(bot.paper(victim).title, k=1)[0].paper_id == victim
 
 
-def test_catalog_chunk_row_deleted_is_resynced(local_store):
-    bot, _ = local_store
-    before = _snapshot(bot)
-    victim = _multi_chunk_paper(bot)
-    with sqlite3.connect(bot.catalog.path) as db:
-        db.execute("DELETE FROM chunks WHERE id = ?", (f"{victim}#1",))
-    failed = _failed(bot.doctor())
-    assert failed["chunk-versions"].examples == (f"{victim}#1",)
-    _repair_then_healthy(bot)
-    assert _snapshot(bot) == before
-
-
-def test_chroma_chunk_deleted_is_removed_and_reingest_restores_it(store, corpus):
+def test_chroma_chunks_deleted_are_removed_and_reingest_restores_them(store, corpus):
     bot, _ = store
     before = _snapshot(bot)
     victim = _multi_chunk_paper(bot)
-    bot.vectors.delete([f"{victim}#1"])
+    emptied = next(p.id for p in bot.papers() if p.id != victim)
+    bot.vectors.delete([f"{victim}#1"] + sorted(c.id for c in bot.catalog.chunks_of(emptied)))
     failed = _failed(bot.doctor())
     assert failed["incomplete-papers"].examples == (victim,)
-    assert not failed["incomplete-papers"].ok and "re-ingest" in failed["incomplete-papers"].advice
+    assert failed["papers-without-chunks"].examples == (emptied,)
+    assert "re-ingest" in failed["incomplete-papers"].advice
     repaired = _repair_then_healthy(bot)
-    assert len(repaired.reingest) == 1
-    assert repaired.reingest[0].startswith(f"{victim} ({corpus}")  # names the file to ingest again
-    assert victim not in _snapshot(bot)[0]
+    assert sorted(r.split(" ")[0] for r in repaired.reingest) == sorted([victim, emptied])
+    assert all(f"({corpus}:" in r for r in repaired.reingest)  # names the file to ingest again
+    assert not {victim, emptied} & set(_snapshot(bot)[0])
     report = bot.ingest([corpus])
-    assert (report.added, len(report.unchanged)) == ([victim], 5)
+    assert (sorted(report.added), len(report.unchanged)) == (sorted([victim, emptied]), 4)
     assert _snapshot(bot) == before
     assert bot.doctor().healthy
-
-
-def test_paper_with_no_chunks_left(local_store):
-    bot, _ = local_store
-    victim = bot.papers()[0].id
-    bot.vectors.delete(sorted(c.id for c in bot.catalog.chunks_of(victim)))
-    assert _failed(bot.doctor())["papers-without-chunks"].examples == (victim,)
-    _repair_then_healthy(bot)
-    assert victim not in {p.id for p in bot.papers()}
 
 
 def test_embedder_mismatch_is_reported_not_repaired(store, make_bot, models_dir):

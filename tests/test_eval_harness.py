@@ -305,3 +305,25 @@ def test_gate_fails_the_command_when_a_threshold_is_missed(run, scifact_subset, 
     assert done.returncode == 1, done.stderr[-2000:]
     assert "gate:" in done.stderr and "recall@100" in done.stderr and "ndcg@10" not in done.stderr
     assert (tmp_path / "r" / "results.json").is_file()  # the report is written before the gate judges it
+
+
+@pytest.mark.slow
+def test_llm_mode_through_the_command_reports_judge_tokens_and_cost(run, demo_work, demo_corpus, tmp_path,
+                                                                    fake_openai):
+    from tests.test_answer_metrics import _responder
+
+    fake_openai.responder = _responder()
+    out = tmp_path / "llm-report"
+    run("eval", "--dataset", "demo", "--demo-corpus", str(demo_corpus), "--limit", "3", "--mode", "llm",
+        "--configs", "hybrid", "--work-dir", str(demo_work), "--collection", "papers", "--out", str(out),
+        extra_env={"OPENAI_BASE_URL": fake_openai.base_url, "OPENAI_API_KEY": fake_openai.api_key,
+                   "PAPERBOT_CHAT_MODEL": "fake-chat", "PAPERBOT_PRICE_INPUT_PER_M": "1",
+                   "PAPERBOT_PRICE_OUTPUT_PER_M": "2", "PAPERBOT_RETRY_BASE_SECONDS": "0.01"})
+    answers = json.loads((out / "results.json").read_text())["configs"]["hybrid"]["answers"]["llm"]
+    m = answers["metrics"]
+    assert answers["errors"] == 0 and m["error_rate"] == 0.0 and m["judge_error_rate"] == 0.0
+    assert m["judge_correctness"] == 1.0 and m["judge_faithfulness"] == 0.5 and answers["judge"] == "judge: fake-chat"
+    assert answers["cost_usd"] > 0 and m["completion_tokens_mean"] > 0
+    assert {"first_token", "judge"} <= set(answers["latency_ms"])
+    assert (out / "tokens.png").is_file() and "judge: fake-chat" in (out / "report.md").read_text()
+    assert fake_openai.api_key not in (out / "results.json").read_text() + (out / "report.md").read_text()

@@ -186,6 +186,15 @@ class VectorStore:
         result = self._collection.query(query_embeddings=np.asarray(probe[:1]), n_results=count, include=[])
         return set(result["ids"][0])
 
+    def rewrite(self, chunk_ids: Sequence[str]) -> None:
+        """Write chunks again with their own stored vectors, documents and metadata (re-indexes them)."""
+        for start in range(0, len(chunk_ids), 500):
+            got = self._collection.get(ids=list(chunk_ids[start : start + 500]),
+                                       include=["embeddings", "documents", "metadatas"])
+            if got["ids"]:
+                self._collection.upsert(ids=got["ids"], embeddings=np.asarray(got["embeddings"]),
+                                        documents=got["documents"], metadatas=got["metadatas"])
+
     def paper_vectors(self, paper_ids: Sequence[str]) -> dict[str, np.ndarray]:
         """Each paper's vector: the mean of its chunk vectors, L2-normalised; papers with no chunks are left out."""
         sums: dict[str, np.ndarray] = {}
