@@ -6,7 +6,6 @@ import hashlib
 import re
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 from evals.items import EvalSet
 from paperbot import PaperBot, PaperbotError, Settings

@@ -3,14 +3,38 @@
 from __future__ import annotations
 
 import html
+import os
 import re
 import shutil
 import socket
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from tests.fake_openai import FakeOpenAI
+
+CHROMIUM = os.environ.get("PAPERBOT_TEST_CHROMIUM", "/usr/bin/chromium")
+
+
+@contextmanager
+def chromium() -> Iterator[Any]:
+    """Debian's Chromium driven by Playwright (never a downloaded browser); skips the tests when it is missing.
+    The background-networking flags matter: without them Chromium keeps dialling out on this closed network."""
+    import pytest
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"])
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 DRAFT_QUESTION = "Which papers speed up decoding with a small draft model?"
 _SOURCE = re.compile(r'<source key="(P\d+)" title="([^"]*)"[^>]*>\n(.*?)\n</source>', re.DOTALL)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -11,14 +10,20 @@ from urllib.parse import urlsplit
 import pytest
 
 playwright_api = pytest.importorskip("playwright.sync_api")
-from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
+from playwright.sync_api import Page, expect  # noqa: E402
 
-from tests.app_helpers import DRAFT_QUESTION, SlowStreamOpenAI, citing_responder, copy_store, start_app  # noqa: E402
+from tests.app_helpers import (  # noqa: E402
+    DRAFT_QUESTION,
+    SlowStreamOpenAI,
+    chromium,
+    citing_responder,
+    copy_store,
+    start_app,
+)
 from tests.fake_openai import status  # noqa: E402
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = os.environ.get("PAPERBOT_TEST_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "test-output" / "screenshots"
 XSS_TITLE = "<img src=x onerror=alert(1)> Sparse Lattice Decoding for Tiny Devices"
 TIMEOUT = 120_000  # ms; a shared 2-core machine can be slow, and waiting is not what these tests measure
@@ -45,14 +50,8 @@ def app(tmp_path_factory, demo_store, models_dir, embedder):
 
 @pytest.fixture(scope="module")
 def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture

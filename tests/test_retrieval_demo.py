@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from paperbot.errors import QuestionError
+
 QUESTIONS = Path(__file__).resolve().parents[1] / "evals" / "questions" / "demo.jsonl"
 
 
@@ -57,5 +59,6 @@ def test_hybrid_hits_keep_all_matching_chunks_best_first(demo_bot):
 
 
 def test_empty_and_stopword_queries(demo_bot):
-    assert demo_bot.search("   ", k=5) == []
+    with pytest.raises(QuestionError, match="empty"):
+        demo_bot.search("   ", k=5)
     assert len(demo_bot.search("the of and", k=3)) == 3  # dense still answers; lexical falls back to the words

@@ -16,10 +16,9 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from tests.app_helpers import citing_responder, free_port, start_app
+from tests.app_helpers import chromium, citing_responder, free_port, start_app
 from tests.fake_openai import FakeOpenAI
 
-CHROMIUM = os.environ.get("PAPERBOT_TEST_CHROMIUM", "/usr/bin/chromium")
 TIMEOUT = 120_000  # ms: a shared 2-core machine can be slow; waiting is not what these tests measure
 
 # Each payload would set window.__pwned (or open a dialog) if the browser ever treated it as markup.
@@ -85,15 +84,8 @@ def xss_app(tmp_path_factory, models_dir, embedder):
 # --- in the browser --------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def browser():
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
-    with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture
