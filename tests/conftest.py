@@ -23,7 +23,7 @@ DEMO_CORPUS = SHARED / "corpus" / "inference-cost-papers.txt"
 def _models_dir() -> Path | None:
     configured = os.environ.get("PAPERBOT_MODELS_DIR")
     if configured:
-        return Path(configured)
+        return Path(configured).resolve()  # tests hand it to processes running in other folders
     return SHARED / "models" if (SHARED / "models").is_dir() else None
 
 

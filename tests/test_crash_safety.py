@@ -120,8 +120,16 @@ def _after_kill(corpus: str, before: str, finished: str, repair: str) -> None:
         repaired = bot.doctor(repair=True)
         assert repaired.healthy, (repaired.repairs, repaired.problems)
     bot.ingest([corpus])
+    # Embedded Chroma can lose a vector from its HNSW index when killed mid-write while keeping the record (seen
+    # about once in 60 kills): the rerun cannot tell, doctor finds it, and --repair rewrites it from the stored vector.
+    unreachable = [f for f in bot.doctor().problems if f.check == "vector-index"]
+    if unreachable:
+        assert all(f.repairable for f in unreachable), unreachable
+        repaired = bot.doctor(repair=True)
+        assert repaired.healthy, (repaired.repairs, repaired.problems)
     _assert_exact(bot, Path(corpus), papers, chunks)
-    print(json.dumps({"phase": phase, "problems": sorted(f.check for f in report.problems)}))
+    print(json.dumps({"phase": phase, "problems": sorted(f.check for f in report.problems),
+                      "vector_index_repaired": bool(unreachable)}))
 
 
 def _kill_runs(tmp_path: Path, records: list[dict], settings: Settings, env: dict, *, runs: int, first: int,
@@ -184,7 +192,9 @@ def _kill_runs(tmp_path: Path, records: list[dict], settings: Settings, env: dic
         if finished:
             assert process.returncode == 0, process.stderr.read().decode()
         # Every fourth run is repaired by `doctor --repair` before it is ingested again.
-        phases[after_kill(corpus, before, finished, run % 4 == 0)["phase"]] += 1
+        outcome = after_kill(corpus, before, finished, run % 4 == 0)
+        phases[outcome["phase"]] += 1
+        phases["(dense index entry lost, repaired by doctor)"] += outcome["vector_index_repaired"]
     return kills, phases
 
 
