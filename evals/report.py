@@ -67,7 +67,7 @@ def build_results(eval_set: EvalSet, results: list[ConfigResult], stores, *, lim
             }
         configs[r.config.name] = entry
     return _clean({
-        "dataset": {"name": eval_set.name, "source": eval_set.source, "items": len(eval_set.items),
+        "dataset": {"name": eval_set.name, "source": _relative(eval_set.source), "items": len(eval_set.items),
                     "judged_items": sum(1 for i in eval_set.items if i.gold), "answers": eval_set.answers,
                     "corpus": [str(p) for p in eval_set.corpus]},
         "limit": limit,
@@ -248,3 +248,13 @@ def side_by_side(results: dict) -> Table:
             if any(v is not None for v in values):
                 table.add_row(f"{key} ({mode})", *(_fmt(v) for v in values))
     return table
+
+
+def _relative(source: str | None) -> str | None:
+    """A path under the working directory as a relative one, so committed reports name no machine's folders."""
+    if not source:
+        return source
+    try:
+        return str(Path(source).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return source
