@@ -187,10 +187,7 @@ def plot(out: Path, config_results: list[ConfigResult]) -> list[Path]:
     ax.set_ylabel("score")
     ax.set_title("Retrieval metrics per config")
     ax.legend(fontsize="small")
-    fig.tight_layout()
-    written.append(out / "metrics.png")
-    fig.savefig(written[-1], dpi=100)
-    plt.close(fig)
+    written.append(_save(fig, out / "metrics.png"))
 
     series = {f"{r.config.name}: {stage}": values for r in config_results for stage, values in r.latency_ms.items()}
     for r in config_results:
@@ -206,10 +203,7 @@ def plot(out: Path, config_results: list[ConfigResult]) -> list[Path]:
         ax.set_xscale("log")
         ax.set_xlabel("ms (log scale)")
         ax.set_title("Latency per stage")
-        fig.tight_layout()
-        written.append(out / "latency.png")
-        fig.savefig(written[-1], dpi=100)
-        plt.close(fig)
+        written.append(_save(fig, out / "latency.png"))
 
     tokens = {f"{r.config.name} ({mode})": ev.tokens_per_answer for r in config_results
               for mode, ev in r.answers.items() if ev.tokens_per_answer}
@@ -221,10 +215,7 @@ def plot(out: Path, config_results: list[ConfigResult]) -> list[Path]:
         ax.set_ylabel("answers")
         ax.set_title("Tokens per answer")
         ax.legend(fontsize="small")
-        fig.tight_layout()
-        written.append(out / "tokens.png")
-        fig.savefig(written[-1], dpi=100)
-        plt.close(fig)
+        written.append(_save(fig, out / "tokens.png"))
     return written
 
 
@@ -258,3 +249,13 @@ def _relative(source: str | None) -> str | None:
         return str(Path(source).resolve().relative_to(Path.cwd().resolve()))
     except ValueError:
         return source
+
+
+def _save(fig, path: Path) -> Path:
+    """Write a finished figure and free it (pyplot keeps every open figure alive)."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

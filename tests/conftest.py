@@ -154,3 +154,12 @@ def fake_openai():
 # gradio_client builds huggingface_hub headers, which fetch an "agent registry" from the Hub unless offline;
 # the chat app's tests must not contact anything beyond 127.0.0.1.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium for the browser tests of one module (see tests/app_helpers.chromium)."""
+    from tests.app_helpers import chromium
+
+    with chromium() as launched:
+        yield launched

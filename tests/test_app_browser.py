@@ -15,7 +15,6 @@ from playwright.sync_api import Page, expect  # noqa: E402
 from tests.app_helpers import (  # noqa: E402
     DRAFT_QUESTION,
     SlowStreamOpenAI,
-    chromium,
     citing_responder,
     copy_store,
     start_app,
@@ -46,12 +45,6 @@ def app(tmp_path_factory, demo_store, models_dir, embedder):
         running = start_app(bot, root)
         yield {"url": running.url, "fake": fake, "root": root}
         running.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as browser:
-        yield browser
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from tests.app_helpers import chromium, citing_responder, free_port, start_app
+from tests.app_helpers import citing_responder, free_port, start_app
 from tests.fake_openai import FakeOpenAI
 
 TIMEOUT = 120_000  # ms: a shared 2-core machine can be slow; waiting is not what these tests measure
@@ -82,12 +82,6 @@ def xss_app(tmp_path_factory, models_dir, embedder):
 
 
 # --- in the browser --------------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as browser:
-        yield browser
-
-
 @pytest.fixture
 def page(browser, xss_app):
     from playwright.sync_api import expect
