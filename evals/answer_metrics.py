@@ -16,6 +16,9 @@ from paperbot.errors import ConfigError, PaperbotError
 from paperbot.types import Answer
 
 LATENCY_STAGES = ("retrieval", "first_token", "total", "prepare", "judge", "decision")
+# Abstention figures also given per split (report first): answerable refused, comparison refused, unanswerable declined.
+SPLIT_METRICS = ("abstained_answerable_rate", "comparison_abstained_rate", "abstention_recall")
+SPLITS = ("report", "tune")
 
 # What each metric means; extractive mode changes a few meanings, given in EXTRACTIVE_NOTES.
 NOTES: dict[str, str] = {
@@ -25,9 +28,15 @@ NOTES: dict[str, str] = {
     "citation_recall": "mean over answered items with gold papers: cited gold papers / gold papers",
     "sentence_support_rate": "answer sentences supported by the text they cite (uncited claims count as "
                              "unsupported) / all answer sentences",
+    "sentences_flagged_rate": "answer sentences flagged unsupported (Answer.unsupported_sentences) / all sentences",
+    "attribution_accuracy": "single-paper questions: sentences whose keys attribution added or corrected, all "
+                            "naming the gold paper / such sentences (attributed_sentences counts them)",
     "abstention_precision": "abstained on an unanswerable item / abstained (None when it never abstained)",
     "abstention_recall": "abstained on an unanswerable item / unanswerable items (None without any)",
     "abstained_answerable_rate": "abstained on an answerable item / answerable items",
+    "comparison_abstained_rate": "abstained on an answerable comparison question / answerable comparison questions",
+    "@report / @tune": "the metric on one half of the items, split by sha256 of the item id (evals/items.py): "
+                       "thresholds are fitted on tune only, so report is the figure to quote and tune shows the gap",
     "gold_paper_in_context": "answerable items with a gold paper among the evidence in the prompt",
     "gold_quote_in_context": "items with gold quotes whose every quote stands in its paper's evidence",
     "gold_evidence_in_context": "per answerable item: every gold quote shown when it has quotes, else a gold "
@@ -90,7 +99,7 @@ def score_answer(item: EvalItem, answer: Answer) -> dict[str, Any]:
     hits = len(gold & set(cited))
     answered = not answer.abstained
     return {
-        "id": item.id, "type": item.type, "answerable": bool(gold), "gold_papers": len(gold),
+        "id": item.id, "type": item.type, "split": item.split, "answerable": bool(gold), "gold_papers": len(gold),
         "abstained": answer.abstained,
         "cited": cited, "citation_keys": len(answer.citations), "invalid_keys_removed": answer.invalid_keys_removed,
         "gold_paper_shown": paper_shown, "gold_quote_shown": quote_shown,
@@ -99,7 +108,18 @@ def score_answer(item: EvalItem, answer: Answer) -> dict[str, Any]:
         "citation_recall": hits / len(gold) if answered and gold else None,
         "sentences": len(answer.sentences) if answered else 0,
         "supported_sentences": sum(s.supported for s in answer.sentences) if answered else 0,
+        "flagged_sentences": len(answer.unsupported_sentences) if answered else 0,
+        **(_attribution(answer, gold) if answered else {}),
     }
+
+
+def _attribution(answer: Answer, gold: set[str]) -> dict[str, int]:
+    """Sentences whose keys paperbot's check put there (attributed or corrected), and how many of those name a
+    gold paper (every key they got does)."""
+    paper_of = {e.key: e.paper_id for e in answer.evidence}
+    attributed = [s for s in answer.sentences if s.attributed_keys and not s.dropped]
+    right = sum(all(paper_of.get(k) in gold for k in s.attributed_keys) for s in attributed)
+    return {"attributed": len(attributed), "attributed_gold": right}
 
 
 def _mean(values: Iterable[float | None]) -> float | None:
@@ -117,9 +137,11 @@ def aggregate(rows: list[dict]) -> dict[str, float | None]:
     answerable = [r for r in ok if r["answerable"]]
     unanswerable = [r for r in ok if not r["answerable"]]
     abstained = [r for r in ok if r["abstained"]]
+    comparison = [r for r in answerable if r["type"] == "comparison"]
     graded = [r for r in ok if {"judge_error", "judge_faithfulness", "decision"} & r.keys()]
     keys = sum(r["citation_keys"] for r in ok)
     sentences = sum(r["sentences"] for r in ok)
+    attributed = [r for r in answerable if r["gold_papers"] == 1]  # single-paper questions: one right paper
     single = [r for r in answerable if r["type"] in ("fact", "concept") and r["gold_quote_shown"] is not None
               and r["gold_papers"] == 1]
     metrics: dict[str, float | None] = {
@@ -130,9 +152,14 @@ def aggregate(rows: list[dict]) -> dict[str, float | None]:
         "citation_precision": _mean(r["citation_precision"] for r in ok),
         "citation_recall": _mean(r["citation_recall"] for r in ok),
         "sentence_support_rate": _ratio(sum(r["supported_sentences"] for r in ok), sentences),
+        "sentences_flagged_rate": _ratio(sum(r.get("flagged_sentences", 0) for r in ok), sentences),
+        "attribution_accuracy": _ratio(sum(r.get("attributed_gold", 0) for r in attributed),
+                                       sum(r.get("attributed", 0) for r in attributed)),
+        "attributed_sentences": float(sum(r.get("attributed", 0) for r in attributed)),
         "abstention_precision": _ratio(sum(not r["answerable"] for r in abstained), len(abstained)),
         "abstention_recall": _ratio(sum(r["abstained"] for r in unanswerable), len(unanswerable)),
         "abstained_answerable_rate": _ratio(sum(r["abstained"] for r in answerable), len(answerable)),
+        "comparison_abstained_rate": _ratio(sum(r["abstained"] for r in comparison), len(comparison)),
         "gold_paper_in_context": _mean(None if r["gold_paper_shown"] is None else float(r["gold_paper_shown"])
                                        for r in answerable),
         "gold_quote_in_context": _mean(None if r["gold_quote_shown"] is None else float(r["gold_quote_shown"])
@@ -155,6 +182,17 @@ def aggregate(rows: list[dict]) -> dict[str, float | None]:
                                                 else statistics.fmean(judge_costs))
     metrics.update(_pubmedqa(ok))
     return metrics
+
+
+def by_split(rows: list[dict]) -> dict[str, float | None]:
+    """SPLIT_METRICS on each half ("abstention_recall@report", ...) and the halves' sizes."""
+    out: dict[str, float | None] = {}
+    for split in SPLITS:
+        mine = [r for r in rows if r.get("split") == split]
+        metrics = aggregate(mine)
+        out[f"questions@{split}"] = float(len(mine))
+        out.update({f"{key}@{split}": metrics[key] for key in SPLIT_METRICS})
+    return out
 
 
 def _pubmedqa(rows: list[dict]) -> dict[str, float | None]:
@@ -185,7 +223,14 @@ def _ask(bot: PaperBot, item: EvalItem, mode: str, k: int | None) -> tuple[Answe
     started = time.perf_counter()
     first_ms = None
     answer = None
-    for piece in bot.ask_stream(item.question, k=k, mode=mode):
+    if item.exclude:  # the item's own source hidden from retrieval: the unanswerable twin of an answerable item
+        from evals.exclusion import Excluding
+
+        answerer = bot.answerer(mode=mode).searching(Excluding(bot.retriever, item.exclude))
+        stream = answerer.ask_stream(item.question, (), k=k, mode=mode)
+    else:
+        stream = bot.ask_stream(item.question, k=k, mode=mode)
+    for piece in stream:
         if isinstance(piece, str):
             if piece and first_ms is None:
                 first_ms = (time.perf_counter() - started) * 1e3
@@ -214,6 +259,7 @@ def evaluate_answers(bot: PaperBot, items: list[EvalItem], *, mode: str, k: int 
         if progress is not None:
             progress(1)
     metrics = aggregate(rows)
+    metrics.update(by_split(rows))
     metrics.update(percentiles(latency))
     costs = [r.get("cost_usd") for r in rows if not r.get("error")]
     notes = dict(NOTES)

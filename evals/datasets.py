@@ -10,8 +10,12 @@ from pathlib import Path
 from evals.items import EvalItem, EvalSet
 from paperbot import CorpusError, PaperbotError
 
-NAMED = ("demo", "scifact-train", "pubmedqa-dev", "scitldr-dev-title", "scitldr-dev-tldr")
+NAMED = ("demo", "fresh", "scifact-train", "pubmedqa-dev", "pubmedqa-abstain", "scitldr-dev-title",
+         "scitldr-dev-tldr")
 DEMO_QUESTIONS = Path(__file__).resolve().parent / "questions" / "demo.jsonl"
+# A second, independent question set over the demo corpus: only ever reported on, never fitted on.
+FRESH_QUESTIONS = Path(__file__).resolve().parent / "questions" / "fresh.jsonl"
+ABSTAIN_SCIFACT_OTHERS = 635  # pubmedqa-abstain: SciFact abstracts beside the 365 that train claims cite as evidence
 DEMO_CORPUS_NAME = "inference-cost-papers.txt"
 
 
@@ -212,18 +216,19 @@ def question_file(path: Path, corpus: list[Path], *, limit: int | None = None) -
     missing = [p for p in corpus if not p.exists()]
     if missing:
         raise PaperbotError(f"--corpus {missing[0]}: no such file or folder")
-    name = "demo" if path.resolve() == DEMO_QUESTIONS else path.stem
+    name = {DEMO_QUESTIONS: "demo", FRESH_QUESTIONS: "fresh"}.get(path.resolve(), path.stem)
     return EvalSet(name, list(corpus), items[:limit], answers=True, source=str(path))
 
 
-def demo(root: Path | None, demo_corpus: Path | None, *, limit: int | None = None) -> EvalSet:
+def demo(root: Path | None, demo_corpus: Path | None, *, limit: int | None = None,
+         questions: Path = DEMO_QUESTIONS) -> EvalSet:
     if demo_corpus is None and os.environ.get("PAPERBOT_DEMO_CORPUS"):
         demo_corpus = Path(os.environ["PAPERBOT_DEMO_CORPUS"])
     if demo_corpus is None:
         demo_corpus = datasets_root(root).parent / "corpus" / DEMO_CORPUS_NAME
     if not demo_corpus.is_file():
         raise PaperbotError(f"demo corpus {demo_corpus} not found; pass --demo-corpus or set PAPERBOT_DEMO_CORPUS")
-    return question_file(DEMO_QUESTIONS, [demo_corpus], limit=limit)
+    return question_file(questions, [demo_corpus], limit=limit)
 
 
 def scifact_train(root: Path, work_dir: Path, *, limit=None, max_corpus=None) -> EvalSet:
@@ -247,6 +252,36 @@ def pubmedqa_dev(root: Path, work_dir: Path, *, limit=None, max_corpus=None) -> 
              write_corpus(scifact, corpora / "pubmedqa-dev-distractors.jsonl", prefix="scifact:")]
     ids = frozenset([*(f"pmid:{d['_id']}" for d in pubmed), *(f"scifact:{d['_id']}" for d in scifact)])
     return EvalSet("pubmedqa-dev", files, items, answers=True, source=str(folder), paper_ids=ids)
+
+
+def pubmedqa_abstain(root: Path, work_dir: Path, *, limit=None, max_corpus=None) -> EvalSet:
+    """Answerable / unanswerable pairs: each PubMedQA dev question over a corpus holding its own abstract
+    (answerable), and the same question with that abstract excluded from retrieval (id "QID/removed",
+    unanswerable), the other PubMedQA abstracts and SciFact abstracts kept. The SciFact part is the abstracts
+    that SciFact train claims cite as evidence (so evals/train_answerability.py fits on the same store) plus
+    the first `max_corpus` others (default 635: 1,000 SciFact abstracts in all)."""
+    folder = root / "pubmedqa"
+    queries, qrels = read_queries(folder / "queries_dev.jsonl"), read_qrels(folder / "qrels_dev.tsv")
+    items = []
+    for qid, q in list((qid, q) for qid, q in queries.items() if qid in qrels)[:limit]:
+        gold = {f"pmid:{d}": g for d, g in qrels[qid].items()}
+        items.append(EvalItem(qid, q["text"], gold, "answerable", label=q.get("decision"),
+                              reference=q.get("long_answer")))
+        items.append(EvalItem(f"{qid}/removed", q["text"], {}, "unanswerable", exclude=tuple(gold)))
+    pubmed = read_corpus(folder / "corpus_dev.jsonl")
+    claims = read_queries(root / "scifact" / "queries_train.jsonl")
+    cited = {doc for claim in claims.values() for doc in (claim.get("evidence") or {})}
+    others = ABSTAIN_SCIFACT_OTHERS if max_corpus is None else max_corpus
+    scifact, kept = [], 0
+    for doc in read_corpus(root / "scifact" / "corpus.jsonl"):
+        if doc["_id"] in cited or kept < others:
+            kept += doc["_id"] not in cited
+            scifact.append(doc)
+    corpora = work_dir / "corpora"
+    files = [write_corpus(pubmed, corpora / "pubmedqa-abstain.jsonl", prefix="pmid:"),
+             write_corpus(scifact, corpora / "pubmedqa-abstain-scifact.jsonl", prefix="scifact:")]
+    ids = frozenset([*(f"pmid:{d['_id']}" for d in pubmed), *(f"scifact:{d['_id']}" for d in scifact)])
+    return EvalSet("pubmedqa-abstain", files, items, answers=True, source=str(folder), paper_ids=ids)
 
 
 def scitldr_dev(root: Path, work_dir: Path, by: str, *, limit=None, max_corpus=None) -> EvalSet:
@@ -278,12 +313,16 @@ def load(dataset: str | None, *, questions: Path | None, corpus: list[Path], spl
         raise PaperbotError(f"name an eval set: --dataset {'|'.join(NAMED)}|PATH, or --questions FILE --corpus FILES")
     if dataset == "demo":
         return demo(datasets_dir, demo_corpus, limit=limit)
+    if dataset == "fresh":
+        return demo(datasets_dir, demo_corpus, limit=limit, questions=FRESH_QUESTIONS)
     if dataset in NAMED:
         root = datasets_root(datasets_dir)
         if dataset == "scifact-train":
             return scifact_train(root, work_dir, limit=limit, max_corpus=max_corpus)
         if dataset == "pubmedqa-dev":
             return pubmedqa_dev(root, work_dir, limit=limit, max_corpus=max_corpus)
+        if dataset == "pubmedqa-abstain":
+            return pubmedqa_abstain(root, work_dir, limit=limit, max_corpus=max_corpus)
         return scitldr_dev(root, work_dir, dataset.rsplit("-", 1)[1], limit=limit, max_corpus=max_corpus)
     path = Path(dataset)
     if not path.exists():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +16,14 @@ class EvalItem:
     gold_quotes: dict[str, str] = field(default_factory=dict)  # paper id -> exact quote (demo set)
     label: str | None = None  # PubMedQA decision: yes|no|maybe
     reference: str | None = None  # a reference answer when the set has one (PubMedQA long answer)
+    exclude: tuple[str, ...] = ()  # papers searched as if absent: a question whose own source was removed
+
+    @property
+    def split(self) -> str:
+        """'tune' or 'report', fixed by the id alone (variants "ID/removed" go with ID); thresholds are fitted on
+        'tune' only. The same sha256 bit as evals/tune.half, so 'report' is its held-out half."""
+        base = self.id.split("/", 1)[0]
+        return "report" if hashlib.sha256(base.encode()).digest()[0] & 1 else "tune"
 
 
 @dataclass

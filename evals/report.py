@@ -144,12 +144,14 @@ def markdown(results: dict, plots: list[str]) -> str:
                 lines.append(f"| {n} | answer ({mode}): {stage} | {p['p50']:.1f} | {p['p95']:.1f} | {p['n']} |")
     answered = [(n, mode, a) for n in names for mode, a in configs[n]["answers"].items()]
     if answered:
-        metric_names = list(dict.fromkeys(k for _, _, a in answered for k in a["metrics"] if "_ms_" not in k))
+        metric_names = list(dict.fromkeys(k for _, _, a in answered for k in a["metrics"]
+                                          if "_ms_" not in k and "@" not in k))
         lines += ["", "## Answers", "", "Answers are retrieved hybrid, so only hybrid configs are answered.", "",
                   "| metric | " + " | ".join(f"{n} ({m})" for n, m, _ in answered) + " |",
                   "|---|" + "---|" * len(answered)]
         for metric in metric_names:
             lines.append(f"| {metric} | " + " | ".join(_fmt(a["metrics"].get(metric)) for _, _, a in answered) + " |")
+        lines += split_table(answered)
         lines += ["", "## Cost and tokens", "", "| config | mode | cost (USD, all items) | tokens per answer p50 "
                   "| p95 | errors | judge |", "|---|---|---|---|---|---|---|"]
         for n, mode, a in answered:
@@ -167,6 +169,24 @@ def markdown(results: dict, plots: list[str]) -> str:
         lines += ["", "## Plots", ""] + [f"![{p}]({p})" for p in plots]
     lines += ["", "Versions: " + ", ".join(f"{k} {v}" for k, v in results["versions"].items()) + ".", ""]
     return "\n".join(lines)
+
+
+def split_table(answered: list[tuple[str, str, dict]]) -> list[str]:
+    """Abstention on the report half (the figure to quote) with the tune half beside it, per config and mode."""
+    from evals.answer_metrics import SPLIT_METRICS, SPLITS
+
+    if not any(f"questions@{s}" in a["metrics"] for _, _, a in answered for s in SPLITS):
+        return []
+    lines = ["", "## Abstention by split", "",
+             "Items are split in halves by sha256 of their id; abstention is fitted on tune only. Report first.", "",
+             "| config (mode) | metric | " + " | ".join(SPLITS) + " |", "|---|---|" + "---|" * len(SPLITS)]
+    for n, mode, a in answered:
+        m = a["metrics"]
+        lines.append(f"| {n} ({mode}) | questions | " + " | ".join(_fmt(m.get(f"questions@{s}"), 0) for s in SPLITS)
+                     + " |")
+        for key in SPLIT_METRICS:
+            lines.append(f"| {n} ({mode}) | {key} | " + " | ".join(_fmt(m.get(f"{key}@{s}")) for s in SPLITS) + " |")
+    return lines
 
 
 def plot(out: Path, config_results: list[ConfigResult]) -> list[Path]:
@@ -233,8 +253,10 @@ def side_by_side(results: dict) -> Table:
         if "search" in c["latency_ms"] else "n/a" for c in configs.values()))
     keys = ("gold_evidence_in_context", "citation_precision", "citation_recall", "abstention_recall",
             "judge_correctness", "pubmedqa_accuracy", "cost_usd_per_question")
+    split_keys = [f"{key}@{split}" for key in ("abstained_answerable_rate", "comparison_abstained_rate",
+                                               "abstention_recall") for split in ("report", "tune")]
     for mode in dict.fromkeys(m for c in configs.values() for m in c["answers"]):
-        for key in keys:
+        for key in (*keys, *split_keys):
             values = [c["answers"].get(mode, {}).get("metrics", {}).get(key) for c in configs.values()]
             if any(v is not None for v in values):
                 table.add_row(f"{key} ({mode})", *(_fmt(v) for v in values))

@@ -1,64 +1,62 @@
-"""Decide, before answering, whether the retrieved papers can answer at all (thresholds calibrated on dev questions)."""
+"""Decide, before answering, whether the retrieved papers can answer at all: one learned score, one threshold."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
-from paperbot.terms import terms
+from paperbot.answerability import Features, features, load_model
+from paperbot.answerability_names import named_terms
+from paperbot.terms import Vocabulary
 from paperbot.types import Evidence, PaperHit
 
-# Calibrated on evals/questions/demo.jsonl (answerable vs unanswerable); see evals/results/answers-demo.md.
-MIN_DENSE_SIMILARITY = 0.25
-_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-./+]*[A-Za-z0-9+]|[A-Za-z0-9]")
+__all__ = ["Answerability", "assess", "decide", "named_terms"]
+
+# Features whose pull towards a refusal means "nothing is close": the reason a refusal gives then.
+_CLOSENESS = ("best_dense", "dense_gap", "top3_dense")
 
 
 @dataclass(frozen=True)
 class Answerability:
     answerable: bool
-    reason: str
+    reason: str  # why not, for the user ("" when answerable)
     best_similarity: float
     missing_names: tuple[str, ...] = ()
+    probability: float | None = None  # the scorer's p(answerable); None when nothing was retrieved
+    model_version: str | None = None
 
 
-def named_terms(question: str) -> list[str]:
-    """Names, acronyms and model ids in a question ("BLEU", "WikiText-2", "LLaMA-65B", "Medusa").
+def decide(probability: float, threshold: float) -> bool:
+    """The whole decision: answer when the scorer's p(answerable) reaches the threshold.
 
-    Specific names are what a near-miss question hinges on: if no retrieved paper mentions them together,
-    the papers talk about the topic but cannot answer this question.
+    The threshold is `Settings.answerable_threshold`, fitted by evals/train_answerability.py on the tune halves
+    only (SciFact train claims, PubMedQA dev and the demo questions, each with and without its source) and
+    reported on the other halves; the same decision serves extractive and LLM answers.
     """
-    found = []
-    for index, match in enumerate(_TOKEN.finditer(question)):
-        word = match.group(0).rstrip(".")
-        inner_upper = any(ch.isupper() for ch in word[1:])
-        letters_and_digits = any(ch.isdigit() for ch in word) and any(ch.isalpha() for ch in word)
-        capitalised_inside = index > 0 and word[0].isupper() and not _sentence_start(question, match.start())
-        if (inner_upper or letters_and_digits or capitalised_inside) and terms(word):
-            found.append(word)
-    return list(dict.fromkeys(found))
+    return probability >= threshold
 
 
-def _sentence_start(text: str, position: int) -> bool:
-    before = text[:position].rstrip()
-    return not before or before[-1] in ".?!:\"'("
-
-
-def assess(question: str, hits: Sequence[PaperHit], evidence: Sequence[Evidence], *, strict: bool) -> Answerability:
-    """strict (extractive mode) also requires the question's names to co-occur in one retrieved paper."""
+def assess(question: str, hits: Sequence[PaperHit], evidence: Sequence[Evidence], vocabulary: Vocabulary, *,
+           threshold: float, model_path: Path | None = None) -> Answerability:
     if not hits:
         return Answerability(False, "no paper matches the question", 0.0)
-    best = max((c.dense_score for h in hits for c in h.chunks if c.dense_score is not None), default=0.0)
-    if best < MIN_DENSE_SIMILARITY:
-        return Answerability(False, "no paper is close enough to the question", best)
-    if strict:
-        names = named_terms(question)
-        if names:
-            texts = [set(terms(e.title + " " + e.text)) for e in evidence]
-            covered = [all(set(terms(n)) <= t for n in names) for t in texts]
-            if not any(covered):
-                missing = tuple(n for n in names if not any(set(terms(n)) <= t for t in texts))
-                if not missing:  # each name appears somewhere, but no single paper has them all
-                    missing = tuple(names)
-                return Answerability(False, "no retrieved paper mentions " + ", ".join(missing), best, missing)
-    return Answerability(True, "", best)
+    model = load_model(model_path)
+    feats = features(question, hits, evidence, vocabulary)
+    probability = model.probability(feats)
+    best = feats.values["best_dense"]
+    if decide(probability, threshold):
+        return Answerability(True, "", best, feats.missing_names, probability, model.version)
+    return Answerability(False, _reason(feats, model.contributions(feats)), best, feats.missing_names, probability,
+                         model.version)
+
+
+def _reason(feats: Features, contributions: dict[str, float]) -> str:
+    """The refusal in words: the names nobody uses, else whichever kind of evidence pulled the score down most."""
+    if feats.missing_names:
+        return "no retrieved paper mentions " + ", ".join(feats.missing_names)
+    closeness = sum(contributions[name] for name in _CLOSENESS)
+    words = sum(v for k, v in contributions.items() if k not in _CLOSENESS)
+    if closeness <= words:
+        return "no paper is close enough to the question"
+    return "the retrieved papers do not cover what the question asks"

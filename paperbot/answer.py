@@ -3,16 +3,20 @@ with an LLM (streamed, citations checked) or extractively; every path returns th
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import html
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from paperbot.abstention import Answerability, assess
+from paperbot.attribution import AttributionPolicy, attribute
 from paperbot.budget import fit_evidence
 from paperbot.citations import StreamingKeyFilter, references, support
+from paperbot.errors import AnswerCut
 from paperbot.evidence import build_evidence, drop_least_relevant_sentence
 from paperbot.extractive import compose, select_sentences
 from paperbot.injection import InstructionEcho
@@ -20,6 +24,7 @@ from paperbot.ports import TokenCounter
 from paperbot.prompts import Prompt
 from paperbot.questions import clean_question
 from paperbot.retrieval import Retriever
+from paperbot.support.scorer import LexicalSupportScorer, SupportScorer
 from paperbot.terms import Vocabulary
 from paperbot.types import Answer, AnswerMode, AnswerTimings, Citation, Evidence, PaperHit, TokenUsage
 
@@ -34,6 +39,9 @@ class AnswerConfig:
     max_answer_tokens: int = 600
     temperature: float = 0.1
     max_question_chars: int = 1000
+    attribution: AttributionPolicy = AttributionPolicy()  # how LLM answers' keys are checked (Settings)
+    answerable_threshold: float = 0.5  # abstention.decide(): answer only at or above this p(answerable)
+    answerability_model: Path | None = None  # None: the packaged model
 
 
 @dataclass(frozen=True)
@@ -65,7 +73,7 @@ class Answerer:
     def __init__(
         self, *, retriever: Retriever, vocabulary: Callable[[], Vocabulary], counter: TokenCounter,
         prompts: dict[str, Prompt], config: AnswerConfig, chat: Any | None = None,
-        cost: Callable[[Any], float | None] = lambda usage: None,
+        cost: Callable[[Any], float | None] = lambda usage: None, support_scorer: SupportScorer | None = None,
     ) -> None:
         self._retriever = retriever
         self._vocabulary = vocabulary
@@ -74,10 +82,20 @@ class Answerer:
         self._config = config
         self._chat = chat
         self._cost = cost
+        self._support_scorer = support_scorer
+
+    def _scorer(self) -> SupportScorer:
+        return self._support_scorer or LexicalSupportScorer(self._vocabulary())
 
     @property
     def mode(self) -> AnswerMode:
         return "llm" if self._chat is not None else "extractive"
+
+    def searching(self, retriever: Retriever) -> Answerer:
+        """The same answerer over another retriever (evals: the store with a question's own source hidden)."""
+        other = copy.copy(self)
+        other._retriever = retriever
+        return other
 
     # --- preparation ----------------------------------------------------------------------------------------------
     def condense(self, question: str, history: Sequence[Message], *, use_llm: bool = True) -> tuple[str, TokenUsage]:
@@ -113,7 +131,9 @@ class Answerer:
         vocabulary = self._vocabulary()
         evidence = build_evidence(hits, query, vocabulary)
         retrieval_ms = (time.perf_counter() - started) * 1e3
-        answerability = assess(question, hits, evidence, strict=(mode or self.mode) == "extractive")
+        # One decision for both modes: an LLM would otherwise write an answer from thin evidence.
+        answerability = assess(question, hits, evidence, vocabulary, threshold=self._config.answerable_threshold,
+                               model_path=self._config.answerability_model)
         fitted = fit_evidence(
             self._render(question), evidence, self._counter, self._config.prompt_limit,
             lambda item: drop_least_relevant_sentence(item, query, vocabulary),
@@ -125,7 +145,8 @@ class Answerer:
     # --- answering ------------------------------------------------------------------------------------------------
     def ask_stream(self, question: str, history: Sequence[Message] = (), *, k: int | None = None,
                    mode: AnswerMode | None = None) -> Iterator[str | Answer]:
-        """Text deltas, then the final Answer (whose text is exactly the deltas joined)."""
+        """Text deltas, then the final Answer: its text is the deltas joined, except for an LLM answer, whose
+        `raw_text` is the deltas joined and whose `text` is that answer once attribution checked its keys."""
         # Cleaned before anything else: control characters are never searched or sent, and a pasted essay is cut
         # so that the prompt keeps room for the sources.
         cleaned = clean_question(question, self._config.max_question_chars)
@@ -169,7 +190,7 @@ class Answerer:
             citations=(), sentences=(), evidence=tuple(prepared.evidence), abstained=True, usage=usage,
             cost_usd=self._cost(usage) if mode == "llm" else None,
             timings=AnswerTimings(prepared.retrieval_ms, None, (time.perf_counter() - started) * 1e3),
-            nearest_papers=nearest,
+            nearest_papers=nearest, support_scorer=self._scorer().name,
         )
 
     def _model_name(self, mode: AnswerMode) -> str | None:
@@ -177,6 +198,7 @@ class Answerer:
 
     def _extractive(self, question: str, prepared: PreparedPrompt, started: float) -> Iterator[str | Answer]:
         vocabulary = self._vocabulary()
+        scorer = self._scorer()  # quoted sentences: the learned and NLI scorers score them 1 without a model run
         selected = select_sentences(prepared.search_query, prepared.evidence, vocabulary)
         text = compose(selected)
         lines = text.split("\n")
@@ -184,7 +206,8 @@ class Answerer:
             yield line if number == len(lines) - 1 else line + "\n"
         yield Answer(
             question=question, text=text, mode="extractive", model=None, search_query=prepared.search_query,
-            citations=references(text, prepared.evidence), sentences=support(text, prepared.evidence, vocabulary),
+            citations=references(text, prepared.evidence),
+            sentences=support(text, prepared.evidence, vocabulary, scorer), support_scorer=scorer.name,
             evidence=tuple(prepared.evidence), abstained=False,
             timings=AnswerTimings(prepared.retrieval_ms, None, (time.perf_counter() - started) * 1e3),
         )
@@ -197,41 +220,54 @@ class Answerer:
                                    temperature=self._config.temperature)
         pieces: list[str] = []
         first_token_ms = None
-        for delta in stream:
-            clean = keys.feed(delta)
-            if clean:
-                if first_token_ms is None:
-                    first_token_ms = (time.perf_counter() - started) * 1e3
-                pieces.append(clean)
-                yield clean
+        cut: AnswerCut | None = None
+        try:
+            for delta in stream:
+                clean = keys.feed(delta)
+                if clean:
+                    if first_token_ms is None:
+                        first_token_ms = (time.perf_counter() - started) * 1e3
+                    pieces.append(clean)
+                    yield clean
+        except AnswerCut as exc:  # a time or size bound hit after text was shown: kept, and marked as cut
+            cut = exc
         tail = keys.flush()
         if tail:
             pieces.append(tail)
             yield tail
         result = stream.result
         text = "".join(pieces).strip()
+        answered = result.usage if result is not None else TokenUsage(  # cut: no usage came; count what was sent
+            prepared.prompt_tokens, self._counter.count(text), estimated=True)
         usage = TokenUsage(
-            condense_usage.prompt_tokens + result.usage.prompt_tokens,
-            condense_usage.completion_tokens + result.usage.completion_tokens,
-            condense_usage.estimated or result.usage.estimated,
+            condense_usage.prompt_tokens + answered.prompt_tokens,
+            condense_usage.completion_tokens + answered.completion_tokens,
+            condense_usage.estimated or answered.estimated,
         )
         abstained = text.casefold().startswith(SENTINEL.casefold()[:30]) or not text
-        vocabulary = self._vocabulary()
-        sentences = () if abstained else support(text, prepared.evidence, vocabulary)
-        cited_text = text
         # The rules themselves, without the sentinel sentence, which an honest answer repeats on purpose.
         echo = InstructionEcho(self._prompts["system"].render(sentinel=""))
         leaked = not abstained and echo.repeats(text)
-        if leaked:
-            # Policy: a model that recites its instructions obeyed a planted one; what it recited is never
-            # presented as supported or cited, and the answer carries a warning.
-            sentences = tuple(dataclasses.replace(s, supported=False) if echo.repeats(s.sentence) else s
-                              for s in sentences)
-            cited_text = " ".join(s.sentence for s in sentences if not echo.repeats(s.sentence))
+        checked, sentences, attribution = text, (), None
+        if not abstained:
+            # Every sentence against every shown paper: wrong keys corrected, clearly supported uncited sentences
+            # given their paper's key, the rest flagged or dropped. Policy for a model that recites its
+            # instructions (it obeyed a planted one): what it recited is never presented as supported or cited.
+            checked_answer = attribute(
+                text, prepared.evidence, self._scorer(), self._config.attribution,
+                distrust=echo.repeats if leaked else lambda sentence: False,
+                leave_alone=lambda sentence: sentence.casefold().startswith(SENTINEL.casefold()[:30]))
+            checked, sentences, attribution = checked_answer.text, checked_answer.sentences, checked_answer.summary
+            if not any(s.origin not in ("no claim", "unsupported") for s in sentences if not s.dropped) and any(
+                    s.dropped for s in sentences):  # PAPERBOT_UNSUPPORTED=drop left no claim standing
+                abstained = True
+                checked = f"{SENTINEL} (No sentence of the model's answer is supported by these papers.)"
         yield Answer(
-            question=question, text=text, mode="llm", model=self._chat.model, search_query=prepared.search_query,
-            citations=() if abstained else references(cited_text, prepared.evidence),
-            sentences=sentences, instructions_leaked=leaked,
+            question=question, text=checked, mode="llm", model=self._chat.model, search_query=prepared.search_query,
+            citations=() if abstained else references(checked, prepared.evidence),
+            sentences=sentences, instructions_leaked=leaked, raw_text=text, attribution=attribution,
+            support_scorer=self._scorer().name,
+            truncated=cut is not None, cut_reason=str(cut) if cut is not None else None,
             evidence=tuple(prepared.evidence), abstained=abstained, invalid_keys_removed=keys.removed,
             usage=usage, cost_usd=self._cost(usage),
             timings=AnswerTimings(prepared.retrieval_ms, first_token_ms, (time.perf_counter() - started) * 1e3),

@@ -5,15 +5,18 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Iterable
+from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
 
 from paperbot.answer import AnswerConfig, Answerer, PreparedPrompt
+from paperbot.attribution import AttributionPolicy
 from paperbot.chunking import CHUNKER_VERSION, Chunker
 from paperbot.config import Settings
-from paperbot.errors import PaperNotFoundError
+from paperbot.errors import PaperNotFoundError, StoreError
 from paperbot.ingest import Progress, ingest_papers
-from paperbot.loaders import load_papers
+from paperbot.loaders import LoadLimits, load_papers
+from paperbot.loaders.pdf_runner import PdfBudget
 from paperbot.ports import Embedder
 from paperbot.prompts import PLACEHOLDERS, load_prompt
 from paperbot.rebuild import rebuild_catalog
@@ -21,7 +24,7 @@ from paperbot.retrieval import FusionParams, Retriever
 from paperbot.store.catalog import Catalog
 from paperbot.store.lexical import LexicalIndex
 from paperbot.store.lock import store_lock
-from paperbot.store.vectors import VectorStore, connect
+from paperbot.store.vectors import VectorStore, collection_names, connect
 from paperbot.terms import Vocabulary
 from paperbot.tokens import TiktokenCounter, encoding_for_model, use_cache_dir
 from paperbot.types import Answer, AnswerMode, IngestReport, Paper, PaperHit, RetrievalMode, SearchFilters, StoreStats
@@ -32,15 +35,46 @@ log = logging.getLogger(__name__)
 class PaperBot:
     """One store of papers: `PaperBot(Settings(...))`, then ingest, search, paper, papers, stats."""
 
-    def __init__(self, settings: Settings | None = None, *, embedder: Embedder | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, *, embedder: Embedder | None = None,
+                 must_exist: bool = False) -> None:
+        """must_exist: refuse a collection this store does not hold (listing those it does) instead of creating
+        it; reading commands pass it, so a mistyped --collection creates nothing."""
         self.settings = settings or Settings()
+        if self.settings.local_configured:
+            from paperbot.llm.local_chat import local_settings
+
+            # The local model's name, budgets and timeout replace the API's, so every use case sees them.
+            self.settings = local_settings(self.settings)
         use_cache_dir(self.settings.tiktoken_cache_dir)
         self._embedder = embedder
         self._vocabulary: Vocabulary | None = None
         # Prompts are checked now, so a broken template fails at start-up, not on the first question.
         self.prompts = {name: load_prompt(name, self.settings.prompts_dir) for name in PLACEHOLDERS}
+        if must_exist and not self.settings.chroma_url:
+            self._require_collection(None)  # before connecting, which would create the store's folder
         self._client, self.location = connect(self.settings.chroma_url, self.settings.data_dir / "chroma")
+        if must_exist:
+            self._require_collection(collection_names(self._client))
 
+    def _require_collection(self, in_chroma: list[str] | None) -> None:
+        """StoreError unless Chroma or a catalog file holds this collection (a catalog alone: Chroma lost it, which
+        store_warnings reports on every answer); in_chroma None: Chroma not opened yet (embedded only)."""
+        name = self.settings.collection
+        if in_chroma is None:
+            if (self.settings.data_dir / "chroma").exists() or self._catalog_path().exists():
+                return  # decided once Chroma is open
+            known: list[str] = []
+        else:
+            if name in in_chroma or self._catalog_path().exists():
+                return
+            known = sorted(set(in_chroma))
+        where = self.settings.chroma_url or str(self.settings.data_dir)
+        raise StoreError(
+            f"no collection {name!r} in the store at {where}; "
+            + (f"it holds: {', '.join(known)}. Pass one of those with --collection (or PAPERBOT_COLLECTION), or "
+               if known else "it holds no collections yet: ")
+            + f"create {name!r} with `paperbot --collection {name} ingest PATH`"
+        )
     # --- adapters, built on first use so that browsing never loads the model ------------------------------------
     @property
     def embedder(self) -> Embedder:
@@ -70,16 +104,22 @@ class PaperBot:
     @cached_property
     def vectors(self) -> VectorStore:
         return VectorStore(
-            self._client, self.settings.collection, embedder_id=self.embedder_id, chunker_version=self.chunker_version
+            self._client, self.settings.collection, embedder_id=self.embedder_id, chunker_version=self.chunker_version,
+            location=self.location,
         )
 
     @cached_property
     def catalog(self) -> Catalog:
         catalog = Catalog(self._catalog_path())
-        # A catalog that is missing (new machine for a server store) or from another collection is rebuilt.
+        # A catalog that is missing (new machine for a server store) or from another collection is rebuilt, by a
+        # writer: under the store lock, with its BM25 index, so readers find both complete.
         if catalog.counts()[0] == 0 and self.vectors.count() > 0:
-            log.info("rebuilding the catalog from Chroma (%d chunks)", self.vectors.count())
-            rebuild_catalog(self.vectors, catalog)
+            with store_lock(self._lock_path(), self.settings.lock_timeout, what="the catalog rebuild"):
+                if catalog.counts()[0] == 0:
+                    log.info("rebuilding the catalog from Chroma (%d chunks)", self.vectors.count())
+                    rebuild_catalog(self.vectors, catalog)
+                    LexicalIndex(self._catalog_path().with_suffix(".bm25"), catalog,
+                                 title_weight=self.settings.title_weight).rebuild()
         return catalog
 
     def _catalog_path(self) -> Path:
@@ -109,6 +149,10 @@ class PaperBot:
         """The chat model when an API is configured, else None (extractive answers)."""
         if not self.settings.llm_configured:
             return None
+        if self.settings.local_configured:
+            from paperbot.llm.local_chat import LocalChat
+
+            return LocalChat(self.settings)  # its server starts on the first request, and stops in close()
         from paperbot.llm.chat import ChatModel
 
         return ChatModel(self.settings)
@@ -123,6 +167,17 @@ class PaperBot:
             # One query over all chunks, not one per paper: this runs on the first question after every ingest.
             self._vocabulary = Vocabulary(f"{title} {text}" for _, _, title, text in self.catalog.lexical_rows())
         return self._vocabulary
+
+    def answer_prompts(self, chat_model: str) -> dict:
+        """The prompts an answer uses: the compact pair (short rules, a worked example) for small models."""
+        from paperbot.llm.local_chat import LOCAL_PREFIX
+
+        style = self.settings.prompt_style
+        if style == "auto":
+            style = "compact" if chat_model.startswith(LOCAL_PREFIX) else "standard"
+        if style == "standard":
+            return self.prompts
+        return {**self.prompts, "system": self.prompts["system_compact"], "answer": self.prompts["answer_compact"]}
 
     def answerer(self, *, mode: AnswerMode | None = None, model: str | None = None,
                  temperature: float | None = None) -> Answerer:
@@ -144,11 +199,46 @@ class PaperBot:
             max_answer_tokens=self.settings.max_answer_tokens,
             temperature=self.settings.temperature if temperature is None else temperature,  # per chat tab
             max_question_chars=self.settings.max_question_chars,
+            answerable_threshold=self.settings.answerable_threshold,
+            answerability_model=self.settings.answerability_model,
+            attribution=AttributionPolicy(margin=self.settings.attribution_margin, gap=self.settings.attribution_gap,
+                                          unsupported=self.settings.unsupported),
         )
         return Answerer(
-            retriever=self.retriever, vocabulary=self.vocabulary, counter=self.llm_counter, prompts=self.prompts,
-            config=config, chat=chat, cost=lambda usage: cost_usd(price, usage),
+            retriever=self.retriever, vocabulary=self.vocabulary, counter=self.llm_counter,
+            prompts=self.answer_prompts(chat_model),
+            config=config, chat=chat, cost=lambda usage: cost_usd(price, usage), support_scorer=self.support_scorer,
         )
+
+    @cached_property
+    def support_scorer(self):
+        """Built once (the weights file read and checked, sentence vectors cached): NLI when a model folder is set,
+        else the learned model, else lexical; every one with the number check on top."""
+        from paperbot.errors import ConfigError
+        from paperbot.support.checks import NumberChecked
+        from paperbot.support.learned import LearnedSupportScorer, load_model
+        from paperbot.support.scorer import LexicalSupportScorer
+
+        s = self.settings
+        choice = s.support_scorer if s.support_scorer != "auto" else ("nli" if s.nli_model_dir else "learned")
+        if choice == "nli":
+            if s.nli_model_dir is None:
+                raise ConfigError("PAPERBOT_SUPPORT_SCORER=nli needs PAPERBOT_NLI_MODEL_DIR (a folder with model.onnx, "
+                                  "tokenizer.json and config.json); or set PAPERBOT_SUPPORT_SCORER=learned")
+            from paperbot.support.nli import NliSupportScorer
+
+            return NliSupportScorer(s.nli_model_dir)
+        if choice == "learned":
+            model = load_model()
+            if model.embedder == self.embedder_id:
+                return LearnedSupportScorer(self.embedder, self.vocabulary, model)
+            if s.support_scorer == "learned":
+                raise ConfigError(f"PAPERBOT_SUPPORT_SCORER=learned: the support model was trained on {model.embedder} "
+                                  f"vectors, but the embedder is {self.embedder_id}; set PAPERBOT_EMBEDDER=minilm, or "
+                                  "PAPERBOT_SUPPORT_SCORER=lexical")
+            # auto: the model's cosine features mean nothing in another embedder's space.
+            log.info("support scorer: lexical (the learned model needs %s vectors)", model.embedder)
+        return NumberChecked(LexicalSupportScorer(self.vocabulary))
 
     @cached_property
     def retriever(self) -> Retriever:
@@ -158,24 +248,32 @@ class PaperBot:
 
     # --- use cases ----------------------------------------------------------------------------------------------
     def ingest(
-        self, paths: Iterable[str | Path], *, skip_bad: bool = False, fmt: str | None = None,
+        self, paths: str | Path | Iterable[str | Path], *, skip_bad: bool = False, fmt: str | None = None,
         progress: Progress | None = None,
     ) -> IngestReport:
-        """Load every file first (a bad record stops everything before a write, unless skip_bad), then write."""
-        loaded = load_papers([Path(p) for p in paths], skip_bad=skip_bad, fmt=fmt)
+        """Load every file first (a bad record stops everything before a write, unless skip_bad), then write.
+        `paths` is one path or many."""
+        loaded = load_papers(paths, skip_bad=skip_bad, fmt=fmt, limits=self.load_limits)
         report = self.ingest_papers(loaded.papers, progress=progress)
         self._vocabulary = None
         report.skipped = loaded.skipped
         return report
 
+    @property
+    def load_limits(self) -> LoadLimits:
+        s = self.settings
+        return LoadLimits(max_file_bytes=int(s.max_file_mb * 1024 * 1024),
+                          pdf=PdfBudget(seconds=s.pdf_seconds, max_pages=s.pdf_max_pages))
+
     def ingest_papers(self, papers: Iterable[Paper], *, progress: Progress | None = None) -> IngestReport:
         """A list is deduplicated as a whole; a generator is streamed in windows (bounded memory)."""
+        catalog = self.catalog  # first, outside the lock: opening it may rebuild it, which takes the lock itself
         with store_lock(self._lock_path(), self.settings.lock_timeout):
             report = ingest_papers(
-                papers, catalog=self.catalog, vectors=self.vectors, embedder=self.embedder,
+                papers, catalog=catalog, vectors=self.vectors, embedder=self.embedder,
                 chunker=self.chunker, batch_size=self.settings.ingest_batch_size, progress=progress,
             )
-            self.lexical.ensure_fresh()  # rebuilt once per ingest, not on the first query after it
+            self.lexical.refresh()  # a writer, under the lock: readers only ever load what it saves
             return report
 
     def _lock_path(self) -> Path:
@@ -188,7 +286,10 @@ class PaperBot:
         from paperbot.questions import clean_question
 
         query = clean_question(query, self.settings.max_question_chars).text
-        return self.retriever.search(query, k or self.settings.k, filters, mode)
+        hits = self.retriever.search(query, k or self.settings.k, filters, mode)
+        if mode == "lexical" and self.lexical.problem:
+            raise StoreError(self.lexical.problem)  # hybrid falls back to dense (store_warnings says so)
+        return hits
 
     def paper(self, paper_id: str) -> Paper:
         paper = self.catalog.paper(paper_id)
@@ -211,13 +312,37 @@ class PaperBot:
             mode: AnswerMode | None = None, model: str | None = None, temperature: float | None = None) -> Answer:
         """Answer with citations; `history` is OpenAI-style messages of the conversation so far."""
         answerer = self.answerer(mode=mode, model=model, temperature=temperature)
-        return answerer.ask(question, history or (), k=k, mode=mode)
+        return self._with_store_warnings(answerer.ask(question, history or (), k=k, mode=mode))
 
     def ask_stream(self, question: str, history: list[dict] | None = None, *, k: int | None = None,
                    mode: AnswerMode | None = None, model: str | None = None, temperature: float | None = None):
         """Yields text deltas, then the final Answer."""
         answerer = self.answerer(mode=mode, model=model, temperature=temperature)
-        yield from answerer.ask_stream(question, history or (), k=k, mode=mode)
+        for item in answerer.ask_stream(question, history or (), k=k, mode=mode):
+            yield item if isinstance(item, str) else self._with_store_warnings(item)
+
+    def store_warnings(self) -> tuple[str, ...]:
+        """Why searches and answers are degraded now (an index missing or damaged), with what to do; () if not."""
+        papers, chunks = self.catalog.counts()
+        if not chunks:
+            return ()
+        found = []
+        if self.vectors.count() == 0:
+            found.append(
+                f"the vector store (Chroma at {self.location}) holds no chunks of collection "
+                f"{self.settings.collection!r}, but the catalog lists {papers} papers: was the Chroma folder deleted? "
+                "Search and answers use keyword (BM25) search only. `paperbot doctor` explains; "
+                f"`paperbot --collection NEW reindex --from-catalog {self.settings.collection}` re-embeds the "
+                "catalog's papers into a new collection"
+            )
+        self.lexical.ensure_fresh()
+        if self.lexical.problem:
+            found.append(f"{self.lexical.problem}. Search and answers use dense search only until then")
+        return tuple(found)
+
+    def _with_store_warnings(self, answer: Answer) -> Answer:
+        warnings = self.store_warnings()
+        return replace(answer, store_warnings=warnings) if warnings else answer
 
     def prepare(self, question: str, history: list[dict] | None = None, *, k: int | None = None,
                 mode: AnswerMode | None = None, model: str | None = None) -> PreparedPrompt:
@@ -225,15 +350,23 @@ class PaperBot:
         answerer = self.answerer(mode=mode, model=model)
         return answerer.prepare(question, history or (), k=k)
 
-    def doctor(self, *, repair: bool = False, examples: int = 5):
-        """Check that Chroma, the catalog and the BM25 index agree (a DoctorReport); repair=True fixes what it can."""
-        from paperbot.doctor import StoreAccess, check_store, repair_store
+    def doctor(self, *, repair: bool = False, examples: int = 5, probe: bool = True):
+        """Check that Chroma, the catalog and the BM25 index agree (a DoctorReport); repair=True fixes what it can.
+        probe: first read the collection in a child process, since damaged vector files can crash the reader."""
+        from paperbot.doctor import StoreAccess, check_store, repair_store, unreadable_vectors_report
         from paperbot.store.lock import lock_is_held
+        from paperbot.store.probe import probe_collection
 
+        if probe and self.settings.collection in collection_names(self._client):
+            problem = probe_collection(self.settings.chroma_url, str(self.settings.data_dir / "chroma"),
+                                       self.settings.collection)
+            if problem:
+                return unreadable_vectors_report(self.location, self.settings.collection, problem)
         path = self._catalog_path()
         access = StoreAccess(
             vectors=VectorStore(self._client, self.settings.collection, embedder_id=self.embedder_id,
-                                chunker_version=self.chunker_version, create=False, verify=False),
+                                chunker_version=self.chunker_version, create=False, verify=False,
+                                location=self.location),
             catalog_path=path, open_catalog=lambda: Catalog(path),
             open_lexical=lambda catalog: LexicalIndex(path.with_suffix(".bm25"), catalog,
                                                       title_weight=self.settings.title_weight),
@@ -262,12 +395,40 @@ class PaperBot:
         self._forget_store_state()
         self.__dict__.pop("vectors", None)
         self._client.close()
+        chat = self.__dict__.pop("chat", None)
+        if hasattr(chat, "close"):  # the local model's server
+            chat.close()
+
+    def reindex_from_catalog(self, source_collection: str) -> IngestReport:
+        """Embed the papers another collection's catalog lists into this (new) collection: the way back when that
+        collection's Chroma files are lost or damaged, since the catalog keeps every paper's fields and abstract."""
+        if source_collection == self.settings.collection:
+            raise StoreError(f"--from-catalog {source_collection!r} is this collection: re-embed into a new one, e.g. "
+                             f"`paperbot --collection {source_collection}-2 reindex --from-catalog {source_collection}`")
+        source = self._catalog_path().with_name(f"{source_collection}.sqlite3")
+        if not source.is_file():
+            raise StoreError(f"no catalog {source} for collection {source_collection!r}")
+        catalog = Catalog(source)
+        try:
+            papers = catalog.papers()
+        finally:
+            catalog.close()
+        return self.ingest_papers(papers)
 
     def rebuild_lexical_index(self) -> int:
-        """Recreate the catalog and BM25 index from Chroma; returns the number of papers."""
-        count = rebuild_catalog(self.vectors, self.catalog)
-        self.lexical.rebuild()
+        """Recreate the catalog and BM25 index from Chroma, holding the store lock; returns the number of papers."""
+        catalog = self.catalog  # outside the lock, as in ingest_papers
+        with store_lock(self._lock_path(), self.settings.lock_timeout, what="reindex"):
+            count = rebuild_catalog(self.vectors, catalog)
+            self.lexical.rebuild()
         return count
+
+    def refresh_lexical_index(self) -> bool:
+        """Build the BM25 index if the saved one is not current (e.g. another title weight), holding the store
+        lock; True if it was built."""
+        lexical = self.lexical  # opens the catalog outside the lock, as in ingest_papers
+        with store_lock(self._lock_path(), self.settings.lock_timeout, what="the BM25 build"):
+            return lexical.refresh()
 
     # --- summaries, digests and comparisons ---------------------------------------------------------------------
     digest_k = 30  # papers a query-scoped digest covers unless k is given
@@ -336,7 +497,7 @@ class PaperBot:
         return Digester(
             vocabulary=self.vocabulary, prompts=self.prompts, counter=self.llm_counter, config=config,
             mode="llm" if llm else "extractive", model=chat_model if llm else None, chat=chat,
-            cost=self._cost_for(chat_model),
+            cost=self._cost_for(chat_model), support_scorer=self.support_scorer,
         )
 
     def _digest_papers(self, paper_ids: Iterable[str] | None, query: str | None, k: int | None) -> list[Paper]:

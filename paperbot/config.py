@@ -6,8 +6,29 @@ from pathlib import Path
 from typing import Literal
 
 from platformdirs import user_data_dir
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+_RULES = {"collection": "a collection name is 3 to 62 letters, digits, '.', '_' or '-', starting and ending with a "
+                        "letter or digit"}
+
+
+def load_settings(**overrides) -> Settings:
+    """Settings from arguments, the environment and .env; a bad value is a ConfigError naming the option or variable,
+    the value and the rule, in one line each (not pydantic's traceback)."""
+    from paperbot.errors import ConfigError
+
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            name = ".".join(str(part) for part in error["loc"]) or "settings"
+            where = f"--{name.replace('_', '-')}" if name in overrides else f"PAPERBOT_{name.upper()}"
+            rule = _RULES.get(name, error["msg"])
+            lines.append(f"{where}={error.get('input')!r}: {rule}")
+        raise ConfigError("invalid setting: " + "; ".join(lines)) from None
 
 
 def default_data_dir() -> Path:
@@ -35,6 +56,11 @@ class Settings(BaseSettings):
     # Larger batches embed faster (length-sorted batches pad less: 256 papers ran 18% faster than 64 here).
     ingest_batch_size: int = Field(default=256, ge=1, le=10_000, description="papers embedded and written together")
     lock_timeout: float = Field(default=600.0, ge=0, description="seconds an ingest or repair waits for another one")
+    # Bounds on what one input file may cost: a hostile 4.6 KB PDF parsed for minutes before these existed.
+    pdf_seconds: float = Field(default=30.0, gt=0, description="parsing time per PDF; a slower one is stopped and "
+                               "reported as skipped")
+    pdf_max_pages: int = Field(default=500, ge=1, description="PDFs with more pages are skipped")
+    max_file_mb: float = Field(default=1024.0, gt=0, description="larger input files are refused before reading")
     tiktoken_encoding: str | None = None  # None: chosen from the chat model
     chunk_tokens: int | None = Field(default=None, ge=16, description="chunk size cap in word pieces; None: the "
                                      "embedder's limit (256). A store records it: another size needs another collection")
@@ -57,6 +83,11 @@ class Settings(BaseSettings):
     max_attempts: int = Field(default=5, ge=1, le=20, description="tries per API call, retries included")
     max_retry_seconds: float = Field(default=120.0, gt=0, description="give up retrying after this long")
     retry_base_seconds: float = Field(default=0.5, gt=0, description="first backoff step; doubles per retry")
+    # A hard bound on one LLM answer, retries, first token and the whole stream included: a server that drips a
+    # word every few seconds (each read within the request timeout) must not hold a CLI or an app slot for ever.
+    # Generous by default because the local model on 2 cores takes minutes for a long answer.
+    max_answer_seconds: float = Field(default=300.0, gt=0, description="give up on one LLM answer after this long; "
+                                      "the text so far is kept, marked as cut")
 
     # Answering: the chat model and the token budget of each prompt.
     chat_model: str = "gpt-4o-mini"
@@ -65,7 +96,13 @@ class Settings(BaseSettings):
         default="auto", description="auto: LLM when an API is configured, else extractive"
     )
     answer_k: int = Field(default=5, ge=1, le=50, description="papers retrieved as evidence for an answer")
-    prompts_dir: Path | None = Field(default=None, description="prompt templates; default: the repo's prompts/")
+    # Fitted on the tune halves by evals/train_answerability.py, reported on the other halves
+    # (evals/results/answerability.json); used by paperbot/abstention.py decide() in both answer modes.
+    answerable_threshold: float = Field(default=0.5, ge=0, le=1, description="answer only when the answerability "
+                                        "scorer's p(answerable) reaches this; higher declines more")
+    answerability_model: Path | None = Field(default=None, description="answerability model JSON; default: the "
+                                             "packaged paperbot/data/answerability_model.json")
+    prompts_dir: Path | None = Field(default=None, description="prompt templates; default: the packaged copy of prompts/")
     temperature: float = Field(default=0.1, ge=0, le=2)
     # About 250 tokens: a long question still leaves most of the prompt budget to the sources.
     max_question_chars: int = Field(default=1000, ge=20, le=100_000, description="longer questions are cut")
@@ -74,13 +111,48 @@ class Settings(BaseSettings):
     max_prompt_tokens: int = Field(
         default=1500, ge=64, description="prompt budget cap; also kept within context window minus the answer"
     )
+    # Support scoring of answer sentences (paperbot/support/): auto = the NLI model when nli_model_dir is set, else
+    # the packaged learned model (evals/train_support.py; evals/results/support-model.md), lexical as the fallback.
+    support_scorer: Literal["auto", "learned", "lexical", "nli"] = Field(
+        default="auto", description="auto: nli when nli_model_dir is set, else learned")
+    nli_model_dir: Path | None = Field(default=None, description="an ONNX NLI model: model.onnx, tokenizer.json, "
+                                       "config.json (id2label names the entailment class)")
+    # Post-hoc attribution of LLM answers (paperbot/attribution.py): each sentence against every shown paper.
+    unsupported: Literal["flag", "drop"] = Field(
+        default="flag", description="answer sentences no paper supports: flagged, or dropped from the answer text")
+    # Set by hand, not fitted: 0.1 above the support scorer's own threshold (lexical 0.6: a sentence must share
+    # 70% of its IDF-weighted content with one paper) before a key the model did not write is added or swapped in;
+    # within 0.05 of each other two such papers are a tie, and the sentence is flagged instead of guessed.
+    attribution_margin: float = Field(default=0.1, ge=0, le=1, description="'clearly supports' = scorer "
+                                      "threshold + this; needed to add or change a key")
+    attribution_gap: float = Field(default=0.05, ge=0, le=1, description="papers scoring within this of the "
+                                   "best one are a tie: the sentence is flagged ambiguous")
+
+    # A local GGUF model served by llama-cpp-python (the `.[local]` extra), started on demand by the facade.
+    local_model: Path | None = Field(default=None, description="a .gguf file: ask/summarize/digest/compare/chat "
+                                     "start `python -m llama_cpp.server` on it when an LLM answer is needed")
+    local_base_url: str | None = Field(default=None, description="the local model already served here "
+                                       "(`paperbot llm serve` prints it): use it instead of starting one")
+    local_threads: int | None = Field(default=None, ge=1, le=256, description="CPU threads; None: all cores")
+    local_context: int = Field(default=2048, ge=256, le=131_072, description="the server's context window (n_ctx)")
+    # The local model reads about 90 prompt tokens/s on 2 cores: a ~1,000-token prompt is ~11 s before the first word.
+    local_prompt_tokens: int = Field(default=1000, ge=64, description="prompt budget cap for the local model")
+    local_max_answer_tokens: int = Field(default=300, ge=1, description="answer token cap for the local model")
+    local_startup_timeout: float = Field(default=120.0, gt=0, description="seconds to wait for the server to answer")
+    local_request_timeout: float = Field(default=300.0, gt=0, description="seconds per request to the local server")
+    local_server_module: str = Field(default="llama_cpp.server", description="module run as the server "
+                                     "(`python -m MODULE --model ... --port ...`); tests put a stand-in here")
+    prompt_style: Literal["auto", "standard", "compact"] = Field(
+        default="auto", description="compact: short instructions and a worked example, for small models; "
+        "auto: compact for the local model")
 
     # Prices (USD per 1M tokens) for cost reports; unknown models cost "unknown", never 0.
     prices_file: Path | None = Field(default=None, description="JSON merged over the packaged price table")
     price_input_per_m: float | None = Field(default=None, ge=0, description="override for chat_model")
     price_output_per_m: float | None = Field(default=None, ge=0, description="override for chat_model")
 
-    @field_validator("data_dir", "models_dir", "prices_file", mode="after")
+    @field_validator("data_dir", "models_dir", "prices_file", "local_model", "answerability_model",
+                     "nli_model_dir", mode="after")
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:
         # Relative paths are taken from where the command runs, once, so later chdirs do not move the store.
@@ -90,7 +162,12 @@ class Settings(BaseSettings):
     def llm_configured(self) -> bool:
         """True when an OpenAI-compatible API is reachable in principle: a key, or a local server's URL."""
         has_key = self.openai_api_key is not None and bool(self.openai_api_key.get_secret_value())
-        return has_key or bool(self.openai_base_url)
+        return has_key or bool(self.openai_base_url) or self.local_configured
+
+    @property
+    def local_configured(self) -> bool:
+        """True when answers come from the local model (a GGUF to serve, or one already served)."""
+        return self.local_model is not None or bool(self.local_base_url)
 
     @property
     def tiktoken_cache_dir(self) -> Path | None:

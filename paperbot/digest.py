@@ -24,6 +24,7 @@ from paperbot.ports import TokenCounter
 from paperbot.prompts import Prompt
 from paperbot.sentences import sentence_spans
 from paperbot.structured import complete_json
+from paperbot.support.scorer import SupportScorer
 from paperbot.summary_types import CitedSentence, Digest, DigestPaper, DigestPlan, DigestStep, PlannedCall, Theme
 from paperbot.terms import Vocabulary, terms, weighted_coverage
 from paperbot.tldr import sentence_scores
@@ -110,7 +111,7 @@ class Digester:
     def __init__(
         self, *, vocabulary: Callable[[], Vocabulary], prompts: dict[str, Prompt], counter: TokenCounter,
         config: DigestConfig, mode: AnswerMode = "extractive", model: str | None = None, chat: Any | None = None,
-        cost: Callable[[TokenUsage], float | None] = lambda usage: None,
+        cost: Callable[[TokenUsage], float | None] = lambda usage: None, support_scorer: SupportScorer | None = None,
     ) -> None:
         self._vocabulary = vocabulary
         self._prompts = prompts
@@ -120,6 +121,7 @@ class Digester:
         self.model = model if mode == "llm" else None
         self._chat = chat
         self._cost = cost
+        self._support_scorer = support_scorer  # None: lexical
 
     # --- themes -------------------------------------------------------------------------------------------------
     def group(self, papers: Sequence[Paper], vectors: dict[str, np.ndarray]) -> list[list[Paper]]:
@@ -205,7 +207,7 @@ class Digester:
         return Theme(
             name=_name(keywords), keywords=keywords, paragraph=paragraph,
             paper_keys=tuple(item.key for item in evidence), cited=tuple(cited),
-            support=support(paragraph, evidence, vocabulary),
+            support=support(paragraph, evidence, vocabulary, self._support_scorer),
         )
 
     # --- LLM: plan ----------------------------------------------------------------------------------------------
@@ -361,7 +363,8 @@ class Digester:
             evidence = self._evidence(prepared, index)
             themes.append(Theme(
                 name=text.name, keywords=prepared.keywords[index], paragraph=text.paragraph,
-                paper_keys=tuple(e.key for e in evidence), support=support(text.paragraph, evidence, vocabulary),
+                paper_keys=tuple(e.key for e in evidence),
+                support=support(text.paragraph, evidence, vocabulary, self._support_scorer),
                 invalid_keys_removed=removed,
             ))
         return Digest(prepared.query, tuple(prepared.papers), tuple(themes), "llm", self._chat.model, prepared.plan,

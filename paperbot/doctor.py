@@ -255,6 +255,17 @@ def _inspect(access: StoreAccess, n: int, *, check_lock: bool) -> _State:
                   vector_index.ok)
 
 
+def unreadable_vectors_report(location: str, collection: str, problem: str) -> DoctorReport:
+    """The report when reading the collection in a child process failed: nothing else can be checked safely."""
+    return DoctorReport(location, collection, [Finding(
+        "vector-store", False, f"vector store unreadable: collection {collection!r} at {location}: {problem}",
+        advice=f"not repairable in place (its vector files are damaged). Recover from the catalog, which keeps every "
+               f"paper: `paperbot --collection {collection}-2 reindex --from-catalog {collection}` embeds its papers "
+               f"into a new collection; then use --collection {collection}-2 (or PAPERBOT_COLLECTION). Keep the old "
+               "Chroma folder until the new collection answers, or re-ingest your source files instead",
+    )])
+
+
 def check_store(access: StoreAccess, *, examples: int = 5) -> DoctorReport:
     """Read-only: every check, with counts and up to `examples` ids each."""
     state = _inspect(access, examples, check_lock=True)
@@ -332,6 +343,10 @@ def repair_store(access: StoreAccess, *, examples: int = 5) -> DoctorReport:
             repairs.append(f"deleted {len(drop_chroma)} Chroma chunks of {len(drop_catalog)} papers stored "
                            "incompletely or in mixed versions")
         if drop_catalog:
+            # Papers leave the catalog only after a copy of it is kept: what they were is never lost to a repair.
+            kept = catalog.backup(access.catalog_path.with_name(
+                f"{access.catalog_path.name}.backup-{time.strftime('%Y%m%dT%H%M%S')}"))
+            repairs.append(f"backed up the catalog to {kept} before removing papers from it")
             catalog.delete_papers(drop_catalog)
             repairs.append(f"removed {len(drop_catalog)} papers from the catalog; re-ingest them: "
                            + ", ".join(reingest[:examples]) + (" ..." if len(reingest) > examples else ""))

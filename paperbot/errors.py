@@ -42,3 +42,18 @@ class QuestionError(PaperbotError):
 
 class PaperNotFoundError(PaperbotError):
     """No paper has the id asked for."""
+
+
+class FilterError(PaperbotError):
+    """Search filters that cannot match anything sensible: a year out of range, or year_min after year_max."""
+
+
+class AnswerCut(PaperbotError):
+    """An answer stopped by one of paperbot's own bounds (time or size); `partial_text` is the valid text that
+    arrived before the cut ("" if none), kept by a caller only if it marks the answer as cut."""
+
+    reason = "cut"
+
+    def __init__(self, message: str, *, partial_text: str = "") -> None:
+        super().__init__(message)
+        self.partial_text = partial_text

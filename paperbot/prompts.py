@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import hashlib
 import string
+from importlib import resources
 from dataclasses import dataclass
 from pathlib import Path
 
 from paperbot.errors import ConfigError
 
-DEFAULT_PROMPTS_DIR = Path(__file__).resolve().parents[1] / "prompts"
+# Package data (paperbot/prompt_templates links to the repository's prompts/; a wheel carries copies), so an
+# installed paperbot finds its prompts wherever it runs.
+DEFAULT_PROMPTS_DIR = Path(str(resources.files("paperbot") / "prompt_templates"))
 
 # Each prompt and the placeholders it must use, no more and no fewer.
 PLACEHOLDERS: dict[str, frozenset[str]] = {
     "system": frozenset({"sentinel"}),
     "answer": frozenset({"sources", "question", "n_sources"}),
+    # The same two for small models (prompt_style compact): short rules and a worked example of the key format.
+    "system_compact": frozenset({"sentinel"}),
+    "answer_compact": frozenset({"sources", "question", "n_sources"}),
     "condense": frozenset({"history", "question"}),
     # Summaries, digests and comparisons (paperbot/summarize.py, digest.py, compare.py).
     "structured_system": frozenset(),

@@ -7,9 +7,17 @@ import json
 import sys
 
 from rich.console import Console
-from rich.markup import escape
+from rich.markup import escape as markup_escape
 
+from paperbot.attribution import describe
+from paperbot.terminal import clean, escape_json
 from paperbot.types import Answer
+
+
+def escape(text: object) -> str:
+    """Answer text, titles, ids and URLs come from a model or from data: cleaned of terminal escape sequences and
+    control characters, then escaped for rich markup."""
+    return markup_escape(clean(text))
 
 
 def answer_json(answer: Answer) -> dict:
@@ -21,7 +29,7 @@ def answer_json(answer: Answer) -> dict:
 
 def print_answer(out: Console, answer: Answer, *, as_json: bool, streamed: bool) -> None:
     if as_json:
-        sys.stdout.write(json.dumps(answer_json(answer), ensure_ascii=False, indent=2) + "\n")
+        sys.stdout.write(escape_json(json.dumps(answer_json(answer), ensure_ascii=False, indent=2)) + "\n")
         return
     if not streamed:
         out.print(escape(answer.text))
@@ -29,19 +37,32 @@ def print_answer(out: Console, answer: Answer, *, as_json: bool, streamed: bool)
     if answer.question_truncated:
         out.print(f"[yellow]The question was cut to its first {len(answer.question)} characters "
                   "(PAPERBOT_MAX_QUESTION_CHARS).[/]")
+    if answer.truncated:
+        out.print(f"[yellow]The answer is cut, incomplete:[/] {escape(answer.cut_reason or '')}")
+    if streamed and answer.attribution is not None and answer.text != answer.raw_text:
+        # What streamed cannot be taken back: the checked answer is printed again, below it.
+        out.print("[bold]Checked answer[/]")
+        out.print(escape(answer.text))
+        out.print()
     if answer.abstained:
         out.print("[yellow]Not answerable from these papers.[/] Nearest papers:")
         for paper in answer.nearest_papers:
             out.print(f"  - {escape(paper.title)} [dim]({escape(paper.paper_id)})[/]")
+        if answer.attribution is not None:
+            print_attribution(out, answer)
     else:
         out.print("[bold]References[/]")
+        added = set(answer.attribution.attributed_keys) if answer.attribution else set()
         for c in answer.citations:
             where = f" {c.url}" if c.url else ""
             year = f" ({c.year})" if c.year else ""
-            out.print(f"  [{c.key}] {escape(c.title)}{year} [dim]{escape(c.paper_id)}{escape(where)}[/]")
+            mark = " [cyan](added by the check)[/]" if c.key in added else ""
+            out.print(f"  [{c.key}] {escape(c.title)}{year} [dim]{escape(c.paper_id)}{escape(where)}[/]{mark}")
         flagged = answer.unsupported_sentences
-        uncited = [s for s in answer.sentences if not s.keys and not s.supported]
-        if flagged or uncited:
+        uncited = [s for s in answer.sentences if not s.keys and not s.supported and s.origin is None]
+        if answer.attribution is not None:
+            print_attribution(out, answer)
+        elif flagged or uncited:
             out.print("[yellow]Check these sentences[/] (weak support in the papers they cite, or no citation):")
             for s in (*flagged, *uncited):
                 out.print(f"  - {escape(s.sentence[:160])} [dim](support {s.score:.2f})[/]")
@@ -61,6 +82,30 @@ def print_answer(out: Console, answer: Answer, *, as_json: bool, streamed: bool)
               f"total {answer.timings.total_ms:.0f} ms[/]")
 
 
+_MARKS = {  # per checked sentence: a sign, its colour, and what the check did
+    "attributed": ("+", "cyan", "key added: {keys}"),
+    "corrected": ("~", "cyan", "key corrected: {model} → {keys}"),
+    "ambiguous": ("?", "yellow", "cited {model}, but {alternatives} fit equally well: check it"),
+    "unsupported": ("!", "yellow", "no paper supports it{cited}"),
+}
+
+
+def print_attribution(out: Console, answer: Answer) -> None:
+    """The check's summary line, then a mark per sentence it changed or flagged (model text escaped)."""
+    out.print(f"[bold]{escape(describe(answer))}[/]")
+    for item in answer.sentences:
+        if item.origin not in _MARKS:
+            continue
+        sign, colour, what = _MARKS[item.origin]
+        cited = f" (cited {', '.join(item.keys)})" if item.keys else ""
+        what = what.format(keys=", ".join(item.keys), model=", ".join(item.model_keys) or "none",
+                           alternatives=" or ".join(item.alternatives), cited=cited)
+        if item.dropped:
+            what += "; dropped from the answer"
+        out.print(f"  [{colour}]{sign}[/] {escape(item.sentence[:160])} [dim]({escape(what)}; "
+                  f"support {item.score:.2f})[/]")
+
+
 def print_dry_run(out: Console, bot, prepared, *, model: str | None, as_json: bool) -> None:
     from paperbot.pricing import price_for
 
@@ -71,11 +116,11 @@ def print_dry_run(out: Console, bot, prepared, *, model: str | None, as_json: bo
         estimate = (prepared.prompt_tokens * price.input_per_m
                     + bot.settings.max_answer_tokens * price.output_per_m) / 1e6
     if as_json:
-        sys.stdout.write(json.dumps({
+        sys.stdout.write(escape_json(json.dumps({
             "model": chat_model, "messages": prepared.messages, "prompt_tokens": prepared.prompt_tokens,
             "max_answer_tokens": bot.settings.max_answer_tokens, "estimated_cost_usd_at_most": estimate,
             "evidence": [dataclasses.asdict(e) for e in prepared.evidence], "search_query": prepared.search_query,
-        }, ensure_ascii=False, indent=2) + "\n")
+        }, ensure_ascii=False, indent=2)) + "\n")
         return
     for message in prepared.messages:
         out.print(f"[bold]── {message['role']} ──[/]")

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from rich.console import Console
-from rich.markup import escape
+from rich.markup import escape as markup_escape
 from rich.table import Table
 
 from paperbot.summary_formats import plan_lines, sentence_tags
+from paperbot.terminal import clean
 from paperbot.summary_types import NOT_STATED, Comparison, DigestPlan, PaperSummary, SummaryField
+
+
+def escape(text: object) -> str:
+    """Summaries, titles and ids come from a model or from data: cleaned of terminal escapes, then markup-escaped."""
+    return markup_escape(clean(text))
 
 
 def _field(out: Console, label: str, item: SummaryField) -> None:

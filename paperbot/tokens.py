@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -10,6 +11,9 @@ import tiktoken
 
 from paperbot.errors import ModelFileError
 
+# Texts longer than this are never handed to tiktoken whole (see TiktokenCounter.count): ~25k tokens, more than
+# any prompt paperbot sends, and a few MB of tiktoken's working memory (a long run without spaces is slow too).
+MAX_EXACT_CHARS = 100_000
 _O200K_PREFIXES = ("gpt-4o", "gpt-4.1", "gpt-4.5", "gpt-5", "o1", "o3", "o4", "chatgpt-4o")
 
 
@@ -51,7 +55,20 @@ class TiktokenCounter:
         return self._encoding.name
 
     def count(self, text: str) -> int:
-        return len(self._encoding.encode_ordinary(text))
+        """Exact up to MAX_EXACT_CHARS; beyond, estimated (see _capped): tiktoken's memory grows many times faster
+        than the text (a 300 MB reply asked for 10 GB and aborted the process)."""
+        if len(text) <= MAX_EXACT_CHARS:
+            return len(self._encoding.encode_ordinary(text))
+        return self._capped(text)
 
     def count_many(self, texts: list[str]) -> list[int]:
-        return [len(ids) for ids in self._encoding.encode_ordinary_batch(texts)]
+        if all(len(t) <= MAX_EXACT_CHARS for t in texts):
+            return [len(ids) for ids in self._encoding.encode_ordinary_batch(texts)]
+        return [self.count(t) for t in texts]
+
+    def _capped(self, text: str) -> int:
+        """A prefix counted exactly, the rest extrapolated at the prefix's rate, rounded up. Never used for the
+        prompt budget in practice: prompts are a few thousand tokens, far below the cap."""
+        prefix = text[:MAX_EXACT_CHARS]
+        counted = len(self._encoding.encode_ordinary(prefix))
+        return counted + math.ceil(counted * (len(text) - len(prefix)) / len(prefix))

@@ -85,6 +85,18 @@ class SearchFilters:
     authors: tuple[str, ...] = ()  # case-insensitive substring match on any author
     paper_ids: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        # Said now, before SQLite overflows on a 20-digit year or a reversed range quietly matches nothing.
+        from paperbot.errors import FilterError
+
+        for name in ("year_min", "year_max"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, int) and 0 <= value <= 9999):
+                raise FilterError(f"--{name.replace('_', '-')} {value!r}: a year must be a whole number from 0 to 9999")
+        if self.year_min is not None and self.year_max is not None and self.year_min > self.year_max:
+            raise FilterError(f"--year-min {self.year_min} is after --year-max {self.year_max}: no year can match; "
+                              "swap them")
+
     @property
     def is_empty(self) -> bool:
         return self.year_min is None and self.year_max is None and not self.authors and not self.paper_ids
@@ -161,14 +173,52 @@ class Citation:
     year: int | None
 
 
+# Why a checked LLM answer sentence carries its keys: the model's keys held ("cited"), a paper's key added to an
+# uncited sentence ("attributed") or put in place of a wrong one ("corrected"), several papers fit equally and the
+# model's keys were kept ("ambiguous", flagged), nothing supports it ("unsupported", flagged or dropped), or it
+# states nothing checkable ("no claim": connectives, the abstention sentence). None: not checked (extractive).
+SentenceOrigin = Literal["cited", "attributed", "corrected", "ambiguous", "unsupported", "no claim"]
+
+
 @dataclass(frozen=True)
 class SentenceSupport:
-    """One answer sentence, the keys it cites, and how well the cited text supports it (0..1)."""
+    """One answer sentence, the keys it cites, and how well the cited text supports it (0..1). After attribution
+    `sentence` and `keys` are the checked ones (as in Answer.text) and `model_keys` what the model wrote."""
 
     sentence: str
     keys: tuple[str, ...]
     score: float
     supported: bool
+    model_keys: tuple[str, ...] = ()
+    origin: SentenceOrigin | None = None
+    alternatives: tuple[str, ...] = ()  # "ambiguous": the papers that each clearly support it
+    dropped: bool = False  # left out of Answer.text (PAPERBOT_UNSUPPORTED=drop)
+
+    @property
+    def attributed_keys(self) -> tuple[str, ...]:
+        """Keys paperbot's check put on this sentence that the model did not write there."""
+        return tuple(k for k in self.keys if k not in self.model_keys) if self.origin is not None else ()
+
+
+@dataclass(frozen=True)
+class AttributionSummary:
+    """What post-hoc attribution did to an LLM answer, and which keys came from the model and which from the check."""
+
+    scorer: str  # the support scorer that decided ("lexical", ...)
+    unsupported_policy: str  # "flag" or "drop" (PAPERBOT_UNSUPPORTED)
+    cited: int = 0  # sentences whose own keys support them
+    attributed: int = 0
+    corrected: int = 0
+    ambiguous: int = 0
+    unsupported: int = 0
+    dropped: int = 0
+    model_keys: tuple[str, ...] = ()  # keys the model cited (among those shown)
+    attributed_keys: tuple[str, ...] = ()  # keys in the checked text that the model never cited
+    removed_keys: tuple[str, ...] = ()  # keys the model cited that the checked text no longer has
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.attributed or self.corrected or self.dropped)
 
 
 @dataclass(frozen=True)
@@ -212,7 +262,18 @@ class Answer:
     nearest_papers: tuple[Citation, ...] = ()  # shown when abstaining
     question_truncated: bool = False  # the question was cut to Settings.max_question_chars before answering
     instructions_leaked: bool = False  # the LLM repeated its system prompt: a source likely held an injection
+    raw_text: str | None = None  # an LLM answer as it streamed (unshown keys already removed); `text` is checked
+    attribution: AttributionSummary | None = None  # LLM answers: what the post-hoc check changed
+    # The LLM answer was stopped by a bound (PAPERBOT_MAX_ANSWER_SECONDS, or a size cap): `text` is what arrived
+    # before it, kept only because it is marked so; cut_reason says which bound and what to do.
+    truncated: bool = False
+    cut_reason: str | None = None
+    # The store answered in a degraded way (dense or keyword search only: an index missing or damaged), with what
+    # to do; repeated on every answer until the store is repaired.
+    store_warnings: tuple[str, ...] = ()
+    support_scorer: str = "lexical"  # which scorer gave `sentences` their support ("learned-v1", "nli:<dir>", ...)
 
     @property
     def unsupported_sentences(self) -> tuple[SentenceSupport, ...]:
-        return tuple(s for s in self.sentences if s.keys and not s.supported)
+        """Cited sentences their papers do not support and, once attribution ran, every flagged sentence."""
+        return tuple(s for s in self.sentences if not s.supported and (s.keys or s.origin is not None))

@@ -89,6 +89,7 @@ import json
 import math
 import random
 import re
+import select
 import socket
 import struct
 import threading
@@ -109,9 +110,14 @@ __all__ = [
     "RecordedRequest",
     "count_tokens",
     "delay",
+    "drip",
     "drop_mid_stream",
     "embed_text",
     "empty_choices",
+    "endless",
+    "hold",
+    "huge_body",
+    "huge_token",
     "malformed_json",
     "no_done",
     "rate_limit",
@@ -193,7 +199,8 @@ def _default_error_body(code: int) -> dict[str, Any]:
 class Fault:
     """One scripted misbehaviour; build it with the module-level helpers (or ``Fault.status(...)`` etc.)."""
 
-    kind: str  # status | delay | reset | drop_mid_stream | malformed_json | empty_choices | no_done
+    kind: str  # status | delay | hold | reset | drop_mid_stream | malformed_json | empty_choices | no_done | drip |
+    # endless | huge_body | huge_token
     path: str | None = None
     code: int = 0
     body: Any = None
@@ -201,8 +208,13 @@ class Fault:
     seconds: float = 0.0
     after_chunks: int = 0
     content_type: str = "application/json"
+    when: str | None = None  # only requests whose raw body contains this text take the fault
+    sticky: bool = False  # not consumed: every matching request takes it
+    megabytes: float = 0.0
 
-    def matches(self, path: str) -> bool:
+    def matches(self, path: str, raw: bytes = b"") -> bool:
+        if self.when is not None and self.when.encode() not in raw:
+            return False
         return self.path is None or _normalise_path(self.path) == _normalise_path(path)
 
     # Constructors, also exported as module-level functions.
@@ -230,6 +242,42 @@ class Fault:
     def delay(cls, seconds: float, *, path: str | None = None) -> Fault:
         """Sleep ``seconds`` (woken early by ``stop()``), then answer normally."""
         return cls("delay", path=path, seconds=seconds)
+
+    @classmethod
+    def hold(cls, *, path: str | None = None) -> Fault:
+        """Never answer: hold the request until the client gives up (closes the connection) or ``stop()``; then
+        the connection is reset. Unlike ``delay``, no machine is too slow for it: the client always times out."""
+        return cls("hold", path=path)
+
+    # Hostile servers (tests/test_hostile_llm.py). Each ignores max_tokens and writes as the client reads, so the
+    # fake never holds a big body in memory; each ends when the client goes away. ``when``: only requests whose
+    # body contains that text (e.g. a question) take it; ``sticky``: it is not used up.
+    @classmethod
+    def drip(cls, seconds: float = 20.0, *, when: str | None = None, sticky: bool = False,
+             path: str | None = None) -> Fault:
+        """Streaming: the role chunk and one word at once, then one more word every ``seconds``, for ever.
+        Non-streaming: the headers and the body's first byte, then one more byte every ``seconds``."""
+        return cls("drip", path=path, seconds=seconds, when=when, sticky=sticky)
+
+    @classmethod
+    def endless(cls, *, when: str | None = None, sticky: bool = False, path: str | None = None) -> Fault:
+        """Streaming: word deltas as fast as the client reads, for ever, never a finish_reason. Non-streaming: a
+        chunked chat completion whose content never ends."""
+        return cls("endless", path=path, when=when, sticky=sticky)
+
+    @classmethod
+    def huge_body(cls, megabytes: float = 300, *, when: str | None = None, sticky: bool = False,
+                  path: str | None = None) -> Fault:
+        """Non-streaming: a valid chat completion (Content-Length given) whose content is ``megabytes`` MB of
+        words. Streaming: that much text in 64 KB deltas."""
+        return cls("huge_body", path=path, megabytes=megabytes, when=when, sticky=sticky)
+
+    @classmethod
+    def huge_token(cls, megabytes: float = 300, *, when: str | None = None, sticky: bool = False,
+                   path: str | None = None) -> Fault:
+        """Streaming: one ``data:`` event whose single delta is ``megabytes`` MB without a space.
+        Non-streaming: a chat completion whose content is that one "word"."""
+        return cls("huge_token", path=path, megabytes=megabytes, when=when, sticky=sticky)
 
     @classmethod
     def reset(cls, *, path: str | None = None) -> Fault:
@@ -264,6 +312,11 @@ class Fault:
 status = Fault.status
 rate_limit = Fault.rate_limit
 delay = Fault.delay
+hold = Fault.hold
+drip = Fault.drip
+endless = Fault.endless
+huge_body = Fault.huge_body
+huge_token = Fault.huge_token
 reset = Fault.reset
 drop_mid_stream = Fault.drop_mid_stream
 malformed_json = Fault.malformed_json
@@ -311,11 +364,11 @@ class _Server(ThreadingHTTPServer):
     block_on_close = False
     allow_reuse_address = True
 
-    def __init__(self, fake: FakeOpenAI) -> None:
+    def __init__(self, fake: FakeOpenAI, port: int = 0) -> None:
         self.fake = fake
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(("127.0.0.1", port), _Handler)
 
     def process_request(self, request, client_address):  # type: ignore[override]
         with self._connections_lock:
@@ -390,6 +443,7 @@ class FakeOpenAI:
         stream_usage: set False to act like servers that ignore ``stream_options.include_usage``.
         stream_framing: ``"chunked"`` (default) or ``"close"`` (no length, body ends when the
             connection closes, as some proxies do).
+        port: the port on 127.0.0.1 to listen on; 0 (default) picks a free one.
     """
 
     def __init__(
@@ -402,6 +456,7 @@ class FakeOpenAI:
         latency: float = 0.0,
         stream_usage: bool = True,
         stream_framing: str = "chunked",
+        port: int = 0,
     ) -> None:
         if stream_framing not in ("chunked", "close"):
             raise ValueError("stream_framing must be 'chunked' or 'close'")
@@ -412,6 +467,7 @@ class FakeOpenAI:
         self.latency = latency
         self.stream_usage = stream_usage
         self.stream_framing = stream_framing
+        self._port = port  # 0: a free one
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
         self._faults: list[Fault] = []
@@ -427,7 +483,7 @@ class FakeOpenAI:
         if self._server is not None:
             raise RuntimeError("FakeOpenAI already started")
         self._stopping.clear()
-        self._server = _Server(self)
+        self._server = _Server(self, self._port)
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, name="fake-openai", daemon=True
         )
@@ -506,11 +562,11 @@ class FakeOpenAI:
         with self._lock:
             self._faults.clear()
 
-    def _take_fault(self, path: str) -> Fault | None:
+    def _take_fault(self, path: str, raw: bytes = b"") -> Fault | None:
         with self._lock:
             for i, fault in enumerate(self._faults):
-                if fault.matches(path):
-                    return self._faults.pop(i)
+                if fault.matches(path, raw):
+                    return fault if fault.sticky else self._faults.pop(i)
         return None
 
     def _next_id(self, prefix: str) -> str:
@@ -529,7 +585,7 @@ class FakeOpenAI:
         except ValueError:
             body = None
         path, _, query = h.path.partition("?")
-        fault = self._take_fault(path)
+        fault = self._take_fault(path, raw)
         with self._lock:
             self._requests.append(
                 RecordedRequest(
@@ -585,6 +641,11 @@ class FakeOpenAI:
         if fault.kind == "delay":
             self._sleep(h, fault.seconds)
             return False
+        if fault.kind == "hold":
+            self._hold(h)
+        if fault.kind in ("drip", "endless", "huge_body", "huge_token"):
+            self._hostile(h, fault, streaming)
+            return True
         if fault.kind == "reset" or (fault.kind == "drop_mid_stream" and not streaming):
             self._reset(h)
         if fault.kind == "malformed_json":
@@ -871,6 +932,102 @@ class FakeOpenAI:
             h.wfile.flush()
         else:
             self._drop(h)
+
+    def _hold(self, h: _Handler) -> None:
+        """Wait until the client closes the connection (EOF, or an error, on our side) or ``stop()``; then reset."""
+        sock = h.connection
+        while not self._stopping.is_set():
+            readable, _, _ = select.select([sock], [], [], 0.05)
+            if readable:
+                try:
+                    if not sock.recv(1, socket.MSG_PEEK):
+                        break
+                except OSError:
+                    break
+                time.sleep(0.05)  # data, not EOF (a pipelined request): keep holding
+        self._reset(h)
+
+    # ----------------------------------------------------------------- hostile servers
+
+    def _hostile(self, h: _Handler, fault: Fault, streaming: bool) -> None:
+        """Carry out a hostile fault (see the constructors); returns only by raising once the client is gone."""
+        created = int(time.time())
+        head = {"id": self._next_id("chatcmpl"), "created": created, "model": "fake-chat"}
+        size = int(fault.megabytes * 1024 * 1024)
+        block = 64 * 1024
+        if streaming:
+            def event(content: str) -> str:
+                return json.dumps({**head, "object": "chat.completion.chunk", "choices": [
+                    {"index": 0, "delta": {"content": content}, "logprobs": None, "finish_reason": None}]})
+
+            self._start_stream(h)
+            self._write_event(h, json.dumps({**head, "object": "chat.completion.chunk", "choices": [
+                {"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]}))
+            if fault.kind == "drip":
+                self._write_event(h, event("Dripping "))
+                while not self._stopping.wait(fault.seconds):
+                    self._write_event(h, event("word "))
+            elif fault.kind == "endless":
+                n = 0
+                while not self._stopping.is_set():
+                    n += 1
+                    self._write_event(h, event(f"endless{n} "))
+            elif fault.kind == "huge_body":
+                words = ("lorem ipsum " * (block // 12 + 1))[:block]
+                for _ in range(size // block):
+                    self._write_event(h, event(words))
+                self._end_stream(h)
+            else:  # huge_token: one SSE line, written as it goes, never held whole
+                prefix, suffix = event("\0").split('"\\u0000"')
+                line = f'data: {prefix}"'.encode()
+                chunk = b"x" * block
+                self._write_raw(h, line)
+                for _ in range(size // block):
+                    self._write_raw(h, chunk)
+                self._write_raw(h, f'"{suffix}\n\n'.encode())
+                self._end_stream(h)
+            self._drop(h)
+        text_block = (b"x" if fault.kind == "huge_token" else b"lorem ipsum ") * (block // 12 + 1)
+        text_block = text_block[:block]
+        prefix = json.dumps({**head, "object": "chat.completion", "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": "\0"}, "finish_reason": "stop"}]})
+        before, after = prefix.split('"\\u0000"')
+        before_b, after_b = f'{before}"'.encode(), f'"{after}'.encode()
+        h.fake_response_started = True
+        h.send_response(200)
+        h.send_header("Content-Type", "application/json")
+        self._common_headers(h)
+        if fault.kind == "endless":
+            h.send_header("Transfer-Encoding", "chunked")
+            h.end_headers()
+            h.wfile.write(b"%x\r\n%s\r\n" % (len(before_b), before_b))
+            while not self._stopping.is_set():
+                h.wfile.write(b"%x\r\n%s\r\n" % (len(text_block), text_block))
+            self._drop(h)
+        blocks = max(1, size // block) if fault.kind != "drip" else 1
+        h.send_header("Content-Length", str(len(before_b) + blocks * len(text_block) + len(after_b)))
+        h.end_headers()
+        if fault.kind == "drip":
+            body = before_b + text_block + after_b
+            for i in range(len(body)):
+                h.wfile.write(body[i:i + 1])
+                h.wfile.flush()
+                if self._stopping.wait(fault.seconds):
+                    break
+            self._drop(h)
+        h.wfile.write(before_b)
+        for _ in range(blocks):
+            h.wfile.write(text_block)
+        h.wfile.write(after_b)
+        h.wfile.flush()
+        self._drop(h)
+
+    def _write_raw(self, h: _Handler, data: bytes) -> None:
+        """Part of one SSE event (chunked framing): a huge event goes out in pieces."""
+        if self.stream_framing == "chunked":
+            data = b"%x\r\n%s\r\n" % (len(data), data)
+        h.wfile.write(data)
+        h.wfile.flush()
 
     def _sleep(self, h: _Handler, seconds: float) -> None:
         """Sleep, but if ``stop()`` is called meanwhile, reset the connection instead of answering."""

@@ -31,6 +31,7 @@ CSS = """
 .pb-flag { font-size: 0.78em; font-weight: 600; padding: 0 0.4em; border-radius: 999px; white-space: nowrap; }
 .pb-ok { background: #dcfce7; color: #166534; }
 .pb-weak { background: #fef3c7; color: #92400e; }
+.pb-added { background: #e0f2fe; color: #075985; }
 p.pb-weak { padding: 0.2rem 0.5rem; border-radius: 4px; }
 .pb-keys { color: var(--body-text-color-subdued); font-size: 0.85em; }
 .pb-footer { color: var(--body-text-color-subdued); font-size: 0.8em; margin-top: 0.4rem; }

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from paperbot.app.views import answer_markdown, error_markdown, footer, md
+from paperbot.attribution import describe
 from paperbot.types import Answer
 
 
@@ -61,9 +62,13 @@ def export_markdown(turns: list[Turn], *, store: str) -> str:
                 year = f" ({c.year})" if c.year else ""
                 url = f" — {c.url}" if c.url else ""
                 lines.append(f"- [{c.key}] {c.title}{year} — {c.paper_id}{url}")
-        weak = [s.sentence for s in answer.sentences if not s.supported]
+        weak = [s.sentence + (" (dropped)" if s.dropped else "") for s in answer.sentences if not s.supported]
         if weak:
             lines += ["", "Weakly supported or uncited sentences:", ""] + [f"- {s}" for s in weak]
+        if answer.attribution is not None:
+            added = [f"{', '.join(s.attributed_keys)} on: {s.sentence}" for s in answer.sentences if s.attributed_keys]
+            lines += ["", f"*{describe(answer)}.*"] + (["", "Keys added by the check:", ""] + [f"- {a}" for a in added]
+                                                         if added else [])
         lines += ["", f"*{footer(answer)}*", ""]
     return "\n".join(lines).rstrip() + "\n"
 

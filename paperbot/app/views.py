@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from paperbot.attribution import describe
 from paperbot.summary_types import NOT_STATED, Comparison, Digest, PaperSummary, SentenceRef, SummaryField
 from paperbot.types import Answer, Citation, IngestReport, Paper, SentenceSupport
 
@@ -105,17 +106,40 @@ def streaming_markdown(text: str) -> str:
     return md(text) + " ▍"
 
 
-def _linked(text: str, turn: int, cited: set[str]) -> str:
-    """The answer text escaped, with each cited key turned into a link to its card in the sources panel."""
+def _linked(text: str, turn: int, cited: set[str], added: Iterable[str] = ()) -> str:
+    """The answer text escaped, with each cited key turned into a link to its card in the sources panel; a key the
+    check `added` (the model did not write it there) is marked ⁺ and says so on hover."""
     out: list[str] = []
     last = 0
     for match in _KEY_GROUP.finditer(text):
         out.append(md(text[last:match.start()]))
         keys = _KEY.findall(match.group(1))
-        links = [f"[{key}](#{source_anchor(turn, key)})" if key in cited else key for key in keys]
+        links = [(f'[{key}⁺](#{source_anchor(turn, key)} "{ADDED_TITLE}")' if key in added
+                  else f"[{key}](#{source_anchor(turn, key)})") if key in cited else key for key in keys]
         out.append("\\[" + ", ".join(links) + "\\]")
         last = match.end()
     out.append(md(text[last:]))
+    return "".join(out)
+
+
+ADDED_TITLE = "added by paperbot's check: the model did not cite this paper here"
+_FLAGS = {"unsupported": "⚠ no paper supports this", "ambiguous": "⚠ several papers fit: check the sources"}
+
+
+def _checked(answer: Answer, turn: int) -> str:
+    """A checked LLM answer, sentence by sentence: attributed keys marked, flagged sentences followed by their flag."""
+    cited = {c.key for c in answer.citations}
+    text, out, cursor = answer.text, [], 0
+    for item in answer.sentences:
+        at = -1 if item.dropped else text.find(item.sentence, cursor)
+        if at < 0:
+            continue
+        out.append(md(text[cursor:at]))
+        out.append(_linked(item.sentence, turn, cited, item.attributed_keys))
+        if item.origin in _FLAGS:
+            out.append(f" *{md(_FLAGS[item.origin])}*")
+        cursor = at + len(item.sentence)
+    out.append(_linked(text[cursor:], turn, cited))
     return "".join(out)
 
 
@@ -135,17 +159,24 @@ def answer_markdown(answer: Answer, turn: int) -> str:
         nearest = nearest_markdown(answer.nearest_papers)
         body = f"**⚠ Cannot answer from these papers.**\n\n{md(answer.text)}\n\n{nearest}"
     else:
-        body = _linked(answer.text, turn, {c.key for c in answer.citations})
+        body = (_checked(answer, turn) if answer.attribution is not None
+                else _linked(answer.text, turn, {c.key for c in answer.citations}))
         if answer.mode == "extractive":
             body = "*Extractive answer (no LLM): sentences quoted verbatim from the papers.*\n\n" + body
         flagged = sum(1 for s in answer.sentences if not s.supported)
         if answer.instructions_leaked:
             body += ("\n\n**⚠ This answer repeats paperbot's own instructions: a source probably holds a prompt "
                      "injection.**")
-        if flagged:
+        if answer.attribution is not None:
+            added = " (keys marked ⁺ were added by the check)" if answer.attribution.attributed_keys or any(
+                s.attributed_keys for s in answer.sentences) else ""
+            body += f"\n\n*{md(describe(answer))}{md(added)}.*"
+        elif flagged:
             body += f"\n\n*⚠ {flagged} sentence(s) weakly supported or uncited: see the sources panel.*"
     if answer.question_truncated:
         body += f"\n\n*The question was cut to its first {len(answer.question)} characters.*"
+    if answer.truncated:
+        body += f"\n\n**⚠ The answer is cut, incomplete:** {md(answer.cut_reason or '')}"
     return f"{body}\n\n<sub>{md(footer(answer))}</sub>"
 
 
@@ -182,6 +213,14 @@ class SupportFlag:
 
 
 def support_flag(item: SentenceSupport) -> SupportFlag:
+    if item.origin == "attributed":
+        return SupportFlag(f"key added {item.score:.2f}", "pb-added")
+    if item.origin == "corrected":
+        return SupportFlag(f"corrected from {', '.join(item.model_keys)} {item.score:.2f}", "pb-added")
+    if item.origin == "ambiguous":
+        return SupportFlag(f"ambiguous: {' or '.join(item.alternatives)}", "pb-weak")
+    if item.origin == "unsupported":
+        return SupportFlag(f"{'dropped: ' if item.dropped else ''}unsupported {item.score:.2f}", "pb-weak")
     if not item.keys:
         return SupportFlag("no citation" if not item.supported else "no claim", "pb-weak" if not item.supported
                            else "pb-ok")

@@ -16,6 +16,11 @@ Failure semantics (every error is an LLMError, key-free):
   answer, wrongly, and asking again rarely helps while costing another call.
 - An empty text with a finish_reason (e.g. "length" or "content_filter") is a result, not an error:
   the caller decides what to tell the reader.
+- Every call is bounded whatever the server does (max_tokens alone is not: a server may ignore it): by total time
+  (settings.max_answer_seconds, from the call to the last byte, retries included; a watchdog stops a read that
+  is blocked), by raw body bytes (max_reply_bytes, checked while reading, so a 300 MB body is never held) and by
+  answer characters (max_reply_chars). A bound that is hit raises AnswerTimedOut or AnswerTooLong carrying the
+  valid text that arrived before it; not retried (a hostile server would only do it again).
 """
 
 from __future__ import annotations
@@ -31,13 +36,14 @@ import openai
 
 from paperbot.budget import count_messages
 from paperbot.config import Settings
+from paperbot.llm.bounds import ReplyBounds, bounded, max_reply_bytes, max_reply_chars
 from paperbot.llm.client import RetryPolicy, describe, make_client, translate
-from paperbot.llm.errors import LLMError, redact
+from paperbot.llm.errors import AnswerCut, AnswerTimedOut, AnswerTooLong, LLMError, redact
 from paperbot.tokens import TiktokenCounter, encoding_for_model, use_cache_dir
 from paperbot.types import TokenUsage  # shared with Answer.usage; `estimated` marks tiktoken counts
 
-__all__ = ["ChatModel", "ChatResult", "ChatStream", "EmptyResponse", "MalformedResponse", "StreamInterrupted",
-           "TokenUsage"]
+__all__ = ["AnswerCut", "AnswerTimedOut", "AnswerTooLong", "ChatModel", "ChatResult", "ChatStream", "EmptyResponse",
+           "MalformedResponse", "StreamInterrupted", "TokenUsage"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -161,7 +167,8 @@ class ChatModel:
         """The whole answer in one response."""
         start = time.monotonic()
         params = self._params(messages, max_tokens, temperature, stream=False)
-        response = self._send(params, response_format, lambda p: self._client.chat.completions.create(**p))
+        bounds = self._bounds(start, params)
+        response = self._send(params, response_format, lambda p: self._client.chat.completions.create(**p), bounds)
         total_ms = _ms_since(start)
         choices = getattr(response, "choices", None)
         if not isinstance(choices, list):
@@ -172,6 +179,10 @@ class ChatModel:
         choice = choices[0]
         message = getattr(choice, "message", None)
         text = (getattr(message, "content", None) or "") if message is not None else ""
+        limit = self._max_chars(params)
+        if not isinstance(text, str) or len(text) > limit:
+            raise self._cut(AnswerTooLong, f"sent an answer longer than {limit} characters", bounds,
+                            text[:limit] if isinstance(text, str) else "")
         usage = self._usage(getattr(response, "usage", None), messages, text)
         return ChatResult(text=text, finish_reason=getattr(choice, "finish_reason", None), usage=usage,
                           first_token_ms=total_ms, total_ms=total_ms, model=self.model)
@@ -183,8 +194,9 @@ class ChatModel:
         """Sends the request and waits for the first text (retrying until then); iterate for the text deltas."""
         start = time.monotonic()
         params = self._params(messages, max_tokens, temperature, stream=True)
-        opened = self._send(params, response_format, self._open_stream)
-        return ChatStream(self, opened, list(messages), start)
+        bounds = self._bounds(start, params)
+        opened = self._send(params, response_format, self._open_stream, bounds)
+        return ChatStream(self, opened, list(messages), start, bounds, self._max_chars(params))
 
     # ----------------------------------------------------------------- plumbing
 
@@ -202,14 +214,42 @@ class ChatModel:
             params["stream_options"] = {"include_usage": True}
         return params
 
+    def _bounds(self, start: float, params: dict[str, Any]) -> ReplyBounds:
+        tokens = params.get("max_tokens") or params.get("max_completion_tokens") or self._settings.max_answer_tokens
+        return ReplyBounds(start + self._settings.max_answer_seconds, max_reply_bytes(tokens))
+
+    def _max_chars(self, params: dict[str, Any]) -> int:
+        return max_reply_chars(params.get("max_tokens") or params.get("max_completion_tokens")
+                               or self._settings.max_answer_tokens)
+
+    def _cut(self, kind: type[AnswerCut], what: str, bounds: ReplyBounds, partial: str) -> AnswerCut:
+        """The error for a bound that was hit, naming the server, the bound, and what was kept."""
+        if kind is AnswerTimedOut:
+            what = (f"was still answering after {self._settings.max_answer_seconds:g}s "
+                    "(PAPERBOT_MAX_ANSWER_SECONDS)")
+            todo = "ask again, or raise PAPERBOT_MAX_ANSWER_SECONDS for a slow server"
+        else:
+            todo = ("ask again; a server that ignores max_tokens (PAPERBOT_MAX_ANSWER_TOKENS) may need another "
+                    "model (--model)")
+        kept = f"the first {len(partial)} characters are kept, marked as cut" if partial else "no text was kept"
+        return kind(self._where(f"{what}; stopped reading, not retried; {kept}; {todo}"), partial_text=partial)
+
     def _send(self, params: dict[str, Any], response_format: dict[str, Any] | None,
-              request: Callable[[dict[str, Any]], T]) -> T:
-        """`request(params)` through the retry policy, stepping down response_format if the server rejects it."""
+              request: Callable[[dict[str, Any]], T], bounds: ReplyBounds) -> T:
+        """`request(params)` through the retry policy, stepping down response_format if the server rejects it;
+        the reply bounded by `bounds` (the retries too: none starts, waits or times out past the deadline)."""
         ladder = [f for f in _format_ladder(response_format) if f is None or f["type"] not in self._unsupported_formats]
         for step, fmt in enumerate(ladder):
             attempt = {**params, "response_format": fmt} if fmt is not None else params
             try:
-                return self._retry.call(lambda timeout, attempt=attempt: request({**attempt, "timeout": timeout}))
+                with bounded(bounds):
+                    return self._retry.call(lambda timeout, attempt=attempt: request({**attempt, "timeout": timeout}),
+                                            deadline=bounds.deadline)
+            except AnswerTimedOut:
+                raise self._cut(AnswerTimedOut, "", bounds, "") from None
+            except AnswerTooLong:
+                raise self._cut(AnswerTooLong, f"sent a reply larger than {bounds.max_bytes} bytes before any "
+                                "text", bounds, "") from None
             except openai.BadRequestError as exc:
                 if fmt is None or step == len(ladder) - 1 or not _rejects_format(exc):
                     raise self._translate(exc) from None
@@ -218,6 +258,9 @@ class ChatModel:
                 log.warning("%s rejected response_format %r; trying %s", self._base_url or "api.openai.com",
                             fmt["type"], repr(following["type"]) if following else "no response_format")
             except openai.OpenAIError as exc:
+                if isinstance(exc, openai.APIConnectionError) and bounds.seconds_left <= 0:
+                    # A timeout too: the last attempt's was cut to the deadline.
+                    raise self._cut(AnswerTimedOut, "", bounds, "") from None
                 raise self._translate(exc) from None
             except json.JSONDecodeError as exc:
                 raise MalformedResponse(self._where(f"answered chat with a body that is not JSON ({exc.msg} "
@@ -261,11 +304,13 @@ class ChatStream:
     """
 
     def __init__(self, chat: ChatModel, opened: tuple[Any, Iterator[Any], _StreamState],
-                 messages: list[Message], start: float) -> None:
+                 messages: list[Message], start: float, bounds: ReplyBounds, max_chars: int) -> None:
         self._chat = chat
         self._response, self._chunks, self._state = opened
         self._messages = messages
         self._start = start
+        self._bounds = bounds
+        self._max_chars = max_chars
         self._first_token_ms = _ms_since(start) if self._state.deltas else None
         self.result: ChatResult | None = None
         if not self._state.deltas:
@@ -282,22 +327,43 @@ class ChatStream:
         self._deltas.close()
         self._response.close()
 
+    def _pieces(self) -> Iterator[str]:
+        state = self._state
+        if state.deltas:
+            yield state.text[0]
+        for chunk in self._chunks:
+            piece = state.absorb(chunk)
+            if piece:
+                yield piece
+
     def _follow(self) -> Iterator[str]:
         state = self._state
         if self.result is not None:  # ended before any text: nothing to follow
             return
+        limit, shown, over = self._max_chars, 0, False
+        cut = self._chat._cut
         try:
-            if state.deltas:
-                yield state.text[0]
-            for chunk in self._chunks:
-                piece = state.absorb(chunk)
-                if piece:
-                    yield piece
+            for piece in self._pieces():
+                if len(piece) > limit - shown:  # an endless stream, or one enormous token
+                    over = True
+                    if limit > shown:
+                        yield piece[: limit - shown]
+                    break
+                shown += len(piece)
+                yield piece
+        except AnswerTimedOut:
+            raise cut(AnswerTimedOut, "", self._bounds, "".join(state.text)[:shown]) from None
+        except AnswerTooLong:
+            raise cut(AnswerTooLong, f"sent a reply larger than {self._bounds.max_bytes} bytes", self._bounds,
+                      "".join(state.text)[:shown]) from None
         except (openai.OpenAIError, json.JSONDecodeError) as exc:
             why = describe(exc) if isinstance(exc, openai.OpenAIError) else "a chunk was not JSON"
             raise self._interrupted(why) from None
         finally:
             self._response.close()
+        if over:
+            raise cut(AnswerTooLong, f"sent more than {limit} characters of answer", self._bounds,
+                      "".join(state.text)[:limit])
         if state.deltas and state.finish_reason is None:
             raise self._interrupted("the stream ended without a finish_reason")
         self.result = self._result()

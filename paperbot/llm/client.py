@@ -8,10 +8,12 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+import httpx2
 import openai
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, stop_after_delay
 
 from paperbot.config import Settings
+from paperbot.llm.bounds import BoundedTransport
 from paperbot.llm.errors import LLMError, RetriesExhausted, redact
 
 log = logging.getLogger(__name__)
@@ -25,8 +27,11 @@ def make_client(settings: Settings, base_url: str | None = None) -> openai.OpenA
     url = base_url or settings.openai_base_url
     if key is None and url is None:
         raise LLMError("no API configured: set OPENAI_API_KEY (and OPENAI_BASE_URL for a local server)")
-    # Local servers (vLLM, Ollama, llama.cpp) accept any key; the client insists on one.
-    return openai.OpenAI(api_key=key or "not-needed", base_url=url, max_retries=0, timeout=settings.request_timeout)
+    # Local servers (vLLM, Ollama, llama.cpp) accept any key; the client insists on one. The transport bounds reply
+    # bodies (time and bytes) for calls made inside llm.bounds.bounded(); openai's own client reads them unbounded.
+    http = openai.DefaultHttpxClient(transport=BoundedTransport(httpx2.HTTPTransport()), timeout=settings.request_timeout)
+    return openai.OpenAI(api_key=key or "not-needed", base_url=url, max_retries=0, timeout=settings.request_timeout,
+                         http_client=http)
 
 
 def _is_retryable(exc: BaseException) -> bool:
@@ -64,12 +69,14 @@ class RetryPolicy:
         self.base, self.cap = base, cap
         self._key = key
 
-    def _wait(self, state: RetryCallState) -> float:
+    def _wait(self, state: RetryCallState, deadline: float | None = None) -> float:
         exc = state.outcome.exception() if state.outcome else None
         asked = _retry_after(exc)
         backoff = random.uniform(0, min(self.cap, self.base * 2 ** (state.attempt_number - 1)))
         wait = max(asked, backoff) if asked is not None else backoff
         remaining = self.max_seconds - (time.monotonic() - state.start_time)
+        if deadline is not None:
+            remaining = min(remaining, deadline - time.monotonic())
         return max(0.0, min(wait, remaining))
 
     def _log(self, state: RetryCallState) -> None:
@@ -79,20 +86,27 @@ class RetryPolicy:
             state.attempt_number, self.max_attempts - 1, state.next_action.sleep if state.next_action else 0.0,
         )
 
-    def call(self, fn: Callable[[float], T]) -> T:
+    def call(self, fn: Callable[[float], T], *, deadline: float | None = None) -> T:
         """`fn(timeout)` until it succeeds or the policy gives up. `timeout` is the request timeout, cut to the
         time left: an attempt started just before the total-time cap must not run a whole timeout past it (for a
-        stream it also bounds each wait between chunks, so only a last-chance attempt gets the shorter one)."""
+        stream it also bounds each wait between chunks, so only a last-chance attempt gets the shorter one).
+        `deadline` (a time.monotonic() value) is a harder bound: no attempt, wait or timeout runs past it."""
         started = time.monotonic()
 
         def attempt() -> T:
             left = self.max_seconds - (time.monotonic() - started)
-            return fn(min(self.request_timeout, max(left, self.min_attempt_seconds)))
+            timeout = min(self.request_timeout, max(left, self.min_attempt_seconds))
+            if deadline is not None:
+                timeout = min(timeout, max(deadline - time.monotonic(), 0.01))
+            return fn(timeout)
+
+        def past_deadline(state: RetryCallState) -> bool:
+            return deadline is not None and time.monotonic() >= deadline
 
         retrying = Retrying(
             retry=retry_if_exception(_is_retryable),
-            stop=stop_after_attempt(self.max_attempts) | stop_after_delay(self.max_seconds),
-            wait=self._wait, before_sleep=self._log, reraise=True,
+            stop=stop_after_attempt(self.max_attempts) | stop_after_delay(self.max_seconds) | past_deadline,
+            wait=lambda state: self._wait(state, deadline), before_sleep=self._log, reraise=True,
         )
         return retrying(attempt)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from paperbot import errors
 from paperbot.errors import PaperbotError
 
 
@@ -26,3 +27,19 @@ def redact(text: str, secret: str | None) -> str:
         if len(piece) >= 6:
             text = text.replace(piece, "***")
     return text
+
+
+class AnswerCut(LLMError, errors.AnswerCut):
+    """The API's answer was stopped by one of paperbot's own bounds (see paperbot.errors.AnswerCut)."""
+
+
+class AnswerTimedOut(AnswerCut):
+    """The whole answer (first token and stream, retries included) took longer than PAPERBOT_MAX_ANSWER_SECONDS."""
+
+    reason = "time"
+
+
+class AnswerTooLong(AnswerCut):
+    """The server sent more text (or more bytes) than the answer's size cap, whatever max_tokens said."""
+
+    reason = "size"

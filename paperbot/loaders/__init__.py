@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import errno
+import os
+import stat
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from paperbot.errors import CorpusError
+from paperbot.loaders.pdf_runner import PdfBudget, parse_within_budget
 from paperbot.types import Paper, SkippedRecord
 
 # A loader yields a Paper per good record and a CorpusError per bad one, so the caller decides whether to stop.
@@ -24,6 +28,14 @@ _EXPECTED = {
     "arxiv-atom": "expected <entry> elements in an arXiv API feed",
     "pdf": "expected a PDF with a text layer",
 }
+
+
+@dataclass(frozen=True)
+class LoadLimits:
+    """Bounds on the work one input file may cost (Settings.max_file_mb, pdf_seconds, pdf_max_pages)."""
+
+    max_file_bytes: int = 1024 * 1024 * 1024
+    pdf: PdfBudget = field(default_factory=PdfBudget)
 
 
 @dataclass
@@ -81,15 +93,43 @@ def detect_format(path: Path) -> str:
     )
 
 
-def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
-    """Files as given; folders walked recursively in sorted order, hidden files left out."""
-    files: list[Path] = []
+def _not_regular(path: Path) -> CorpusError | None:
+    """Why `path` cannot be read as a file, or None: FIFOs and devices would hang or never end (/dev/zero),
+    and a broken or looping symlink has nothing behind it."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        if path.is_symlink():
+            why = "a symlink loop" if exc.errno == errno.ELOOP else "a broken symlink"
+            return CorpusError(str(path), f"{why} (-> {os.readlink(path)})", "point it at a file or remove it")
+        return CorpusError(str(path), f"cannot read: {exc.strerror or exc}")
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    kind = ("a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+            else "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
+    return CorpusError(str(path), f"{kind}, not a regular file: refused (reading it could hang or never end)",
+                       "save the records to a file and pass that")
+
+
+def expand_paths(paths: Iterable[str | Path]) -> list[Path | CorpusError]:
+    """Files as given; folders walked recursively in sorted order, hidden files left out. What cannot be read
+    as a file (a FIFO, a device, a broken or looping symlink) comes back as a CorpusError in its place, and so
+    does a folder with no files in it: nothing is passed over in silence."""
+    files: list[Path | CorpusError] = []
     for path in map(Path, paths):
-        if path.is_dir():
-            files.extend(
-                p for p in sorted(path.rglob("*"))
-                if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
-            )
+        problem = _not_regular(path) if (path.exists() or path.is_symlink()) else None
+        if problem is not None:
+            files.append(problem)
+        elif path.is_dir():
+            entries = [p for p in sorted(path.rglob("*"))
+                       if not p.is_dir() and not any(part.startswith(".") for part in p.relative_to(path).parts)]
+            found = [_not_regular(p) or p for p in entries]
+            if not any(isinstance(p, Path) for p in found):
+                files.append(CorpusError(
+                    str(path), "the folder holds no files to read"
+                    + (f" (only {len(found)} entries that are not regular files)" if found else ""),
+                    "pass a folder with .txt, .jsonl, .csv, .bib, .xml or .pdf files"))
+            files.extend(found)
         elif path.exists():
             files.append(path)
         else:
@@ -97,14 +137,31 @@ def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
     return files
 
 
-def load_papers(paths: Iterable[str | Path], *, skip_bad: bool = False, fmt: str | None = None) -> LoadResult:
-    """Read every file; strict mode raises the first CorpusError, skip_bad collects them."""
+def _check_size(path: Path, limit: int) -> None:
+    size = path.stat().st_size
+    if size > limit:
+        raise CorpusError(str(path), f"{size / 1e6:.0f} MB, over the limit of {limit / 1e6:.0f} MB per file",
+                          "split the file, or raise PAPERBOT_MAX_FILE_MB")
+
+
+def load_papers(paths: str | Path | Iterable[str | Path], *, skip_bad: bool = False,
+                fmt: str | None = None, limits: LoadLimits | None = None) -> LoadResult:
+    """Read every file (one path or many); strict mode raises the first CorpusError, skip_bad collects them."""
+    if isinstance(paths, (str, Path)):
+        # A lone string is one path: iterating it would read its characters as paths ("/" among them).
+        paths = [paths]
+    limits = limits or LoadLimits()
     result = LoadResult()
     for file in expand_paths(paths):
         try:
+            if isinstance(file, CorpusError):
+                raise file
+            _check_size(file, limits.max_file_bytes)
             kind = fmt or detect_format(file)
             records = 0
-            for item in _loader_for(kind)(file):
+            # PDFs are parsed in a child process that is stopped when a file goes over its time budget.
+            loader = _loader_for(kind) if kind != "pdf" else (lambda p: iter([parse_within_budget(p, limits.pdf)]))
+            for item in loader(file):
                 records += 1
                 if isinstance(item, CorpusError):
                     if not skip_bad:

@@ -122,8 +122,12 @@ def _open(path: Path) -> PdfReader:
     return reader
 
 
-def _read(path: Path) -> Paper:
+def _read(path: Path, max_pages: int | None) -> Paper:
     reader = _open(path)
+    count = len(reader.pages)
+    if max_pages is not None and count > max_pages:
+        raise CorpusError(str(path), f"{count} pages, over the page budget of {max_pages} per PDF",
+                          "raise PAPERBOT_PDF_MAX_PAGES, or load this paper from its arXiv/BibTeX record")
     pages = [page.extract_text() or "" for page in reader.pages]
     body = "\n\n".join(text.strip() for text in pages).replace("\x00", "").strip()
     if not body:
@@ -151,13 +155,14 @@ def _read(path: Path) -> Paper:
     )
 
 
-def _load(path: Path) -> Paper | CorpusError:
+def parse_pdf(path: Path, max_pages: int | None = None) -> Paper | CorpusError:
+    """Parse in this process, unbounded in time: `pdf_runner` calls it in a child process it can stop."""
     # pypdf logs a warning for every defect it repairs; those are not the user's problem unless reading fails.
     pypdf_log = logging.getLogger("pypdf")
     previous_level = pypdf_log.level
     pypdf_log.setLevel(logging.ERROR)
     try:
-        return _read(path)
+        return _read(path, max_pages)
     except CorpusError as exc:
         return exc
     except FileNotDecryptedError as exc:
@@ -171,4 +176,7 @@ def _load(path: Path) -> Paper | CorpusError:
 
 
 def load_pdf(path: Path) -> Iterator[Paper | CorpusError]:
-    yield _load(path)
+    """Parsed in a child process within the default time and page budgets (load_papers passes its own)."""
+    from paperbot.loaders.pdf_runner import PdfBudget, parse_within_budget
+
+    yield parse_within_budget(path, PdfBudget())

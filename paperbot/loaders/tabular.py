@@ -18,6 +18,8 @@ _ABSTRACT_COLUMNS = ("abstract", "text")  # BEIR corpora call the abstract "text
 _ID_COLUMNS = ("id", "_id")  # BEIR uses "_id"
 _CSV_DELIMITERS = ",\t;|"
 _BOM = b"\xef\xbb\xbf"
+# Python's JSON parser recurses per level of nesting; thousands of "[" end in RecursionError, not a JSON error.
+_TOO_DEEP = "JSON nested too deeply to be a paper record"
 
 
 def _first_filled(record: Mapping[str, object], keys: tuple[str, ...]) -> object:
@@ -100,13 +102,15 @@ def load_jsonl(path: Path) -> Iterator[Paper | CorpusError]:
             document = json.loads(text)
         except json.JSONDecodeError as exc:
             raise CorpusError(f"{path}:{exc.lineno}", f"invalid JSON: {exc.msg} (column {exc.colno})") from exc
+        except RecursionError as exc:
+            raise CorpusError(str(path), _TOO_DEEP, "a paper record is one flat object") from exc
         yield from _records_from_document(path, document)
         return
     if path.suffix.lower() == ".json":
         # A .json file may be one (pretty-printed) object, or JSON Lines under another name: try the former.
         try:
             document = json.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
             pass  # read it line by line below, which names the bad line
         else:
             yield from _records_from_document(path, document)
@@ -126,6 +130,9 @@ def load_jsonl(path: Path) -> Iterator[Paper | CorpusError]:
         except json.JSONDecodeError as exc:
             problem = f"invalid JSON: {exc.msg} (column {exc.colno})"
             yield CorpusError(source, problem, "each line must be one JSON object")
+            continue
+        except RecursionError:
+            yield CorpusError(source, _TOO_DEEP, "each line must be one flat JSON object")
             continue
         yield _record_or_error(source, record)
 

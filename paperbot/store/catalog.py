@@ -52,6 +52,21 @@ class Catalog:
     def close(self) -> None:
         self._db.close()
 
+    def backup(self, target: Path) -> Path:
+        """A consistent copy of the whole catalog at `target` (SQLite's online backup), e.g. before a repair
+        deletes from it; a target that exists gets a numbered name instead of being overwritten."""
+        number = 1
+        while target.exists():
+            target = target.with_name(f"{target.name.split('~')[0]}~{number}")
+            number += 1
+        copy = sqlite3.connect(target)
+        try:
+            with self._lock:
+                self._db.backup(copy)
+        finally:
+            copy.close()
+        return target
+
     def integrity_errors(self) -> list[str]:
         """What SQLite's own check finds wrong with the file; empty when it is sound."""
         try:

@@ -6,6 +6,7 @@ import json
 import os
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from paperbot.types import Chunk, Paper
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 import chromadb  # noqa: E402 - telemetry must be off before chromadb reads its settings
+import chromadb.errors  # noqa: E402
 from chromadb.config import Settings as ChromaSettings  # noqa: E402
 
 SCHEMA_VERSION = 1
@@ -33,6 +35,57 @@ class StoredChunk:
     paper_fields: dict[str, Any]
     content_hash: str
     paper_chunks: int | None = None  # how many chunks the paper's version has (None: written before this was kept)
+
+
+def collection_names(client: Any) -> list[str]:
+    """The collections this Chroma store holds, sorted."""
+    with _chroma_errors(""):
+        return sorted(getattr(c, "name", c) for c in client.list_collections())
+
+
+@contextmanager
+def _chroma_errors(location: str) -> Iterator[None]:
+    """Chroma's failures as a StoreError that says what happened and what to do, never a transport traceback."""
+    try:
+        yield
+    except StoreError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - sorted by kind below; anything else is re-raised as it was
+        kind = type(exc).__module__.split(".")[0]
+        if kind in ("httpx", "httpcore") or isinstance(exc, ConnectionError):
+            raise StoreError(
+                f"cannot reach the Chroma server at {location} ({type(exc).__name__}); it may have stopped. Start it "
+                "again (`chroma run --host 127.0.0.1 --port PORT --path DIR`) and run the command again; an "
+                "interrupted ingest resumes where it stopped"
+            ) from exc
+        if isinstance(exc, chromadb.errors.ChromaError) or "disk" in str(exc).lower():
+            full = any(word in str(exc).lower() for word in ("disk is full", "no space", "file too large", "quota"))
+            raise StoreError(
+                f"Chroma failed at {location or 'the store'}: {type(exc).__name__}: {str(exc)[:300]}"
+                + (". The disk is full: free space and run the command again (an interrupted ingest resumes where "
+                   "it stopped; `paperbot doctor` checks the store)" if full else
+                   ". `paperbot doctor` checks the store")
+            ) from exc
+        raise
+
+
+class _Guarded:
+    """A Chroma collection whose every call goes through _chroma_errors."""
+
+    def __init__(self, collection: Any, location: str) -> None:
+        self._collection = collection
+        self._location = location
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._collection, name)
+        if not callable(value):
+            return value
+
+        def call(*args, **kwargs):
+            with _chroma_errors(self._location):
+                return value(*args, **kwargs)
+
+        return call
 
 
 def connect(chroma_url: str | None, persist_dir: Path) -> tuple[Any, str]:
@@ -56,16 +109,24 @@ def connect(chroma_url: str | None, persist_dir: Path) -> tuple[Any, str]:
             ) from exc
         return client, f"{parsed.scheme}://{parsed.hostname}:{port}"
     persist_dir.mkdir(parents=True, exist_ok=True)
-    return chromadb.PersistentClient(path=str(persist_dir), settings=settings), str(persist_dir)
+    try:
+        return chromadb.PersistentClient(path=str(persist_dir), settings=settings), str(persist_dir)
+    except Exception as exc:  # noqa: BLE001 - a damaged chroma.sqlite3 fails in Rust, as InternalError or others
+        raise StoreError(
+            f"the Chroma store at {persist_dir} cannot be opened ({type(exc).__name__}: {str(exc)[:200]}). If its files "
+            f"are damaged, move the folder aside (mv {persist_dir} {persist_dir}.damaged) and re-embed each collection "
+            "from its catalog into a new one: `paperbot --collection NAME-2 reindex --from-catalog NAME`"
+        ) from exc
 
 
 class VectorStore:
     """Chunk vectors plus the paper fields they came from; refuses to mix embedders or chunkers."""
 
     def __init__(self, client: Any, name: str, *, embedder_id: str, chunker_version: str, create: bool = True,
-                 verify: bool = True) -> None:
+                 verify: bool = True, location: str = "") -> None:
         self._client = client
         self.name = name
+        self.location = location
         wanted = {
             "paperbot_schema": SCHEMA_VERSION,
             "paperbot_embedder": embedder_id,
@@ -75,11 +136,13 @@ class VectorStore:
         if existing is None:
             if not create:
                 raise StoreError(f"no collection {name!r} in this store; run `paperbot ingest PATH` first")
-            self._collection = client.get_or_create_collection(
-                name, metadata=wanted, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
-            )
+            with _chroma_errors(location):
+                created = client.get_or_create_collection(
+                    name, metadata=wanted, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
+                )
+            self._collection = _Guarded(created, location)
         else:
-            self._collection = existing
+            self._collection = _Guarded(existing, location)
             recorded = existing.metadata or {}
             for key, label in (("paperbot_embedder", "embedder"), ("paperbot_chunker", "chunker")):
                 if verify and recorded.get(key) != wanted[key]:

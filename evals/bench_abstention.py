@@ -1,0 +1,83 @@
+"""Extractive answer latency with the learned abstention against the committed rule (git HEAD), in the same run.
+
+The baseline is the `paperbot/abstention.py` of a git revision (default HEAD), loaded from git and put in the
+answerer's place; the two alternate question by question (ABAB...), so machine load hits both alike.
+
+    python -m evals.bench_abstention --corpus ../shared/corpus/inference-cost-papers.txt --work-dir eval-data
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+import paperbot.answer as answer_module
+from evals import datasets
+from evals.report import git_revision
+from evals.stores import open_store
+from paperbot import Settings
+
+OUT = Path(__file__).resolve().parent / "results" / "abstention-latency.json"
+
+
+def baseline_assess(revision: str):
+    """The old assess(question, hits, evidence, *, strict) adapted to today's call (extractive: strict)."""
+    source = subprocess.run(["git", "show", f"{revision}:paperbot/abstention.py"], capture_output=True, text=True,
+                            check=True, cwd=Path(__file__).resolve().parents[1]).stdout
+    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as handle:
+        handle.write(source)
+    spec = importlib.util.spec_from_file_location("abstention_baseline", handle.name)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return lambda question, hits, evidence, vocabulary, **_: module.assess(question, hits, evidence, strict=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--corpus", type=Path, required=True, help="the demo corpus")
+    parser.add_argument("--work-dir", type=Path, default=Path("eval-data"))
+    parser.add_argument("--baseline", default="HEAD", help="git revision whose abstention is the baseline")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args(argv)
+    eval_set = datasets.demo(None, args.corpus)
+    bot, _ = open_store(eval_set, Settings(data_dir=args.work_dir.resolve()))
+    variants = {"baseline": baseline_assess(args.baseline), "learned": answer_module.assess}
+    questions = [item.question for item in eval_set.items]
+    bot.ask(questions[0], mode="extractive")  # loads the embedder, vocabulary and model: not a sample
+    samples: dict[str, list[float]] = {name: [] for name in variants}
+    abstained: dict[str, int] = {name: 0 for name in variants}
+    for _ in range(args.repeats):
+        for question in questions:
+            for name, assess in variants.items():
+                answer_module.assess = assess
+                started = time.perf_counter()
+                result = bot.ask(question, mode="extractive")
+                samples[name].append((time.perf_counter() - started) * 1e3)
+                abstained[name] += result.abstained
+    answer_module.assess = variants["learned"]
+    stats = {name: {"p50_ms": round(float(np.percentile(v, 50)), 2), "p95_ms": round(float(np.percentile(v, 95)), 2),
+                    "n": len(v), "abstained": abstained[name] // args.repeats} for name, v in samples.items()}
+    result = {
+        "what": "extractive bot.ask wall time per demo question, baseline (committed rule) vs learned abstention, "
+                "alternating question by question in one process",
+        "command": "python -m evals.bench_abstention " + " ".join(sys.argv[1:] if argv is None else argv),
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "git": git_revision(),
+        "baseline": args.baseline, "questions": len(questions), "repeats": args.repeats, "stats": stats,
+        "p95_ratio": round(stats["learned"]["p95_ms"] / stats["baseline"]["p95_ms"], 3),
+    }
+    OUT.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

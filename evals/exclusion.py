@@ -1,0 +1,32 @@
+"""A retriever that searches a store as if some papers were not in it (a question whose own source was removed)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+
+from paperbot.retrieval import Retriever
+from paperbot.types import PaperHit, RetrievalMode, SearchFilters
+
+
+class Excluding:
+    """Asks for len(excluded) more papers and drops the excluded ones, so k papers still come back, ranked 1..k.
+    The others keep their order: removing a paper shifts everyone below it by one rank in both retrievers."""
+
+    def __init__(self, retriever: Retriever, excluded: Iterable[str]) -> None:
+        self._retriever = retriever
+        self._excluded = frozenset(excluded)
+
+    @property
+    def last_timings(self):
+        return self._retriever.last_timings
+
+    @property
+    def params(self):
+        return self._retriever.params
+
+    def search(self, query: str, k: int = 10, filters: SearchFilters | None = None,
+               mode: RetrievalMode = "hybrid") -> list[PaperHit]:
+        hits = self._retriever.search(query, k + len(self._excluded), filters, mode)
+        kept = [h for h in hits if h.paper_id not in self._excluded][:k]
+        return [dataclasses.replace(h, rank=rank) for rank, h in enumerate(kept, start=1)]

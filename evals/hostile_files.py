@@ -1,0 +1,153 @@
+"""Hostile files benchmark: the worst PDF and sentence cases of issue 14 through the real loaders and chunker,
+each finishing or skipped within the per-file budget; reports wall time per case (not a test: timing is measured
+here, never asserted in tests).
+
+    python -m evals.hostile_files --out evals/results/hostile-files.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import sys
+import tempfile
+import time
+import zlib
+from pathlib import Path
+
+
+def pdf_bytes(content: bytes, pages: int = 1) -> bytes:
+    """A minimal valid PDF: `pages` pages that share one Flate-compressed content stream, in Helvetica. A few KB of
+    compressed text-drawing operators expand to megabytes that pypdf's text extraction walks one by one."""
+    stream = zlib.compress(content, 9)
+    kids = " ".join(f"{4 + i} 0 R" for i in range(pages))
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        f"<< /Type /Pages /Kids [{kids}] /Count {pages} >>".encode(),
+        b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(stream) + stream + b"\nendstream",
+        *[b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 3 0 R "
+          b"/Resources << /Font << /F1 %d 0 R >> >> >>" % (4 + pages)] * pages,
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
+
+
+def paper_pdf(abstract: str, *, title: str = "A Small Paper About Caches", pages: int = 1) -> bytes:
+    """A readable one-paper PDF: title, an Abstract heading and the abstract, one line each."""
+    lines = [title, "Abstract", abstract, "1 Introduction"]
+    ops = b"".join(b"BT /F1 12 Tf 72 %d Td (%s) Tj ET\n" % (740 - 20 * i, line.encode("latin-1")) for i, line in
+                   enumerate(lines))
+    return pdf_bytes(ops, pages)
+
+
+def slow_pdf(operators: int) -> bytes:
+    """A PDF whose one page draws `operators` words, each its own text object: a few KB on disk, and text extraction
+    time grows with `operators` (20,000: about 9 s here; 80,000: 45 s)."""
+    head = b"BT /F1 12 Tf 72 740 Td (Abstract) Tj ET\n"
+    return pdf_bytes(head + b"BT /F1 12 Tf 72 712 Td (word) Tj ET\n" * operators)
+
+
+def no_full_stops(chars: int) -> str:
+    """Real abstract text with every sentence end removed: one 'sentence' of `chars` characters."""
+    corpus = Path(os.environ.get("PAPERBOT_DEMO_CORPUS", "../shared/corpus/inference-cost-papers.txt"))
+    words = re.sub(r"[.!?]", "", corpus.read_text(encoding="utf-8")).split() if corpus.is_file() else \
+        "token cache memory attention decoding layer batch quantization".split()
+    text = ""
+    while len(text) < chars:
+        text += " ".join(words) + " "
+    return text[:chars].rsplit(" ", 1)[0]
+
+
+def _case(name: str, budget: str, run) -> dict:
+    started = time.perf_counter()
+    outcome = run()
+    return {"case": name, "budget": budget, "seconds": round(time.perf_counter() - started, 2), "outcome": outcome}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pdf-seconds", type=float, default=30.0, help="per-file PDF budget (PAPERBOT_PDF_SECONDS)")
+    parser.add_argument("--models-dir", type=Path, default=os.environ.get("PAPERBOT_MODELS_DIR", "../shared/models"))
+    parser.add_argument("--out", type=Path, help="Markdown report (a .json beside it holds the same figures)")
+    args = parser.parse_args(argv)
+
+    from paperbot.chunking import Chunker
+    from paperbot.loaders import LoadLimits, load_papers
+    from paperbot.loaders.pdf_runner import PdfBudget, stop_worker
+    from paperbot.sentences import sentence_spans
+    from paperbot.store.minilm import MiniLMEmbedder
+    from paperbot.tokens import TiktokenCounter, encoding_for_model, use_cache_dir
+    from paperbot.types import Paper
+
+    limits = LoadLimits(pdf=PdfBudget(seconds=args.pdf_seconds))
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+
+        def load(name: str, data: bytes):
+            path = folder / name
+            path.write_bytes(data)
+            return lambda: _outcome(load_papers([path], skip_bad=True, limits=limits))
+
+        # Started once, outside the figures: the first PDF of a process pays the parser process's start-up.
+        load("warm.pdf", paper_pdf("We cache keys and values. It saves memory."))()
+        budget = f"{args.pdf_seconds:g} s per PDF"
+        rows.append(_case("normal one-page PDF (1 KB)", budget,
+                          load("normal.pdf", paper_pdf("We cache keys and values. It saves memory."))))
+        for operators in (20_000, 80_000, 320_000):
+            data = slow_pdf(operators)
+            rows.append(_case(f"slow PDF: {operators:,} text objects on one page ({len(data) / 1024:.1f} KB)", budget,
+                              load(f"slow{operators}.pdf", data)))
+        many = paper_pdf("We cache keys and values. It saves memory.", pages=5000)
+        rows.append(_case(f"5,000-page PDF ({len(many) / 1024:.0f} KB)", "500 pages per PDF", load("many.pdf", many)))
+        stop_worker()
+
+        use_cache_dir(args.models_dir / "tiktoken")
+        embedder = MiniLMEmbedder(args.models_dir / "all-MiniLM-L6-v2", stamp_dir=folder)
+        chunker = Chunker(embedder, TiktokenCounter(encoding_for_model(None)).count_many)
+        for chars in (40_000, 372_000):
+            text = no_full_stops(chars)
+            rows.append(_case(f"abstract without full stops, {len(text) / 1000:.0f} KB: sentence split", "linear",
+                              lambda: f"{len(sentence_spans(text))} sentences"))
+            paper = Paper(id="x", title="No Full Stops", abstract=text)
+            rows.append(_case(f"abstract without full stops, {len(text) / 1000:.0f} KB: chunked", "linear",
+                              lambda: f"{len(chunker.chunk(paper))} chunks"))
+    report = {"command": "python -m evals.hostile_files " + " ".join(argv if argv is not None else sys.argv[1:]),
+              "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} "
+                         "(1 min) at the end", "python": platform.python_version(), "rows": rows}
+    text = _markdown(report)
+    print(text)
+    if args.out:
+        args.out.write_text(text, encoding="utf-8")
+        args.out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+def _outcome(result) -> str:
+    if result.papers:
+        return f"parsed: {result.papers[0].title!r}"
+    return "skipped: " + "; ".join(s.reason for s in result.skipped)
+
+
+def _markdown(report: dict) -> str:
+    lines = ["# Hostile files", "", f"Command (from the repository root): `{report['command']}`", "",
+             f"Machine: {report['machine']}; Python {report['python']}.", "",
+             "| case | budget | wall s | outcome |", "|---|---|---|---|"]
+    lines += [f"| {r['case']} | {r['budget']} | {r['seconds']} | {r['outcome']} |" for r in report["rows"]]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,174 @@
+"""Abstention: names and the spellings papers use, the scorer's features, the decision, and the model file."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+
+import pytest
+
+from paperbot.abstention import assess, decide
+from paperbot.answer import SENTINEL
+from paperbot.answerability import FEATURES, MODEL_FORMAT, features, load_model, parse_model
+from paperbot.answerability_names import found_names, name_key, named_terms, spellings
+from paperbot.config import Settings
+from paperbot.errors import ConfigError
+from paperbot.terms import Vocabulary
+from paperbot.types import ChunkHit, Evidence, PaperHit
+
+
+@pytest.mark.parametrize(("question", "names"), [
+    # The issue's comparison question: "Lamina" opens the sentence, "GPUs" is a plural acronym, not a name.
+    ("Lamina and InstInfer both offload attention away from the main GPUs. Where does each one run the attention "
+     "computation?", ["InstInfer", "GPU"]),
+    ("What top-1 accuracy does DeiT-S reach?", ["top-1", "DeiT-S"]),
+    ("How fast is a 12B model at 4-bit with 100ms budgets on 8GB and 3.5GHz?", []),  # quantities with units
+    ("Does H₂O beat StreamingLLM on WikiText-2?", ["H2O", "StreamingLLM", "WikiText-2"]),  # subscript folded
+    ("Which papers evaluate on LLaMA-2 and BLEU?", ["LLaMA-2", "BLEU"]),
+    ("How do octopuses taste with their arms?", []),
+    ("What do LLMs and CNNs share?", ["LLM", "CNN"]),
+    ("Is the speedup 2x or 4x?", []),
+])
+def test_named_terms(question, names):
+    assert named_terms(question) == names
+
+
+@pytest.mark.parametrize(("name", "text", "found"), [
+    ("LLaMA-2", "We fine-tune Llama 2 on chat data.", True),
+    ("LLaMA-2", "Results on llama2-chat.", True),
+    ("Llama 2", "We evaluate LLaMA-2 models.", True),
+    ("LLaMA-2-7B", "on LLaMA-2 7B and 13B", True),
+    ("H2O", "H₂O keeps heavy hitters.", True),
+    ("GPU", "runs on commodity GPUs", True),
+    ("DeiT-S", "DeiT-S reaches 79.8% top-1.", True),
+    ("InstInfer", "Lamina offloads attention to memory devices.", False),
+    ("BLEU", "We report perplexity only.", False),
+    ("LLaMA-3", "We fine-tune Llama 2.", False),
+])
+def test_a_name_is_found_by_the_spellings_a_paper_uses(name, text, found):
+    assert (found_names([name], spellings(text)) == [name]) is found
+
+
+def test_name_key_is_one_spelling():
+    assert {name_key(n) for n in ("LLaMA-2", "Llama 2", "llama2", "LLAMA_2")} == {"llama2"}
+    assert name_key("H₂O") == name_key("H2O") == "h2o"
+
+
+def _hit(rank: int, paper_id: str, dense: float | None, lexical: bool = True) -> PaperHit:
+    chunk = ChunkHit(f"{paper_id}#0", 0, "text", 0, 4, dense_rank=rank if dense is not None else None,
+                     lexical_rank=rank if lexical else None, dense_score=dense, lexical_score=1.0 if lexical else None)
+    return PaperHit(rank, paper_id, paper_id, 1.0 / rank, 2024, (), None, (chunk,))
+
+
+def _evidence(key: str, paper_id: str, title: str, text: str) -> Evidence:
+    return Evidence(key, paper_id, title, None, 2024, (text,), int(key[1:]), 1.0)
+
+
+def test_features_find_names_across_papers_for_a_comparison():
+    question = "Lamina and InstInfer both offload attention away from the main GPUs. Where does each run it?"
+    evidence = [_evidence("P1", "a", "InstInfer: In-Storage Attention Offloading", "Attention runs in flash drives."),
+                _evidence("P2", "b", "Attention offloading", "Lamina runs attention on memory devices, not GPUs.")]
+    hits = [_hit(1, "a", 0.62), _hit(2, "b", 0.55, lexical=False)]
+    vocabulary = Vocabulary([f"{e.title} {e.text}" for e in evidence] + ["an unrelated paper about proteins"])
+    feats = features(question, hits, evidence, vocabulary)
+    assert feats.names == ("InstInfer", "GPU") and feats.missing_names == ()
+    assert feats.values["names_found_all"] == 1.0, "each name is in some paper: nothing is missing"
+    assert feats.values["names_found_one"] == 0.5, "no single paper has both, which a comparison does not need"
+    assert feats.values["best_dense"] == pytest.approx(0.62)
+    assert feats.values["dense_gap"] == pytest.approx(0.07)
+    assert feats.values["lexical_share"] == 0.5
+    assert 0 < feats.values["unknown_mass"] < 0.5, "\"main\", \"away\", \"each\" are in no paper; the names are"
+    assert set(feats.values) == set(FEATURES)
+
+
+def test_features_of_a_question_about_absent_names():
+    evidence = [_evidence("P1", "a", "Big Little Decoder", "Speculative decoding with a small and a large model.")]
+    vocabulary = Vocabulary([f"{e.title} {e.text}" for e in evidence])
+    feats = features("What BLEU does the Big Little Decoder reach on WMT 2014?", [_hit(1, "a", 0.5)], evidence,
+                     vocabulary)
+    assert feats.missing_names == ("BLEU", "WMT")
+    assert feats.names == ("BLEU", "Big", "Little", "Decoder", "WMT")
+    assert feats.values["names_found_all"] == pytest.approx(3 / 5) and feats.values["unknown_mass"] > 0.2
+
+
+@pytest.mark.parametrize(("probability", "threshold", "answerable"), [
+    (0.9, 0.5, True), (0.5, 0.5, True), (0.49, 0.5, False), (0.0, 0.0, True), (1.0, 1.0, True), (0.99, 1.0, False),
+])
+def test_decide(probability, threshold, answerable):
+    assert decide(probability, threshold) is answerable
+
+
+def test_assess_without_hits_declines_with_a_reason():
+    result = assess("anything", [], [], Vocabulary(), threshold=0.5)
+    assert not result.answerable and result.reason == "no paper matches the question"
+
+
+def test_assess_names_what_no_paper_mentions():
+    evidence = [_evidence("P1", "a", "Big Little Decoder", "Speculative decoding with a small and a large model.")]
+    vocabulary = Vocabulary([f"{e.title} {e.text}" for e in evidence])
+    result = assess("What BLEU does the Big Little Decoder reach on WMT 2014?", [_hit(1, "a", 0.5)], evidence,
+                    vocabulary, threshold=1.0)  # 1.0: always declines, so the reason is what is tested
+    assert not result.answerable and result.reason == "no retrieved paper mentions BLEU, WMT"
+    assert 0 <= result.probability < 1 and result.model_version == load_model().version
+
+
+def _model_body(**changes) -> dict:
+    body = {"format": MODEL_FORMAT, "version": "test", "features": list(FEATURES), "mean": [0.0] * len(FEATURES),
+            "scale": [1.0] * len(FEATURES), "weights": [0.5] * len(FEATURES), "bias": 0.0}
+    body.update(changes)
+    return body
+
+
+@pytest.mark.parametrize(("changes", "field"), [
+    ({"format": "other/9"}, "format"),
+    ({"features": list(reversed(FEATURES))}, "features"),
+    ({"mean": [0.0] * (len(FEATURES) - 1)}, "mean"),
+    ({"scale": [0.0] * len(FEATURES)}, "scale"),
+    ({"weights": ["x"] * len(FEATURES)}, "weights"),
+    ({"bias": None}, "bias"),
+    ({"version": ""}, "version"),
+])
+def test_a_bad_model_file_is_refused_naming_the_field(tmp_path, changes, field):
+    path = tmp_path / "model.json"
+    path.write_text(json.dumps(_model_body(**changes)), encoding="utf-8")
+    with pytest.raises(ConfigError, match=rf"model\.json: field '{field}'.*train_answerability"):
+        load_model(path)
+
+
+def test_a_model_file_that_is_not_json_names_its_line(tmp_path):
+    path = tmp_path / "model.json"
+    path.write_text('{\n"format": \n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"model\.json:3: not valid JSON"):
+        load_model(path)
+
+
+def test_a_valid_model_file_scores():
+    model = parse_model(_model_body(), "test")
+    evidence = [_evidence("P1", "a", "t", "text")]
+    feats = features("a question", [_hit(1, "a", 0.4)], evidence, Vocabulary(["t text"]))
+    assert 0 < model.probability(feats) < 1
+    assert sum(model.contributions(feats).values()) == pytest.approx(float(feats.vector().sum() * 0.5))
+
+
+def test_the_packaged_model_and_the_default_threshold_agree():
+    data = json.loads(resources.files("paperbot").joinpath("data/answerability_model.json").read_text("utf-8"))
+    load_model()  # validates
+    assert Settings.model_fields["answerable_threshold"].default == data["threshold"], \
+        "Settings.answerable_threshold must be the threshold evals/train_answerability.py fitted with the model"
+
+
+@pytest.mark.slow
+def test_the_issue_comparison_question_is_answered(demo_bot):
+    answer = demo_bot.ask("Lamina and InstInfer both offload attention away from the main GPUs. Where does each one "
+                          "run the attention computation?", mode="extractive")
+    assert not answer.abstained, answer.text
+    assert not answer.text.startswith(SENTINEL)
+    assert any("InstInfer" in e.title for e in answer.evidence)
+
+
+@pytest.mark.slow
+def test_a_near_miss_is_still_declined_in_both_modes(demo_bot):
+    question = "What BLEU score does the Big Little Decoder framework reach on WMT 2014 De-En?"
+    prepared = demo_bot.prepare(question, mode="llm")
+    assert not prepared.answerability.answerable, "the LLM is not asked when the evidence cannot answer"
+    assert "BLEU" in prepared.answerability.reason

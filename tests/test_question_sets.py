@@ -1,0 +1,123 @@
+"""Checks both question sets over the demo corpus: demo.jsonl and the report-only fresh.jsonl.
+
+Each file must follow the schema in evals/questions/README.md, load through the eval loader, and have gold quotes
+that are exact substrings of the demo corpus abstracts; fresh.jsonl must have its promised composition and must not
+repeat a demo question, since it exists to measure the bot on questions nobody tuned for.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from evals.datasets import question_file
+from paperbot.loaders import load_papers
+
+REPO = Path(__file__).resolve().parents[1]
+QUESTIONS = REPO / "evals" / "questions"
+SETS = {"demo": QUESTIONS / "demo.jsonl", "fresh": QUESTIONS / "fresh.jsonl"}
+ID_PATTERN = {"demo": re.compile(r"q\d{3}"), "fresh": re.compile(r"f\d{3}")}
+CORPUS = Path(os.environ.get("PAPERBOT_DEMO_CORPUS") or REPO.parent / "shared" / "corpus" / "inference-cost-papers.txt")
+
+TYPES = {"fact", "concept", "multi", "comparison", "unanswerable"}
+FIELDS = {"id", "question", "type", "gold_paper_ids", "gold_quotes", "paraphrase", "notes"}
+REQUIRED = FIELDS - {"notes"}
+# Word-set overlap above this means a fresh question merely rewords a demo one (the closest pair today is ~0.36).
+MAX_OVERLAP = 0.6
+
+
+def _read(name: str) -> list[dict]:
+    lines = SETS[name].read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def abstracts() -> dict[str, str]:
+    if not CORPUS.is_file():
+        pytest.skip(f"demo corpus not found at {CORPUS} (set PAPERBOT_DEMO_CORPUS or check out ../shared)")
+    return {paper.id: paper.abstract for paper in load_papers([CORPUS]).papers}
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z0-9]+", text.lower()))
+
+
+@pytest.mark.parametrize("name", sorted(SETS))
+def test_schema(name: str) -> None:
+    questions = _read(name)
+    ids = [q.get("id") for q in questions]
+    assert len(ids) == len(set(ids)), f"{name}: question ids must be unique"
+    for q in questions:
+        where = f"{name} {q.get('id')}"
+        assert REQUIRED <= set(q) <= FIELDS, f"{where}: fields {sorted(set(q) ^ REQUIRED)}"
+        assert ID_PATTERN[name].fullmatch(q["id"]), f"{where}: id does not follow {ID_PATTERN[name].pattern}"
+        assert q["type"] in TYPES, f"{where}: type {q['type']!r}"
+        assert isinstance(q["question"], str) and q["question"].strip() == q["question"] != "", where
+        assert isinstance(q["paraphrase"], bool), where
+        assert isinstance(q["gold_paper_ids"], list) and isinstance(q["gold_quotes"], dict), where
+        assert len(set(q["gold_paper_ids"])) == len(q["gold_paper_ids"]), f"{where}: a gold paper is listed twice"
+        assert set(q["gold_quotes"]) == set(q["gold_paper_ids"]), f"{where}: one quote per gold paper"
+        if q["type"] == "unanswerable":
+            assert q["gold_paper_ids"] == [], f"{where}: unanswerable questions have no gold"
+        elif q["type"] in ("multi", "comparison"):
+            assert 2 <= len(q["gold_paper_ids"]) <= 4, f"{where}: {q['type']} questions have 2-4 gold papers"
+        else:
+            assert len(q["gold_paper_ids"]) == 1, f"{where}: {q['type']} questions have one gold paper"
+        if q["paraphrase"]:
+            assert len(q["gold_paper_ids"]) == 1, f"{where}: paraphrase questions are single-paper"
+
+
+@pytest.mark.parametrize("name", sorted(SETS))
+def test_gold_ids_and_quotes_match_corpus(name: str, abstracts: dict[str, str]) -> None:
+    assert len(abstracts) == 115
+    for q in _read(name):
+        for paper_id, quote in q["gold_quotes"].items():
+            assert paper_id in abstracts, f"{name} {q['id']}: unknown paper id {paper_id}"
+            assert quote in abstracts[paper_id], f"{name} {q['id']}: quote is not an exact substring of {paper_id}"
+            assert 5 <= len(quote.split()) <= 40, f"{name} {q['id']}: quote should be 5-40 words"
+
+
+@pytest.mark.parametrize("name", sorted(SETS))
+def test_loads_through_the_eval_loader(name: str, abstracts: dict[str, str]) -> None:
+    questions = _read(name)
+    loaded = question_file(SETS[name], [CORPUS])
+    assert loaded.name == name and loaded.answers
+    assert [i.id for i in loaded.items] == [q["id"] for q in questions]
+    for item, q in zip(loaded.items, questions):
+        assert item.type == q["type"]
+        assert set(item.gold) == set(q["gold_paper_ids"])
+        assert item.gold_quotes == q["gold_quotes"]
+
+
+def test_fresh_composition() -> None:
+    fresh = _read("fresh")
+    types = Counter(q["type"] for q in fresh)
+    assert len(fresh) >= 66
+    assert types["fact"] >= 12 and types["concept"] >= 10
+    assert types["multi"] >= 12 and types["comparison"] >= 12
+    # Unanswerable questions say in their notes whether they are on-topic near-misses or plainly off-topic.
+    unanswerable = [q for q in fresh if q["type"] == "unanswerable"]
+    kinds = Counter(q.get("notes", "").split(":", 1)[0] for q in unanswerable)
+    assert set(kinds) <= {"near-miss", "off-topic"}, kinds
+    assert kinds["near-miss"] >= 15 and kinds["off-topic"] >= 2
+    named = [q for q in fresh if q["type"] == "fact" and not q["paraphrase"]]
+    assert len(named) >= 5, "several fact questions name a specific model, dataset or method"
+
+
+def test_fresh_does_not_repeat_demo_questions() -> None:
+    demo, fresh = _read("demo"), _read("fresh")
+    assert not {q["id"] for q in demo} & {q["id"] for q in fresh}
+    demo_words = {q["id"]: _words(q["question"]) for q in demo}
+    seen: set[frozenset[str]] = set()
+    for q in fresh:
+        words = _words(q["question"])
+        assert frozenset(words) not in seen, f"{q['id']} repeats another fresh question"
+        seen.add(frozenset(words))
+        for demo_id, other in demo_words.items():
+            overlap = len(words & other) / len(words | other)
+            assert overlap <= MAX_OVERLAP, f"{q['id']} rewords demo question {demo_id} (word overlap {overlap:.2f})"
