@@ -52,11 +52,11 @@ def paper_pdf(abstract: str, *, title: str = "A Small Paper About Caches", pages
     return pdf_bytes(ops, pages)
 
 
-def slow_pdf(operators: int) -> bytes:
-    """A PDF whose one page draws `operators` words, each its own text object: a few KB on disk, and text extraction
-    time grows with `operators` (20,000: about 9 s here; 80,000: 45 s)."""
-    head = b"BT /F1 12 Tf 72 740 Td (Abstract) Tj ET\n"
-    return pdf_bytes(head + b"BT /F1 12 Tf 72 712 Td (word) Tj ET\n" * operators)
+def slow_pdf(operators: int, pages: int = 1) -> bytes:
+    """A PDF whose pages each draw `operators` words, each its own text object (one shared stream): a few KB on disk,
+    and text extraction time grows with `operators` and pages (20,000 on one page: 3 to 9 s here)."""
+    head = b"BT /F1 12 Tf 72 760 Td (A Paper Drawn Word By Word) Tj ET\nBT /F1 12 Tf 72 740 Td (Abstract) Tj ET\n"
+    return pdf_bytes(head + b"BT /F1 12 Tf 72 712 Td (word) Tj ET\n" * operators, pages)
 
 
 def no_full_stops(chars: int) -> str:
@@ -81,6 +81,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pdf-seconds", type=float, default=30.0, help="per-file PDF budget (PAPERBOT_PDF_SECONDS)")
     parser.add_argument("--models-dir", type=Path, default=os.environ.get("PAPERBOT_MODELS_DIR", "../shared/models"))
     parser.add_argument("--out", type=Path, help="Markdown report (a .json beside it holds the same figures)")
+    parser.add_argument("--before", type=Path, help="another revision's source tree (e.g. `git archive REV | tar -x "
+                        "-C DIR`): its chunker is timed on the same texts, in a child process, for comparison")
+    parser.add_argument("--before-kb", default="40,120,372", help="text sizes (KB) for --before; the old chunker's "
+                        "time grows with the square of the size")
     args = parser.parse_args(argv)
 
     from paperbot.chunking import Chunker
@@ -96,20 +100,24 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
 
+        warm = folder / "warm.pdf"
+        warm.write_bytes(paper_pdf("We cache keys and values. It saves memory."))
+
         def load(name: str, data: bytes):
             path = folder / name
             path.write_bytes(data)
+            # The parser process is started outside the figure (a stopped one is replaced on the next PDF, and
+            # that start-up is not charged to any file's budget), so each figure is that file's own cost.
+            load_papers([warm], limits=limits)
             return lambda: _outcome(load_papers([path], skip_bad=True, limits=limits))
 
-        # Started once, outside the figures: the first PDF of a process pays the parser process's start-up.
-        load("warm.pdf", paper_pdf("We cache keys and values. It saves memory."))()
         budget = f"{args.pdf_seconds:g} s per PDF"
         rows.append(_case("normal one-page PDF (1 KB)", budget,
                           load("normal.pdf", paper_pdf("We cache keys and values. It saves memory."))))
-        for operators in (20_000, 80_000, 320_000):
-            data = slow_pdf(operators)
-            rows.append(_case(f"slow PDF: {operators:,} text objects on one page ({len(data) / 1024:.1f} KB)", budget,
-                              load(f"slow{operators}.pdf", data)))
+        for operators, pages in ((20_000, 1), (80_000, 1), (320_000, 1), (80_000, 4), (80_000, 16)):
+            data = slow_pdf(operators, pages)
+            rows.append(_case(f"slow PDF: {operators:,} text objects x {pages} page{'s' if pages > 1 else ''} "
+                              f"({len(data) / 1024:.1f} KB)", budget, load(f"slow{operators}x{pages}.pdf", data)))
         many = paper_pdf("We cache keys and values. It saves memory.", pages=5000)
         rows.append(_case(f"5,000-page PDF ({len(many) / 1024:.0f} KB)", "500 pages per PDF", load("many.pdf", many)))
         stop_worker()
@@ -124,6 +132,9 @@ def main(argv: list[str] | None = None) -> int:
             paper = Paper(id="x", title="No Full Stops", abstract=text)
             rows.append(_case(f"abstract without full stops, {len(text) / 1000:.0f} KB: chunked", "linear",
                               lambda: f"{len(chunker.chunk(paper))} chunks"))
+    if args.before:
+        for kb in (int(k) for k in args.before_kb.split(",")):
+            rows.append(_before(args.before, kb * 1000, args.models_dir))
     report = {"command": "python -m evals.hostile_files " + " ".join(argv if argv is not None else sys.argv[1:]),
               "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} "
                          "(1 min) at the end", "python": platform.python_version(), "rows": rows}
@@ -133,6 +144,38 @@ def main(argv: list[str] | None = None) -> int:
         args.out.write_text(text, encoding="utf-8")
         args.out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return 0
+
+
+_BEFORE = """
+import sys, time
+from pathlib import Path
+from paperbot.chunking import Chunker
+from paperbot.store.minilm import MiniLMEmbedder
+from paperbot.tokens import TiktokenCounter, encoding_for_model, use_cache_dir
+from paperbot.types import Paper
+models, text = Path(sys.argv[1]), sys.stdin.read()
+use_cache_dir(models / "tiktoken")
+chunker = Chunker(MiniLMEmbedder(models / "all-MiniLM-L6-v2", stamp_dir=Path(sys.argv[2])),
+                  TiktokenCounter(encoding_for_model(None)).count_many)
+started = time.perf_counter()
+chunks = chunker.chunk(Paper(id="x", title="No Full Stops", abstract=text))
+print(len(chunks), time.perf_counter() - started)
+"""
+
+
+def _before(source: Path, chars: int, models_dir: Path) -> dict:
+    """The same chunking case run by another revision's code (a child process with that tree first on the path)."""
+    import subprocess
+
+    text = no_full_stops(chars)
+    env = {**os.environ, "PYTHONPATH": str(source.resolve())}
+    with tempfile.TemporaryDirectory() as stamp:
+        # Run from that tree: `python -c` puts the working directory first on the path, before PYTHONPATH.
+        done = subprocess.run([sys.executable, "-c", _BEFORE, str(models_dir.resolve()), stamp], input=text, env=env,
+                              capture_output=True, text=True, check=True, cwd=source)
+    chunks, seconds = done.stdout.split()
+    return {"case": f"abstract without full stops, {len(text) / 1000:.0f} KB: chunked by {source} (before)",
+            "budget": "none", "seconds": round(float(seconds), 2), "outcome": f"{chunks} chunks"}
 
 
 def _outcome(result) -> str:
@@ -146,6 +189,14 @@ def _markdown(report: dict) -> str:
              f"Machine: {report['machine']}; Python {report['python']}.", "",
              "| case | budget | wall s | outcome |", "|---|---|---|---|"]
     lines += [f"| {r['case']} | {r['budget']} | {r['seconds']} | {r['outcome']} |" for r in report["rows"]]
+    lines += ["", "Wall time per file through `load_papers(..., skip_bad=True)` (PDFs: parsed in the child process, "
+              "which is started before each figure; a file over the time budget is stopped when the budget runs "
+              "out) and through the real chunker with the MiniLM tokenizer (abstracts). The PDFs are built by "
+              "`slow_pdf` / `paper_pdf` in this file: a few KB of Flate-compressed text operators that pypdf's text "
+              "extraction walks one by one. `--before DIR` runs the same chunking cases with another revision's "
+              "code (e.g. `git archive f704811 | tar -x -C DIR`, the code before the sentence cap), whose time grows "
+              "with the square of the text's length. Timing is measured here, never asserted in tests; the tests "
+              "(`tests/test_hostile_files_pdf.py`, `tests/test_hostile_files_inputs.py`) check the outcomes."]
     return "\n".join(lines) + "\n"
 
 

@@ -91,6 +91,7 @@ def run_configs(eval_set: EvalSet, configs: list[EvalConfig], base: Settings, *,
             embedder = stores[config.chunking][0].embedder  # one ONNX session for every config
         store_bot, info = stores[config.chunking]
         bot = PaperBot(settings.model_copy(update={"collection": info.collection}), embedder=embedder)
+        bot.refresh_lexical_index()  # a config's own title weight needs its own BM25 build (readers never build)
         runs = 1 + (len(modes) if eval_set.answers and config.mode == "hybrid" else 0)
         advance = advance_for(config.name, runs * len(eval_set.items))
         rankings, latency = search_all(bot, eval_set, config.mode, lambda n: advance(n))

@@ -37,8 +37,8 @@ from paperbot.questions import clean_question
 MODEL = Path(__file__).resolve().parents[1] / "paperbot" / "data" / "answerability_model.json"
 RESULTS = Path(__file__).resolve().parent / "results" / "answerability.json"
 # Target when fitting the threshold on the tune halves: refuse at most this share of answerable questions in any
-# source, leaving a margin under the acceptance limits (5% on question sets, 10% on PubMedQA).
-MAX_REFUSED_TUNE = 0.03
+# source (1 of the 28 answerable demo tune questions), under the acceptance limits (5% on question sets, 10% on PubMedQA).
+MAX_REFUSED_TUNE = 0.04
 SOURCES = ("scifact", "pubmedqa", "demo")
 
 
@@ -116,35 +116,49 @@ def probabilities(rows: list[dict], mean, scale, weights, bias) -> np.ndarray:
     return 1 / (1 + np.exp(-(((x - mean) / scale) @ weights + bias)))
 
 
-def choose_threshold(rows: list[dict], p: np.ndarray) -> float:
-    """The highest threshold (declines most) at which no source's tune half refuses more than MAX_REFUSED_TUNE of
-    its answerable questions."""
-    best = 0.0
-    for threshold in np.round(np.arange(0.01, 0.99, 0.01), 2):
-        ok = True
-        for source in SOURCES:
-            answerable = [p[i] for i, r in enumerate(rows) if r["split"] == "tune" and r["source"] == source
-                          and r["answerable"]]
-            if answerable and np.mean(np.array(answerable) < threshold) > MAX_REFUSED_TUNE:
-                ok = False
-        if ok:
-            best = float(threshold)
+def _missing(rows: list[dict]) -> np.ndarray:
+    return np.array([r["x"][FEATURES.index("names_found_all")] < 1 for r in rows])
+
+
+def declined(rows: list[dict], p: np.ndarray, thresholds: tuple[float, float]) -> np.ndarray:
+    """abstention.decide() over rows, negated: True where the answer is declined."""
+    return p < np.where(_missing(rows), thresholds[1], thresholds[0])
+
+
+def choose_thresholds(rows: list[dict], p: np.ndarray) -> tuple[float, float]:
+    """(answerable_threshold, missing_name_threshold) on the tune rows: of the pairs at which no source refuses more
+    than MAX_REFUSED_TUNE of its answerable questions, the one declining the most unanswerable ones (mean over
+    sources; ties: the lower thresholds)."""
+    tune = [i for i, r in enumerate(rows) if r["split"] == "tune"]
+    sub, q = [rows[i] for i in tune], p[tune]
+    masks = {s: (np.array([r["source"] == s for r in sub]), np.array([r["answerable"] for r in sub]))
+             for s in SOURCES}
+    grid = np.round(np.arange(0.01, 0.99, 0.01), 2)
+    best, best_score = (0.0, 0.0), -1.0
+    for low in grid:
+        for high in grid[grid >= low]:
+            out = declined(sub, q, (low, high))
+            if any(np.mean(out[m & a]) > MAX_REFUSED_TUNE for m, a in masks.values()):
+                continue
+            score = float(np.mean([np.mean(out[m & ~a]) for m, a in masks.values()]))
+            if score > best_score:
+                best, best_score = (float(low), float(high)), score
     return best
 
 
-def figures(rows: list[dict], p: np.ndarray, threshold: float) -> dict:
+def figures(rows: list[dict], p: np.ndarray, thresholds: tuple[float, float]) -> dict:
     """Per split (report first), per source: answerable refused, unanswerable declined, and counts."""
     out = {}
     for split in ("report", "tune"):
         out[split] = {}
         for source in SOURCES:
-            mine = [(r, p[i]) for i, r in enumerate(rows) if r["split"] == split and r["source"] == source]
-            answerable = [q for r, q in mine if r["answerable"]]
-            unanswerable = [q for r, q in mine if not r["answerable"]]
+            mine = [i for i, r in enumerate(rows) if r["split"] == split and r["source"] == source]
+            out_ = declined([rows[i] for i in mine], p[mine], thresholds)
+            answerable = np.array([rows[i]["answerable"] for i in mine], dtype=bool)
             out[split][source] = {
-                "answerable": len(answerable), "unanswerable": len(unanswerable),
-                "answerable_refused": float(np.mean(np.array(answerable) < threshold)) if answerable else None,
-                "unanswerable_declined": float(np.mean(np.array(unanswerable) < threshold)) if unanswerable else None,
+                "answerable": int(answerable.sum()), "unanswerable": int((~answerable).sum()),
+                "answerable_refused": float(out_[answerable].mean()) if answerable.any() else None,
+                "unanswerable_declined": float(out_[~answerable].mean()) if (~answerable).any() else None,
             }
     return out
 
@@ -165,26 +179,28 @@ def main(argv: list[str] | None = None) -> int:
             args.features_cache.write_text(json.dumps(rows), encoding="utf-8")
     mean, scale, weights, bias = fit(rows)
     p = probabilities(rows, mean, scale, weights, bias)
-    threshold = choose_threshold(rows, p)
-    figs = figures(rows, p, threshold)
+    thresholds = choose_thresholds(rows, p)
+    figs = figures(rows, p, thresholds)
     tune_ids = sorted(r["id"] for r in rows if r["split"] == "tune")
     body = {"format": MODEL_FORMAT, "features": list(FEATURES), "mean": [round(float(v), 6) for v in mean],
             "scale": [round(float(v), 6) for v in scale], "weights": [round(float(v), 6) for v in weights],
             "bias": round(bias, 6)}
     digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:12]
-    model = {**body, "version": f"answerability-{digest}", "threshold": threshold,
+    model = {**body, "version": f"answerability-{digest}", "threshold": thresholds[0],
+             "missing_name_threshold": thresholds[1],
              "trained_on": {"rows": len(tune_ids), "split": "tune (sha256 of the question id, evals/items.py)",
                             "sources": {s: sum(r["source"] == s and r["split"] == "tune" for r in rows)
                                         for s in SOURCES},
                             "tune_ids_sha256": hashlib.sha256("\n".join(tune_ids).encode()).hexdigest()},
              "command": "python -m evals.train_answerability " + " ".join(sys.argv[1:] if argv is None else argv)}
     MODEL.write_text(json.dumps(model, indent=1) + "\n", encoding="utf-8")
-    result = {"model": model["version"], "threshold": threshold, "command": model["command"],
+    result = {"model": model["version"], "threshold": thresholds[0], "missing_name_threshold": thresholds[1],
+              "max_refused_tune": MAX_REFUSED_TUNE, "command": model["command"],
               "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "seconds": round(time.perf_counter() - started, 1),
               "weights": dict(zip(FEATURES, model["weights"])), "figures": figs}
     RESULTS.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(json.dumps({"threshold": threshold, "weights": result["weights"], "figures": figs}, indent=2))
+    print(json.dumps({"thresholds": thresholds, "weights": result["weights"], "figures": figs}, indent=2))
     return 0
 
 

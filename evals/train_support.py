@@ -133,6 +133,8 @@ def main() -> None:
     parser.add_argument("--models-dir", type=Path, default=None, help="default: PAPERBOT_MODELS_DIR")
     parser.add_argument("--model-out", type=Path, default=DEFAULT_MODEL_FILE)
     parser.add_argument("--results", type=Path, default=Path("evals/results/support-model"))
+    parser.add_argument("--cache", type=Path, default=Path("bench-data/support-embeddings.npz"),
+                        help="MiniLM vectors of every text, kept between runs (embedding is most of the time)")
     args = parser.parse_args()
     started = time.perf_counter()
     import sklearn
@@ -142,6 +144,9 @@ def main() -> None:
     settings = Settings(models_dir=args.models_dir) if args.models_dir else Settings()
     pairs, sources, vocabulary = load_pairs(args.scifact)
     embedder = CachedEmbedder(MiniLMEmbedder(settings.minilm_dir))
+    if args.cache.is_file():
+        cached = np.load(args.cache, allow_pickle=False)
+        embedder.vectors.update(zip(cached["texts"].tolist(), cached["vectors"], strict=True))
     print(f"{len(pairs)} pairs: {dict(Counter(p['kind'] for p in pairs))}", file=sys.stderr)
 
     claims = [p["claim"] for p in pairs]
@@ -153,7 +158,11 @@ def main() -> None:
     probe = LearnedSupportScorer(embedder, vocabulary, model=_placeholder())
     rows = probe.features(claims, texts)
     print(f"features in {time.perf_counter() - started:.0f}s", file=sys.stderr)
+    args.cache.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(args.cache, texts=np.array(list(embedder.vectors)), vectors=np.stack(list(embedder.vectors.values())))
     tune, held = split == "tune", split == "heldout"
+    np.savez(args.cache.with_name("support-features.npz"), rows=rows, labels=labels, kinds=kinds, split=split,
+             groups=groups)
 
     all_columns = list(range(len(FEATURE_NAMES)))
     pipeline, threshold = fit(rows[tune], labels[tune], groups[tune], all_columns)
@@ -182,7 +191,7 @@ def main() -> None:
 
     lexical_threshold = best_threshold(labels[tune], scored(lexical, tune))
     results = {
-        "command": COMMAND, "pairs": {s: dict(Counter(kinds[split == s])) for s in ("tune", "heldout")},
+        "command": COMMAND, "pairs": {s: dict(sorted(Counter(kinds[split == s].tolist()).items())) for s in ("tune", "heldout")},
         "claims": {s: len(set(groups[split == s])) for s in ("tune", "heldout")},
         "learned": {"name": MODEL_NAME, "threshold": model.threshold,
                     "heldout": rates(labels[held], kinds[held], scored(learned, held), model.threshold),

@@ -57,8 +57,9 @@ def tune(eval_set: EvalSet, base: Settings, *, collection: str | None = None, pr
     for weight in TITLE_WEIGHT:  # each title weight rebuilds the BM25 index once
         b = PaperBot(base.model_copy(update={"collection": info.collection, "title_weight": weight}),
                      embedder=bot.embedder)
+        b.refresh_lexical_index()  # readers only load an index; a writer builds it, under the store lock
         lexical[weight] = rank(b, "lexical")
-    PaperBot(base.model_copy(update={"collection": info.collection}), embedder=bot.embedder).lexical.ensure_fresh()
+    PaperBot(base.model_copy(update={"collection": info.collection}), embedder=bot.embedder).refresh_lexical_index()
 
     def scores(rankings: dict[str, list[str]]) -> dict[str, dict[str, float]]:
         return {name: retrieval_metrics(judged, rankings)[0] for name, judged in (*halves.items(), ("full", qrels))}

@@ -27,25 +27,26 @@ class Answerability:
     model_version: str | None = None
 
 
-def decide(probability: float, threshold: float) -> bool:
-    """The whole decision: answer when the scorer's p(answerable) reaches the threshold.
+def decide(probability: float, names_missing: bool, threshold: float, missing_name_threshold: float) -> bool:
+    """The whole decision: answer when the scorer's p(answerable) reaches the threshold; when a specific name the
+    question uses is in no retrieved paper (in any spelling), the scorer must be surer (missing_name_threshold).
 
-    The threshold is `Settings.answerable_threshold`, fitted by evals/train_answerability.py on the tune halves
-    only (SciFact train claims, PubMedQA dev and the demo questions, each with and without its source) and
-    reported on the other halves; the same decision serves extractive and LLM answers.
+    Both are Settings (`answerable_threshold`, `missing_name_threshold`), fitted by evals/train_answerability.py
+    on the tune halves only (SciFact train claims, PubMedQA dev and the demo questions, each with and without its
+    source) and reported on the other halves; the same decision serves extractive and LLM answers.
     """
-    return probability >= threshold
+    return probability >= (missing_name_threshold if names_missing else threshold)
 
 
 def assess(question: str, hits: Sequence[PaperHit], evidence: Sequence[Evidence], vocabulary: Vocabulary, *,
-           threshold: float, model_path: Path | None = None) -> Answerability:
+           threshold: float, missing_name_threshold: float, model_path: Path | None = None) -> Answerability:
     if not hits:
         return Answerability(False, "no paper matches the question", 0.0)
     model = load_model(model_path)
     feats = features(question, hits, evidence, vocabulary)
     probability = model.probability(feats)
     best = feats.values["best_dense"]
-    if decide(probability, threshold):
+    if decide(probability, bool(feats.missing_names), threshold, missing_name_threshold):
         return Answerability(True, "", best, feats.missing_names, probability, model.version)
     return Answerability(False, _reason(feats, model.contributions(feats)), best, feats.missing_names, probability,
                          model.version)

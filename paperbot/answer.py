@@ -40,7 +40,8 @@ class AnswerConfig:
     temperature: float = 0.1
     max_question_chars: int = 1000
     attribution: AttributionPolicy = AttributionPolicy()  # how LLM answers' keys are checked (Settings)
-    answerable_threshold: float = 0.5  # abstention.decide(): answer only at or above this p(answerable)
+    answerable_threshold: float = 0.16  # abstention.decide(): answer at or above this p(answerable); see Settings
+    missing_name_threshold: float = 0.25  # the same when a name the question uses is in no retrieved paper
     answerability_model: Path | None = None  # None: the packaged model
 
 
@@ -133,6 +134,7 @@ class Answerer:
         retrieval_ms = (time.perf_counter() - started) * 1e3
         # One decision for both modes: an LLM would otherwise write an answer from thin evidence.
         answerability = assess(question, hits, evidence, vocabulary, threshold=self._config.answerable_threshold,
+                               missing_name_threshold=self._config.missing_name_threshold,
                                model_path=self._config.answerability_model)
         fitted = fit_evidence(
             self._render(question), evidence, self._counter, self._config.prompt_limit,

@@ -23,9 +23,10 @@ FEATURES = (
     "best_dense",       # highest MiniLM cosine of the question with any retrieved chunk
     "dense_gap",        # best paper's cosine minus the second paper's: one clear source vs. a flat field
     "top3_dense",       # mean cosine of the three best papers
+    "dense_margin",     # best paper's cosine minus the mean of the next four: how far it stands out of its topic
     "best_coverage",    # IDF-weighted share of the question's terms in the single best-covering paper
     "all_coverage",     # the same over all the evidence together (multi-paper and comparison questions)
-    "unknown_mass",     # IDF share of question terms that no paper in the store uses at all
+    "rare_coverage",    # IDF-weighted share of the question's three rarest terms in the best-covering paper
     "lexical_share",    # share of retrieved papers that BM25 matched too
     "names",            # specific names in the question (capped at 3, scaled 0..1)
     "names_found_all",  # share of those names some retrieved paper uses, in any spelling (1 without names)
@@ -48,14 +49,14 @@ def features(question: str, hits: Sequence[PaperHit], evidence: Sequence[Evidenc
     """Everything the scorer looks at, from what retrieval and evidence building already produced."""
     per_paper = sorted((max((c.dense_score for c in h.chunks if c.dense_score is not None), default=0.0)
                         for h in hits), reverse=True)
+    runners_up = per_paper[1:5]
     per_paper += [0.0] * (3 - len(per_paper))
     wanted = terms(question)
     texts = [f"{e.title} {e.text}" for e in evidence]
     term_sets = [set(terms(t)) for t in texts]
     union = set().union(*term_sets) if term_sets else set()
-    unique = set(wanted)
-    total_idf = sum(vocabulary.idf(t) for t in unique)
-    unknown = sum(vocabulary.idf(t) for t in unique if not vocabulary.known(t)) / total_idf if total_idf else 0.0
+    # The terms a near-miss hinges on: a paper on the topic has the common ones, only the source has the rare ones.
+    rare = sorted(set(wanted), key=lambda t: (-vocabulary.idf(t), t))[:3]
     names = named_terms(question)
     forms = [spellings(t) for t in texts]
     found_all = set(found_names(names, set().union(*forms))) if forms else set()
@@ -64,9 +65,10 @@ def features(question: str, hits: Sequence[PaperHit], evidence: Sequence[Evidenc
         "best_dense": per_paper[0],
         "dense_gap": per_paper[0] - per_paper[1],
         "top3_dense": sum(per_paper[:3]) / 3,
+        "dense_margin": per_paper[0] - (sum(runners_up) / len(runners_up) if runners_up else 0.0),
         "best_coverage": max((weighted_coverage(wanted, s, vocabulary) for s in term_sets), default=0.0),
         "all_coverage": weighted_coverage(wanted, union, vocabulary),
-        "unknown_mass": unknown,
+        "rare_coverage": max((weighted_coverage(rare, s, vocabulary) for s in term_sets), default=0.0),
         "lexical_share": (sum(any(c.lexical_rank is not None for c in h.chunks) for h in hits) / len(hits)
                           if hits else 0.0),
         "names": min(len(names), 3) / 3,

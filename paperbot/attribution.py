@@ -17,7 +17,8 @@ from paperbot.types import Answer, AttributionSummary, Evidence, SentenceOrigin,
 # A sentence with fewer distinct content terms than this states nothing checkable ("In summary,", "See [P1].");
 # the same rule citations.support uses for uncited sentences.
 MIN_CLAIM_TERMS = 3
-# A piece that is only key groups ("[P1]." after the full stop) belongs to the sentence before it.
+# A piece that is only key groups ("[P1]." after the full stop) belongs to the sentence before it: the same rule
+# (and pattern) as citations.answer_sentences, so both read the same sentences.
 _ONLY_KEYS = re.compile(r"^(\s*\[\s*P\d+(?:\s*[,;]\s*P\d+)*\s*\]\s*[.;,]?)+\s*$")
 # Where a key group goes in a sentence: before its closing punctuation and quotes ("claim [P2].").
 _TAIL = re.compile(r"""(\s*[.!?;:]*["'”’)\]]*\s*)$""")
@@ -28,8 +29,8 @@ _LIST_MARK = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s*")
 class AttributionPolicy:
     """How sure attribution must be before it adds or changes a key, and what it does with unsupported sentences."""
 
-    margin: float = 0.1  # "clearly supports": score >= the scorer's threshold + margin
-    gap: float = 0.05  # two papers that clearly support a sentence within this of each other: ambiguous
+    margin: float = 0.0  # "clearly supports": score >= the scorer's threshold + margin (Settings says how chosen)
+    gap: float = 0.15  # papers that clearly support a sentence within this of the best one: ambiguous
     unsupported: Literal["flag", "drop"] = "flag"
 
 
@@ -162,7 +163,7 @@ def _decide(piece: _Piece, scores: dict[str, float], cited: float, threshold: fl
     clearly = threshold + policy.margin
     ranked = sorted(scores.items(), key=lambda item: (-item[1], int(item[0][1:])))
     best_score = ranked[0][1] if ranked else 0.0
-    strong = tuple(key for key, score in ranked if score >= clearly and best_score - score < policy.gap)
+    strong = tuple(key for key, score in ranked if score >= clearly and score >= best_score - policy.gap)
     if len(strong) == 1:
         return verdict("corrected" if model else "attributed", strong, best_score, True)
     if len(strong) > 1:

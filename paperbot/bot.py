@@ -200,6 +200,7 @@ class PaperBot:
             temperature=self.settings.temperature if temperature is None else temperature,  # per chat tab
             max_question_chars=self.settings.max_question_chars,
             answerable_threshold=self.settings.answerable_threshold,
+            missing_name_threshold=self.settings.missing_name_threshold,
             answerability_model=self.settings.answerability_model,
             attribution=AttributionPolicy(margin=self.settings.attribution_margin, gap=self.settings.attribution_gap,
                                           unsupported=self.settings.unsupported),
@@ -357,12 +358,17 @@ class PaperBot:
         from paperbot.store.lock import lock_is_held
         from paperbot.store.probe import probe_collection
 
-        if probe and self.settings.collection in collection_names(self._client):
+        path = self._catalog_path()
+        in_chroma = self.settings.collection in collection_names(self._client)
+        if not in_chroma and path.exists():
+            return unreadable_vectors_report(self.location, self.settings.collection,
+                                             "Chroma holds no such collection, but its catalog exists (a Chroma folder "
+                                             "deleted or replaced?)")
+        if probe and in_chroma:
             problem = probe_collection(self.settings.chroma_url, str(self.settings.data_dir / "chroma"),
                                        self.settings.collection)
             if problem:
                 return unreadable_vectors_report(self.location, self.settings.collection, problem)
-        path = self._catalog_path()
         access = StoreAccess(
             vectors=VectorStore(self._client, self.settings.collection, embedder_id=self.embedder_id,
                                 chunker_version=self.chunker_version, create=False, verify=False,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 
 from paperbot.sentences import sentence_spans
@@ -10,21 +11,37 @@ from paperbot.support.scorer import LexicalSupportScorer, SupportScorer
 from paperbot.terms import Vocabulary, terms
 from paperbot.types import Citation, Evidence, SentenceSupport
 
-# [P1], [P1, P3], [P1; P2], [P1][P2]; keys are what the prompt shows.
-_GROUP = re.compile(r"\[\s*(P\d+(?:\s*[,;]\s*P\d+)*)\s*\]")
-_SPACED_GROUP = re.compile(r"([ \t]*)\[\s*(P\d+(?:\s*[,;]\s*P\d+)*)\s*\]")
-_KEY = re.compile(r"P\d+")
-_ONLY_KEYS = re.compile(r"^(\s*\[\s*P\d+(?:\s*[,;]\s*P\d+)*\s*\]\s*[.;,]?)+\s*$")
+# [P1], [P1, P3], [P1; P2], [P1][P2]; keys are what the prompt shows. Models also write odd forms, which must not
+# stay in an answer as text: any case ([p1]), spaces anywhere inside ("[P1" + 45 spaces + "]", "[ P1 ; p2 ]"),
+# full-width or CJK brackets (［P1］, 【P1】, 〔P1〕), full-width letters and digits (Ｐ１), "and", "&" or "、"
+# between keys. Every form is read as a group; the answer shows it as [P1, P2] (or drops it: see _clean).
+_OPENING, _CLOSING = "[［【〔〖⟦", "]］】〕〗⟧"
+_OPEN, _CLOSE = re.escape(_OPENING), re.escape(_CLOSING)  # for character classes
+_ANY_KEY = r"[PpＰｐ][ \t]?[0-9０-９]{1,6}"
+_SEP = r"\s*(?:[,;，；、&]|and)\s*"
+_KEYS = rf"{_ANY_KEY}(?:{_SEP}{_ANY_KEY})*"
+_GROUP = re.compile(rf"[{_OPEN}]\s*({_KEYS})\s*[{_CLOSE}]")
+_SPACED_GROUP = re.compile(rf"([ \t]*)[{_OPEN}]\s*({_KEYS})\s*[{_CLOSE}]")
+_KEY = re.compile(_ANY_KEY)
+_ONLY_KEYS = re.compile(rf"^(\s*[{_OPEN}]\s*{_KEYS}\s*[{_CLOSE}]\s*[.;,]?)+\s*$")
+# The end of a text that more text could still turn into a group: an opening bracket, keys, separators, spaces.
+_PARTIAL_GROUP = re.compile(rf"[{_OPEN}]\s*(?:{_KEYS})?(?:\s*(?:[,;，；、&]|a|an|and))?\s*"
+                            r"(?:[PpＰｐ][ \t]?[0-9０-９]{0,6})?\Z")
+
+
+def _keys(group: str) -> list[str]:
+    """The keys of a group as the prompt wrote them: "p 2", "Ｐ２" and "P02" are all "P2"."""
+    return [f"P{int(unicodedata.normalize('NFKC', key)[1:])}" for key in _KEY.findall(group)]
 
 
 def quote_keys(text: str) -> str:
     """Source text with key-like groups ("[P1]") turned into "(P1)": a key written in an abstract, by chance or
     planted, is data, and must never be read back as a citation of whichever paper holds that key in an answer."""
-    return _GROUP.sub(lambda match: f"({match.group(1)})", text)
+    return _GROUP.sub(lambda match: f"({', '.join(_keys(match.group(1)))})", text)
 
 
 def cited_keys(text: str) -> list[str]:
-    return list(dict.fromkeys(k for group in _GROUP.findall(text) for k in _KEY.findall(group)))
+    return list(dict.fromkeys(k for group in _GROUP.findall(text) for k in _keys(group)))
 
 
 def references(text: str, evidence: Sequence[Evidence]) -> tuple[Citation, ...]:
@@ -81,10 +98,12 @@ def support(
 
 
 class StreamingKeyFilter:
-    """Cleans citation keys in a stream of deltas, holding back only an unfinished '[...' so output never shows a
-    key that the final answer drops."""
+    """Cleans citation keys in a stream of deltas, holding back only what could still become a key group (an
+    unfinished '[P1, ...' in any of the forms above) so output never shows a key that the final answer drops or
+    rewrites: any split of a text into deltas gives what the whole text gives, up to `max_hold` characters of one
+    unfinished group (beyond that it is released as text; answers are capped far below it)."""
 
-    def __init__(self, shown: set[str], max_hold: int = 40) -> None:
+    def __init__(self, shown: set[str], max_hold: int = 2000) -> None:
         self._shown = shown
         self._held = ""
         self._max_hold = max_hold
@@ -92,8 +111,8 @@ class StreamingKeyFilter:
 
     def feed(self, delta: str) -> str:
         self._held += delta
-        cut = self._held.rfind("[")
-        if cut != -1 and "]" not in self._held[cut:] and len(self._held) - cut <= self._max_hold:
+        cut = max(self._held.rfind(bracket) for bracket in _OPENING)
+        if cut != -1 and len(self._held) - cut <= self._max_hold and _PARTIAL_GROUP.match(self._held, cut):
             # Hold the spaces before the bracket too: a dropped key must not leave "claim ." behind.
             while cut > 0 and self._held[cut - 1] in " \t":
                 cut -= 1
@@ -114,7 +133,7 @@ class StreamingKeyFilter:
             return text
 
         def fix(match: re.Match[str]) -> str:
-            keys = _KEY.findall(match.group(2))
+            keys = _keys(match.group(2))
             valid = list(dict.fromkeys(k for k in keys if k in self._shown))
             self.removed += len(keys) - len([k for k in keys if k in self._shown])
             return f"{match.group(1)}[{', '.join(valid)}]" if valid else ""

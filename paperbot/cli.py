@@ -406,7 +406,7 @@ def chat(
     if warning:
         err.print(f"[yellow]{escape(warning)}[/]")
     options = AppOptions(limits=UploadLimits(max_file_bytes=max_upload_mb * 1024 * 1024))
-    running = start(_bot(), host=host, port=port, auth=credentials, concurrency=concurrency, options=options)
+    running = start(_bot(reading=False), host=host, port=port, auth=credentials, concurrency=concurrency, options=options)
     out.print(f"paperbot chat is running at {running.url} (Ctrl+C to stop)")
     running.block()
 

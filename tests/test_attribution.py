@@ -18,7 +18,8 @@ from paperbot.types import Evidence
 
 EVIDENCE = [
     Evidence("P1", "h2o", "Heavy hitters", None, 2023,
-             ("H2O keeps heavy-hitter tokens and recent tokens in the KV cache.", "Throughput improves by 29x."), 1, 1.0),
+             ("H2O keeps heavy-hitter tokens and recent tokens in the KV cache.", "Throughput improves by 29x."),
+             1, 1.0),
     Evidence("P2", "spec", "Speculative decoding", None, 2023,
              ("A small draft model proposes tokens that the target model verifies in parallel.",
               "Decoding becomes 2-3x faster."), 2, 0.9),
@@ -42,7 +43,8 @@ class TableScorer:
         self.calls.append(len(claims))
         out = []
         for claim, sentences in zip(claims, sources, strict=True):
-            label = re.search(r"claim(\w+)", claim).group(1)
+            named = re.search(r"claim(\w+)", claim)
+            label = named.group(1) if named else ""
             out.append(max((self.table.get((label, s), 0.0) for s in sentences), default=0.0))
         return out
 
@@ -76,7 +78,8 @@ def test_keys_the_papers_support_are_kept_and_the_text_is_unchanged() -> None:
 
 def test_an_uncited_sentence_gets_the_key_of_the_paper_that_clearly_supports_it() -> None:
     result = _check("The claimA method keeps tokens. Cited claimB result here [P2].",
-                    {("A", "Heavy hitters"): 0.8, ("A", "Speculative decoding"): 0.3, ("B", "Speculative decoding"): 0.9})
+                    {("A", "Heavy hitters"): 0.8, ("A", "Speculative decoding"): 0.3,
+                     ("B", "Speculative decoding"): 0.9})
     assert result.text == "The claimA method keeps tokens [P1]. Cited claimB result here [P2]."
     first = result.sentences[0]
     assert first.origin == "attributed" and first.keys == ("P1",) and first.model_keys == ()
@@ -86,12 +89,13 @@ def test_an_uncited_sentence_gets_the_key_of_the_paper_that_clearly_supports_it(
 
 
 def test_support_between_threshold_and_margin_is_not_enough_to_add_a_key() -> None:
-    # 0.55 passes the scorer's threshold (0.5) but not threshold + margin (0.6): no key is invented for it.
-    result = _check("The claimA method keeps tokens.", {("A", "Heavy hitters"): 0.55})
+    # 0.55 passes the scorer's threshold (0.5) but not threshold + a margin of 0.1: no key is invented for it.
+    margin = AttributionPolicy(margin=0.1)
+    result = _check("The claimA method keeps tokens.", {("A", "Heavy hitters"): 0.55}, margin)
     assert result.text == "The claimA method keeps tokens."
     assert result.sentences[0].origin == "unsupported" and not result.sentences[0].supported
     # ...while the same score on a key the model wrote itself keeps that key.
-    kept = _check("The claimA method keeps tokens [P1].", {("A", "Heavy hitters"): 0.55})
+    kept = _check("The claimA method keeps tokens [P1].", {("A", "Heavy hitters"): 0.55}, margin)
     assert kept.sentences[0].origin == "cited" and kept.text == "The claimA method keeps tokens [P1]."
 
 
@@ -112,8 +116,11 @@ def test_two_papers_fitting_equally_well_is_ambiguous_and_flagged_not_guessed() 
         assert item.origin == "ambiguous" and not item.supported and item.alternatives == ("P1", "P3")
     assert result.sentences[1].keys == ("P2",), "the model's key stays, flagged"
     # A clear winner (more than the gap ahead) is not a tie.
-    clear = _check("Uncited claimA sentence.", {("A", "Heavy hitters"): 0.9, ("A", "Weight quantization"): 0.8})
+    clear = _check("Uncited claimA sentence.", {("A", "Heavy hitters"): 0.9, ("A", "Weight quantization"): 0.7})
     assert clear.sentences[0].keys == ("P1",) and clear.sentences[0].origin == "attributed"
+    # With no gap only an exact tie is ambiguous: the best paper still wins.
+    sharp = _check("Uncited claimA sentence.", table, AttributionPolicy(gap=0.0))
+    assert sharp.sentences[0].keys == ("P1",) and sharp.sentences[0].origin == "attributed"
 
 
 def test_an_invented_fact_is_flagged_or_dropped_by_setting() -> None:

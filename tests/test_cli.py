@@ -48,15 +48,16 @@ def test_demo_corpus_ingest_then_reingest_then_browse(run, demo_corpus):
 
 
 def test_errors_are_one_clear_line(run, tmp_path, demo_corpus):
-    missing = run("show", "no-such-paper", check=False)
-    assert missing.returncode == 1
-    assert "no paper with id 'no-such-paper'" in missing.stderr and "Traceback" not in missing.stderr
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"title": "T", "abstract": "A."}\n{"title": "No abstract"}\n')
     failed = run("ingest", str(bad), check=False)
     assert failed.returncode == 1 and f"{bad}:2: empty abstract" in failed.stderr
     skipped = run("ingest", str(bad), "--skip-bad")
     assert "1 added" in skipped.stdout and "1 skipped" in skipped.stdout and f"{bad}:2" in skipped.stdout
+    # After the ingest: before it, the store holds no collection and reading commands say that instead.
+    missing = run("show", "no-such-paper", check=False)
+    assert missing.returncode == 1
+    assert "no paper with id 'no-such-paper'" in missing.stderr and "Traceback" not in missing.stderr
     unknown = tmp_path / "notes.docx"
     unknown.write_bytes(b"PK\x03\x04 not a corpus")
     refused = run("ingest", str(unknown), check=False)

@@ -207,3 +207,89 @@ def test_cli_exit_codes_and_json(tmp_path, make_bot, corpus, models_dir):
     fixed = doctor("--repair")
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
     assert "repaired" in fixed.stdout and "healthy" in fixed.stdout
+
+
+def test_repair_backs_up_the_catalog_before_dropping_papers(local_store):
+    bot, _ = local_store
+    victim = _multi_chunk_paper(bot)
+    title = bot.paper(victim).title
+    bot.vectors.delete([f"{victim}#1"])  # stored incompletely: repair drops it from the catalog
+    repaired = _repair_then_healthy(bot)
+    backups = [r for r in repaired.repairs if r.startswith("backed up the catalog to ")]
+    assert len(backups) == 1 and repaired.repairs.index(backups[0]) < next(
+        i for i, r in enumerate(repaired.repairs) if r.startswith("removed 1 papers from the catalog"))
+    copy = backups[0].removeprefix("backed up the catalog to ").split(" before ")[0]
+    assert copy.startswith(f"{bot.catalog.path}.backup-")
+    with sqlite3.connect(copy) as db:  # the copy still holds the paper the repair removed
+        assert db.execute("SELECT title FROM papers WHERE id = ?", (victim,)).fetchone() == (title,)
+    assert bot.catalog.paper(victim) is None
+
+
+def _write_synthetic_chunks(bot, n: int) -> None:
+    """n chunks with random vectors, written as ingest writes them: enough for Chroma to persist its HNSW files."""
+    import numpy as np
+
+    from paperbot.types import Chunk, Paper
+
+    paper = Paper(id="synthetic", title="Synthetic", abstract="x")
+    chunks = [Chunk(f"synthetic#{i}", "synthetic", "Synthetic", i, f"text {i}", 0, 1, 3, 2) for i in range(n)]
+    vectors = np.random.default_rng(0).normal(size=(n, 384)).astype(np.float32)
+    for start in range(0, n, 500):
+        bot.vectors.upsert(chunks[start:start + 500], vectors[start:start + 500], {"synthetic": (paper, "h")})
+
+
+@pytest.mark.slow
+def test_unreadable_vector_files_are_reported_from_a_child_process_and_recovered_from_the_catalog(
+        tmp_path, make_bot, corpus, models_dir):
+    bot = make_bot(collection="hurt")
+    bot.ingest([corpus])
+    papers = {p.id: p.abstract for p in bot.papers()}
+    _write_synthetic_chunks(bot, 1200)  # past Chroma's sync threshold (1000): the vector index is on disk
+    bot.close()
+    headers = list((tmp_path / "store" / "chroma").glob("*/header.bin"))
+    assert len(headers) == 1
+    headers[0].write_bytes(b"\xff" * len(headers[0].read_bytes()))  # the HNSW index header, damaged
+
+    report = make_bot(collection="hurt").doctor()
+    assert [f.check for f in report.problems] == ["vector-store"]
+    finding = report.problems[0]
+    assert finding.message.startswith("vector store unreadable: collection 'hurt'") and not finding.repairable
+    assert "`paperbot --collection hurt-2 reindex --from-catalog hurt`" in finding.advice
+
+    env = {**os.environ, "PAPERBOT_DATA_DIR": str(tmp_path / "store"), "PAPERBOT_MODELS_DIR": str(models_dir)}
+    cli = subprocess.run([sys.executable, "-m", "paperbot", "--collection", "hurt", "doctor"], env=env,
+                         capture_output=True, text=True, timeout=600, check=False)
+    assert cli.returncode == 1 and "vector store unreadable" in cli.stdout and "Traceback" not in cli.stderr
+    recovered = subprocess.run([sys.executable, "-m", "paperbot", "--collection", "hurt-2", "reindex",
+                                "--from-catalog", "hurt"], env=env, capture_output=True, text=True, timeout=600,
+                               check=False)
+    assert recovered.returncode == 0, recovered.stderr
+    assert f"re-embedded {len(papers)} papers from the catalog of hurt" in recovered.stdout
+    new = make_bot(collection="hurt-2")
+    assert {p.id: p.abstract for p in new.papers()} == papers
+    assert new.doctor().healthy
+    new.close()
+
+
+def test_a_store_whose_chroma_folder_was_deleted_says_so_on_every_answer(tmp_path, make_bot, corpus):
+    import shutil
+
+    bot = make_bot()
+    bot.ingest([corpus])
+    title = bot.papers()[0].title
+    bot.close()
+    shutil.rmtree(tmp_path / "store" / "chroma")
+
+    lost = make_bot()
+    for _ in range(2):  # every answer, not just the first
+        answer = lost.ask(title, mode="extractive")
+        assert len(answer.store_warnings) == 1
+        assert "holds no chunks of collection 'papers', but the catalog lists 6 papers" in answer.store_warnings[0]
+        assert "keyword (BM25) search only" in answer.store_warnings[0]
+    assert lost.search(title, k=1)[0].title == title  # keyword search still answers
+    lost.close()
+    # Repaired by re-embedding the catalog into a new collection: its answers carry no warning.
+    fresh = make_bot(collection="papers-2")
+    assert fresh.reindex_from_catalog("papers").added
+    assert fresh.ask(title, mode="extractive").store_warnings == ()
+    fresh.close()

@@ -169,7 +169,31 @@ def test_cli_json_answer_escapes_what_it_carries(hostile, fake, demo_store, mode
     assert result.returncode == 0, result.stderr
     assert "\x1b" not in result.stdout and "\u202e" not in result.stdout and "\x9b" not in result.stdout
     answer = json.loads(result.stdout)
-    assert "\x1b]0;pwned-title" in answer["raw_text"], "JSON keeps the data, escaped"
+    assert "\x1b]0;pwned-title" in answer["text"], "JSON keeps the data, escaped"
+
+
+_COUNT = """
+import os, resource, sys
+os.environ["TIKTOKEN_CACHE_DIR"] = sys.argv[2]
+from paperbot.tokens import TiktokenCounter
+counter, size = TiktokenCounter("cl100k_base"), int(sys.argv[1])
+text = ("lorem ipsum dolor sit amet " * (size // 27 + 1))[:size]
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+tokens = counter.count(text)
+print(tokens, counter.count(text[:27_000]), (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)
+"""
+
+
+def test_token_counting_never_tokenizes_unbounded_text(models_dir):
+    """A 60 MB reply counted for usage: tiktoken's working memory would be many times the text (a 300 MB reply
+    asked for 10 GB); the count is taken on a prefix and extrapolated, in a process of its own to measure it."""
+    size = 60_000_000
+    done = subprocess.run([sys.executable, "-c", _COUNT, str(size), str(models_dir / "tiktoken")], cwd=REPO,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    tokens, per_27k, growth_mb = map(int, done.stdout.split())
+    assert growth_mb < MAX_RSS_GROWTH_MB, f"counting grew RSS by {growth_mb} MB"
+    assert abs(tokens - per_27k * size / 27_000) <= 0.01 * tokens, "the estimate scales with the text"
 
 
 # --------------------------------------------------------------------------- the app: other users still answered

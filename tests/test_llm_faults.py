@@ -13,6 +13,7 @@ from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
 
+import openai
 import pytest
 
 from paperbot.llm.chat import EmptyResponse, MalformedResponse, StreamInterrupted
@@ -21,9 +22,9 @@ from paperbot.types import Answer
 from tests.app_helpers import DRAFT_QUESTION, citing_responder, copy_store
 from tests.fake_openai import (
     FakeOpenAI,
-    delay,
     drop_mid_stream,
     empty_choices,
+    hold,
     malformed_json,
     no_done,
     rate_limit,
@@ -35,10 +36,13 @@ from tests.llm_replies import numbered, responder
 pytestmark = pytest.mark.slow
 
 CHAT = "chat/completions"
-# Retry settings small enough to exhaust quickly; the deadline check below allows generous slack on top.
+# Retry settings small enough to exhaust quickly; the deadline check below allows generous slack on top. The
+# request timeout leaves a healthy request on a loaded 2-core machine far more time than it needs (a healthy
+# request timing out would add a retry the checks below do not expect); a slow fault is `hold()`, which never
+# answers, so it trips the timeout whatever the machine's speed.
 MAX_ATTEMPTS = 3
-MAX_RETRY_SECONDS = 2.5
-REQUEST_TIMEOUT = 1.0
+MAX_RETRY_SECONDS = 5.0
+REQUEST_TIMEOUT = 2.0
 SLACK_SECONDS = 2.0  # a loaded 2-core machine; this is a correctness bound, not a speed test
 RETRY_AFTER = 0.2
 H2O = "h2o-heavy-hitter-oracle-for-efficient-generative-cba233"
@@ -149,7 +153,7 @@ FAULTS: dict[str, Any] = {
     "500": Recovered((status(500),)),
     "502": Recovered((status(502),)),
     "503": Recovered((status(503),)),
-    "slow past the timeout": Recovered((delay(10),)),
+    "slow past the timeout": Recovered((hold(),)),
     "connection reset": Recovered((reset(),)),
     "disconnect before any text": Recovered((drop_mid_stream(after_chunks=1),)),
     "stream never sends [DONE]": Recovered((no_done(),), extra=0),
@@ -163,7 +167,7 @@ FAULTS: dict[str, Any] = {
     "Retry-After beyond the total time": Failed(
         (rate_limit(retry_after=30),) * MAX_ATTEMPTS, RetriesExhausted, r"429", r"PAPERBOT_MAX_RETRY_SECONDS",
         (2, 3), "rate_limit"),
-    "slow on every attempt": Failed((delay(10),) * MAX_ATTEMPTS, RetriesExhausted, r"did not answer .* in time",
+    "slow on every attempt": Failed((hold(),) * MAX_ATTEMPTS, RetriesExhausted, r"did not answer .* in time",
                                     r"PAPERBOT_REQUEST_TIMEOUT", (2, 3), "timeout"),
     "reset on every attempt": Failed((reset(),) * MAX_ATTEMPTS, RetriesExhausted, r"connection failed or was cut",
                                      r"OPENAI_BASE_URL", (MAX_ATTEMPTS,), "connection"),
@@ -283,6 +287,23 @@ def test_fault(operation, fault, fake, bot, clean):
 # --------------------------------------------------------------------------- beyond the matrix
 
 
+def test_the_slow_fault_never_answers_a_client_still_waiting(fake):
+    """The matrix's "slow" fault trips the client's timeout on any machine: the server holds the request until the
+    client gives up, rather than sleeping a fixed time and then answering (which a client slower than that sleep,
+    on a loaded machine, would take as a healthy reply, adding no retry). Here the client waits longer than any
+    fixed sleep the fault has."""
+    fault = FAULTS["slow past the timeout"].faults[0]
+    client = openai.OpenAI(base_url=fake.base_url, api_key=fake.api_key, max_retries=0,
+                           timeout=fault.seconds + REQUEST_TIMEOUT)
+    fake.clear_faults()
+    fake.clear()
+    fake.script(fault)
+    with pytest.raises(openai.APITimeoutError):
+        client.chat.completions.create(model="fake-chat", messages=[{"role": "user", "content": "hello"}])
+    assert fake.pending_faults == [] and len(fake.requests_to(CHAT)) == 1
+    client.close()
+
+
 def test_total_time_cap_cuts_the_last_request_timeout(fake, make_bot, demo_store):
     """With a request timeout longer than the whole retry budget, a hung server still fails within the budget."""
     bot = make_bot(data_dir=demo_store, openai_api_key=fake.api_key, openai_base_url=fake.base_url,
@@ -290,7 +311,7 @@ def test_total_time_cap_cuts_the_last_request_timeout(fake, make_bot, demo_store
                    retry_base_seconds=0.01)
     fake.clear_faults()
     fake.clear()
-    fake.script(*[delay(60)] * 5)
+    fake.script(*[hold()] * 5)
     with pytest.raises(RetriesExhausted, match="in time") as caught:
         bot.ask(DRAFT_QUESTION)
     ended = time.monotonic()

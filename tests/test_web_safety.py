@@ -314,6 +314,83 @@ def test_with_auth_every_route_with_data_refuses_unauthenticated_requests(auth_a
         assert stream.status_code == 200 and title in stream.text
 
 
+def _routes(routes, prefix: str = "") -> list[tuple[str, str]]:
+    """(method, path) of every route the app serves, included routers walked (FastAPI nests Gradio's API router)."""
+    found = []
+    for route in routes:
+        original = getattr(route, "original_router", None)
+        if original is not None:
+            found += _routes(original.routes, prefix + route.include_context.prefix)
+            continue
+        path = getattr(route, "path", None)
+        if path is None:
+            continue
+        methods = sorted(getattr(route, "methods", None) or {"GET"})
+        found += [(method, prefix + path) for method in methods if method != "HEAD"]
+    return found
+
+
+# The login page and the files it is drawn with: the only routes open without a session (paperbot/app/auth_gate.py).
+LOGIN_PAGE = {("GET", "/"), ("POST", "/login"), ("POST", "/login/"), ("GET", "/favicon.ico"), ("GET", "/theme.css"),
+              ("GET", "/manifest.json"), ("GET", "/robots.txt"), ("GET", "/gradio_api/login_check"),
+              ("GET", "/gradio_api/login_check/")}
+LOGIN_ASSETS = ("/assets/", "/static/", "/svelte/", "/pwa_icon")
+
+
+@pytest.fixture(scope="module")
+def auth_running(tmp_path_factory, models_dir, embedder):
+    root = tmp_path_factory.mktemp("auth-routes")
+    bot = _bot(root / "store", models_dir, embedder)
+    bot.ingest([_write_jsonl(root / "c.jsonl", RECORDS[2:])])
+    running = start_app(bot, root, auth=("reader", "s3cret:pw"))
+    yield running
+    running.close()
+
+
+@pytest.mark.slow
+def test_with_auth_every_route_but_the_login_page_needs_a_session(auth_running) -> None:
+    """Every route the FastAPI app object holds, enumerated (so a route added later cannot slip through), answers
+    401/403 or a redirect to anonymous requests, unless it is the login page or one of its static assets."""
+    app = auth_running.blocks.server_app
+    routes = sorted(set(_routes(app.routes)))
+    assert len(routes) > 40 and ("POST", "/gradio_api/reset") in routes  # the enumeration reached Gradio's API
+    closed, checked = {401, 403, 302, 303, 307}, []
+    url = auth_running.url.rstrip("/")
+    with httpx.Client(base_url=url, timeout=60, follow_redirects=False) as anonymous:
+        for method, path in routes:
+            concrete = re.sub(r"\{[^}]+\}", "x", path)
+            if (method, path) in LOGIN_PAGE or path.startswith(LOGIN_ASSETS):
+                continue
+            response = anonymous.request(method, concrete, json={} if method in ("POST", "PUT", "PATCH") else None)
+            checked.append((method, path, response.status_code))
+    leaks = [c for c in checked if c[2] not in closed]
+    assert leaks == [], leaks
+    named = {path for _, path, _ in checked}
+    for path in ("/openapi.json", "/gradio_api/heartbeat/{session_hash}", "/gradio_api/reset", "/gradio_api/cancel",
+                 "/gradio_api/app_id", "/gradio_api/token", "/gradio_api/user", "/gradio_api/startup-events",
+                 "/config", "/monitoring"):
+        assert path in named, path  # the routes the issue found open are among those checked
+    assert any("/runs" in p for p in named)
+
+    # Signed in, the same client reaches them.
+    with httpx.Client(base_url=url, timeout=60) as reader:
+        assert reader.post("/login", data={"username": "reader", "password": "s3cret:pw"}).status_code == 200
+        assert reader.get("/openapi.json").status_code == 200
+        assert reader.get("/gradio_api/app_id").status_code == 200
+
+
+@pytest.mark.slow
+def test_failed_logins_are_limited_per_client(auth_running) -> None:
+    url = auth_running.url.rstrip("/")
+    with httpx.Client(base_url=url, timeout=60) as attacker:
+        codes = [attacker.post("/login", data={"username": "reader", "password": f"guess{i}"}).status_code
+                 for i in range(8)]
+        assert codes[:5] == [400] * 5 and codes[5:] == [429] * 3, codes
+        refused = attacker.post("/login", data={"username": "reader", "password": "s3cret:pw"})
+        assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1  # even the right password
+        assert "too many failed logins" in refused.text
+
+
 def _listening(port: int) -> set[str]:
     """Local addresses with a socket listening on `port`, from /proc/net/tcp and tcp6 (Linux)."""
     found = set()

@@ -6,8 +6,10 @@ import ipaddress
 from dataclasses import dataclass
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 from paperbot.app.assets import CSS, JS
+from paperbot.app.auth_gate import AuthGate, LoginLimiter
 from paperbot.app.ui import AppOptions, build_app
 from paperbot.bot import PaperBot
 from paperbot.errors import ConfigError
@@ -68,5 +70,9 @@ def start(bot: PaperBot, *, host: str = "127.0.0.1", port: int = 7860, auth: tup
         inbrowser=False, show_error=False, max_file_size=options.limits.max_file_bytes, ssr_mode=False,
         mcp_server=False, footer_links=["api", "settings"], css=CSS, js=JS, theme=THEME,
         auth_message="paperbot: sign in with the user and password given to `paperbot chat --auth`.",
+        # Gradio's own login guards the page's data and API but not every route it serves (the OpenAPI schema,
+        # heartbeats, reset/cancel, app id, token, user, ...): the gate closes all but the login page and its
+        # assets, and limits failed logins per client. It does nothing without --auth.
+        app_kwargs={"middleware": [Middleware(AuthGate, limiter=LoginLimiter(attempts=5, window=60.0))]},
     )
     return RunningApp(demo, url)

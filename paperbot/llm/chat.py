@@ -248,8 +248,8 @@ class ChatModel:
             except AnswerTimedOut:
                 raise self._cut(AnswerTimedOut, "", bounds, "") from None
             except AnswerTooLong:
-                raise self._cut(AnswerTooLong, f"sent a reply larger than {bounds.max_bytes} bytes before any "
-                                "text", bounds, "") from None
+                raise self._cut(AnswerTooLong, f"sent a reply larger than {bounds.max_bytes} bytes", bounds,
+                                "") from None
             except openai.BadRequestError as exc:
                 if fmt is None or step == len(ladder) - 1 or not _rejects_format(exc):
                     raise self._translate(exc) from None

@@ -122,9 +122,20 @@ def _open(path: Path) -> PdfReader:
     return reader
 
 
+def _page_count(reader: PdfReader) -> int:
+    """The page tree's own /Count when it has one (walking 5,000 pages to count them took seconds), else the walk."""
+    try:
+        count = reader.trailer["/Root"]["/Pages"]["/Count"]
+        if isinstance(count, int) and count >= 0:
+            return int(count)
+    except Exception:  # noqa: BLE001 - a damaged tree: count by walking it, as pypdf reads it
+        pass
+    return len(reader.pages)
+
+
 def _read(path: Path, max_pages: int | None) -> Paper:
     reader = _open(path)
-    count = len(reader.pages)
+    count = _page_count(reader)
     if max_pages is not None and count > max_pages:
         raise CorpusError(str(path), f"{count} pages, over the page budget of {max_pages} per PDF",
                           "raise PAPERBOT_PDF_MAX_PAGES, or load this paper from its arXiv/BibTeX record")

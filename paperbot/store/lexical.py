@@ -129,6 +129,8 @@ class LexicalIndex:
         """Writers: make the saved index current (load it if it is, else build and save it); True if it was built."""
         with self._lock:
             generation = self._catalog.generation
+            if self.problem is None and self._generation == generation and self._seen == self._manifest_stamp():
+                return False  # this process built or loaded the current index and nobody has saved since
             try:
                 loaded = _read(self._folder)
                 if self._fits(loaded.manifest, generation):

@@ -59,11 +59,12 @@ def _chroma_errors(location: str) -> Iterator[None]:
                 "interrupted ingest resumes where it stopped"
             ) from exc
         if isinstance(exc, chromadb.errors.ChromaError) or "disk" in str(exc).lower():
-            full = any(word in str(exc).lower() for word in ("disk is full", "no space", "file too large", "quota"))
+            full = any(word in str(exc).lower() for word in ("disk is full", "no space", "file too large", "quota",
+                                                             "disk i/o error"))
             raise StoreError(
                 f"Chroma failed at {location or 'the store'}: {type(exc).__name__}: {str(exc)[:300]}"
-                + (". The disk is full: free space and run the command again (an interrupted ingest resumes where "
-                   "it stopped; `paperbot doctor` checks the store)" if full else
+                + (". The disk is full or cannot be written: free space and run the command again (an interrupted "
+                   "ingest resumes where it stopped; `paperbot doctor` checks the store)" if full else
                    ". `paperbot doctor` checks the store")
             ) from exc
         raise

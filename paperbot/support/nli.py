@@ -55,7 +55,9 @@ class NliSupportScorer:
         except Exception as exc:  # tokenizers raises a bare Exception for a malformed file
             raise NliModelError(f"{model_dir / 'tokenizer.json'}: not a tokenizers file ({exc}); {HINT}") from None
         self._tokenizer.enable_truncation(max_length=max_tokens, strategy="only_first")
-        self._tokenizer.enable_padding()
+        if self._tokenizer.padding is None:  # an exported tokenizer.json usually says how it pads; else its pad token
+            pad = next((t for t in ("[PAD]", "<pad>") if self._tokenizer.token_to_id(t) is not None), "[PAD]")
+            self._tokenizer.enable_padding(pad_id=self._tokenizer.token_to_id(pad) or 0, pad_token=pad)
         try:
             self._session = onnxruntime.InferenceSession(str(model_dir / "model.onnx"),
                                                          providers=["CPUExecutionProvider"])

@@ -1,0 +1,96 @@
+"""Collect the real local model's eval runs (demo, PubMedQA) and its recorded speed into evals/results/local-model.*.
+
+    python -m evals.local_model_report --demo RUN_DIR --pubmedqa RUN_DIR --recordings CACHE_DIR \\
+        --out evals/results/local-model
+
+RUN_DIRs are `paperbot eval --out` folders (results.json, per_query.jsonl); CACHE_DIR is evals/record_proxy.py's
+folder, whose recordings keep the generation times of the recording run (a replay's wall times are not speed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import Counter
+from pathlib import Path
+
+from evals.record_proxy import stats
+
+QUALITY = ("questions", "error_rate", "citation_validity", "attribution_accuracy", "attributed_sentences",
+           "sentences_flagged_rate", "sentence_support_rate", "citation_precision", "citation_recall",
+           "abstained_answerable_rate", "abstention_recall", "abstained_answerable_rate@report",
+           "abstention_recall@report", "abstention_precision", "pubmedqa_accuracy", "judge_error_rate",
+           "prompt_tokens_mean", "completion_tokens_mean", "first_token_ms_p50", "first_token_ms_p95",
+           "total_ms_p50", "total_ms_p95")
+
+
+def _answers(run: Path) -> tuple[dict, dict]:
+    results = json.loads((run / "results.json").read_text(encoding="utf-8"))
+    config = next(iter(results["configs"].values()))
+    return results, config["answers"]["llm"]
+
+
+def _majority(run: Path) -> dict:
+    rows = [json.loads(line) for line in (run / "per_query.jsonl").read_text().splitlines()]
+    labels = [r["label"] for r in rows if r.get("answer_mode") == "llm" and r.get("label")]
+    if not labels:
+        return {}
+    label, count = Counter(labels).most_common(1)[0]
+    return {"majority_label": label, "majority_baseline_accuracy": count / len(labels), "decided": len(labels),
+            "gold_counts": dict(Counter(labels))}
+
+
+def collect(demo: Path | None, pubmedqa: Path | None, recordings: Path | None) -> dict:
+    out: dict = {}
+    for name, run in (("demo", demo), ("pubmedqa", pubmedqa)):
+        if run is None:
+            continue
+        results, answers = _answers(run)
+        metrics = answers["metrics"]
+        entry = {"run": str(run), "command": results["command"], "git": results.get("git"),
+                 "date": results["date"], "items": results["dataset"]["items"], "errors": answers["errors"],
+                 "metrics": {k: metrics.get(k) for k in QUALITY if k in metrics},
+                 "wall_seconds": results["seconds"]}
+        if name == "pubmedqa":
+            entry["baseline"] = _majority(run)
+        out[name] = entry
+    if recordings is not None:
+        out["speed_recorded"] = stats(recordings)
+    return out
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.3f}" if abs(value) < 100 else f"{value:.0f}"
+    return str(value)
+
+
+def markdown_table(summary: dict) -> str:
+    names = [n for n in ("demo", "pubmedqa") if n in summary]
+    keys = [k for k in QUALITY if any(k in summary[n]["metrics"] for n in names)]
+    lines = ["| metric | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    for key in keys:
+        lines.append(f"| {key} | " + " | ".join(_fmt(summary[n]["metrics"].get(key)) for n in names) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m evals.local_model_report")
+    parser.add_argument("--demo", type=Path)
+    parser.add_argument("--pubmedqa", type=Path)
+    parser.add_argument("--recordings", type=Path)
+    parser.add_argument("--out", type=Path, required=True, help="writes OUT.json and prints the Markdown table")
+    args = parser.parse_args(argv)
+    summary = collect(args.demo, args.pubmedqa, args.recordings)
+    args.out.with_suffix(".json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    print(markdown_table(summary))
+    if "speed_recorded" in summary:
+        print(json.dumps(summary["speed_recorded"], indent=2))
+    if "pubmedqa" in summary:
+        print(json.dumps(summary["pubmedqa"].get("baseline"), indent=2))
+
+
+if __name__ == "__main__":
+    main()
