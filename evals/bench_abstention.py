@@ -1,7 +1,9 @@
 """Extractive answer latency with the learned abstention against the committed rule (git HEAD), in the same run.
 
 The baseline is the `paperbot/abstention.py` of a git revision (default HEAD), loaded from git and put in the
-answerer's place; the two alternate question by question (ABAB...), so machine load hits both alike.
+answerer's place; the two alternate question by question (ABAB...), so machine load hits both alike. Each
+variant's abstention figures on the set come with it (answerable refused, comparison refused, unanswerable
+declined): `--questions fresh` gives them on the second question set (reported only, nothing is fitted here).
 
     python -m evals.bench_abstention --corpus ../shared/corpus/inference-cost-papers.txt --work-dir eval-data
 """
@@ -26,7 +28,7 @@ from evals.report import git_revision
 from evals.stores import open_store
 from paperbot import Settings
 
-OUT = Path(__file__).resolve().parent / "results" / "abstention-latency.json"
+OUT = Path(__file__).resolve().parent / "results" / "abstention-bench-{}.json"
 
 
 def baseline_assess(revision: str):
@@ -37,8 +39,19 @@ def baseline_assess(revision: str):
         handle.write(source)
     spec = importlib.util.spec_from_file_location("abstention_baseline", handle.name)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return lambda question, hits, evidence, vocabulary, **_: module.assess(question, hits, evidence, strict=True)
+
+
+def _abstention(items, abstained: dict[str, bool]) -> dict[str, float | None]:
+    def rate(chosen):
+        return round(sum(abstained[i.id] for i in chosen) / len(chosen), 4) if chosen else None
+
+    answerable = [i for i in items if i.gold]
+    return {"answerable_refused": rate(answerable),
+            "comparison_refused": rate([i for i in answerable if i.type == "comparison"]),
+            "unanswerable_declined": rate([i for i in items if not i.gold])}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,34 +60,36 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work-dir", type=Path, default=Path("eval-data"))
     parser.add_argument("--baseline", default="HEAD", help="git revision whose abstention is the baseline")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--questions", choices=("demo", "fresh"), default="demo")
     args = parser.parse_args(argv)
-    eval_set = datasets.demo(None, args.corpus)
+    eval_set = datasets.demo(None, args.corpus, questions={"demo": datasets.DEMO_QUESTIONS,
+                                                           "fresh": datasets.FRESH_QUESTIONS}[args.questions])
     bot, _ = open_store(eval_set, Settings(data_dir=args.work_dir.resolve()))
     variants = {"baseline": baseline_assess(args.baseline), "learned": answer_module.assess}
     questions = [item.question for item in eval_set.items]
     bot.ask(questions[0], mode="extractive")  # loads the embedder, vocabulary and model: not a sample
     samples: dict[str, list[float]] = {name: [] for name in variants}
-    abstained: dict[str, int] = {name: 0 for name in variants}
+    abstained: dict[str, dict[str, bool]] = {name: {} for name in variants}
     for _ in range(args.repeats):
-        for question in questions:
+        for item in eval_set.items:
             for name, assess in variants.items():
                 answer_module.assess = assess
                 started = time.perf_counter()
-                result = bot.ask(question, mode="extractive")
+                result = bot.ask(item.question, mode="extractive")
                 samples[name].append((time.perf_counter() - started) * 1e3)
-                abstained[name] += result.abstained
+                abstained[name][item.id] = result.abstained
     answer_module.assess = variants["learned"]
     stats = {name: {"p50_ms": round(float(np.percentile(v, 50)), 2), "p95_ms": round(float(np.percentile(v, 95)), 2),
-                    "n": len(v), "abstained": abstained[name] // args.repeats} for name, v in samples.items()}
+                    "n": len(v), **_abstention(eval_set.items, abstained[name])} for name, v in samples.items()}
     result = {
-        "what": "extractive bot.ask wall time per demo question, baseline (committed rule) vs learned abstention, "
-                "alternating question by question in one process",
+        "what": f"extractive bot.ask wall time per {args.questions} question, baseline (committed rule) vs learned "
+                "abstention, alternating question by question in one process; abstention figures on the whole set",
         "command": "python -m evals.bench_abstention " + " ".join(sys.argv[1:] if argv is None else argv),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "git": git_revision(),
         "baseline": args.baseline, "questions": len(questions), "repeats": args.repeats, "stats": stats,
         "p95_ratio": round(stats["learned"]["p95_ms"] / stats["baseline"]["p95_ms"], 3),
     }
-    OUT.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    Path(str(OUT).format(args.questions)).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(result, indent=2))
     return 0
 

@@ -17,6 +17,7 @@ scikit-learn is used here only; paperbot reads the weights with numpy.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 import time
@@ -80,12 +81,29 @@ class CachedEmbedder:
     def __init__(self, embedder) -> None:
         self._embedder = embedder
         self.vectors: dict[str, np.ndarray] = {}
+        self.known: dict[str, np.ndarray] = {}  # from the cache file, by sha256 of the text
 
     def embed(self, texts):
+        for text in texts:
+            if text not in self.vectors and _key(text) in self.known:
+                self.vectors[text] = self.known[_key(text)]
         missing = list(dict.fromkeys(t for t in texts if t not in self.vectors))
         if missing:
             self.vectors.update(zip(missing, self._embedder.embed(missing), strict=True))
         return np.stack([self.vectors[t] for t in texts])
+
+    def save(self, path: Path) -> None:
+        # Keyed by the texts' sha256: a fixed-width key, where the texts themselves would pad to the longest abstract.
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(path, keys=np.array([_key(t) for t in self.vectors]), vectors=np.stack(list(self.vectors.values())))
+
+    def load(self, path: Path) -> None:
+        cached = np.load(path, allow_pickle=False)
+        self.known = dict(zip(cached["keys"].tolist(), cached["vectors"], strict=True))
+
+
+def _key(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def balanced_accuracy(labels: np.ndarray, scores: np.ndarray, threshold: float) -> float:
@@ -145,8 +163,7 @@ def main() -> None:
     pairs, sources, vocabulary = load_pairs(args.scifact)
     embedder = CachedEmbedder(MiniLMEmbedder(settings.minilm_dir))
     if args.cache.is_file():
-        cached = np.load(args.cache, allow_pickle=False)
-        embedder.vectors.update(zip(cached["texts"].tolist(), cached["vectors"], strict=True))
+        embedder.load(args.cache)
     print(f"{len(pairs)} pairs: {dict(Counter(p['kind'] for p in pairs))}", file=sys.stderr)
 
     claims = [p["claim"] for p in pairs]
@@ -158,8 +175,7 @@ def main() -> None:
     probe = LearnedSupportScorer(embedder, vocabulary, model=_placeholder())
     rows = probe.features(claims, texts)
     print(f"features in {time.perf_counter() - started:.0f}s", file=sys.stderr)
-    args.cache.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(args.cache, texts=np.array(list(embedder.vectors)), vectors=np.stack(list(embedder.vectors.values())))
+    embedder.save(args.cache)
     tune, held = split == "tune", split == "heldout"
     np.savez(args.cache.with_name("support-features.npz"), rows=rows, labels=labels, kinds=kinds, split=split,
              groups=groups)

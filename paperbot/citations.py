@@ -110,27 +110,30 @@ class StreamingKeyFilter:
         self.removed = 0
 
     def feed(self, delta: str) -> str:
-        self._held += delta
-        cut = max(self._held.rfind(bracket) for bracket in _OPENING)
-        if cut != -1 and len(self._held) - cut <= self._max_hold and _PARTIAL_GROUP.match(self._held, cut):
+        # Complete groups are cleaned first, so what is held is decided on the cleaned text: a dropped "[P99]"
+        # between "[" and "P2]" leaves a "[" that may still open a group.
+        text = self._clean(self._held + delta)
+        cut = max(text.rfind(bracket) for bracket in _OPENING)
+        if cut != -1 and len(text) - cut <= self._max_hold and _PARTIAL_GROUP.match(text, cut):
             # Hold the spaces before the bracket too: a dropped key must not leave "claim ." behind.
-            while cut > 0 and self._held[cut - 1] in " \t":
+            while cut > 0 and text[cut - 1] in " \t":
                 cut -= 1
-            ready, self._held = self._held[:cut], self._held[cut:]
+            ready, self._held = text[:cut], text[cut:]
         else:
-            ready, self._held = self._held, ""
+            ready, self._held = text, ""
         # Trailing spaces wait for the next delta: it may start with a key that is going to be dropped.
         stripped = ready.rstrip(" \t")
         ready, self._held = stripped, ready[len(stripped):] + self._held
-        return self._clean(ready)
+        return ready
 
     def flush(self) -> str:
-        ready, self._held = self._held, ""
-        return self._clean(ready)
+        ready, self._held = self._clean(self._held), ""
+        return ready
 
     def _clean(self, text: str) -> str:
-        if not text:
-            return text
+        """Every group normalised or dropped, again until nothing changes: dropping one can join its neighbours
+        into a new group ("[[P99]P98]" must not leave "[P98]"). A cleaned group is left as it is, so text cleaned
+        before is cleaned again at no cost and without counting anything twice."""
 
         def fix(match: re.Match[str]) -> str:
             keys = _keys(match.group(2))
@@ -138,7 +141,11 @@ class StreamingKeyFilter:
             self.removed += len(keys) - len([k for k in keys if k in self._shown])
             return f"{match.group(1)}[{', '.join(valid)}]" if valid else ""
 
-        return _SPACED_GROUP.sub(fix, text)
+        while True:
+            cleaned = _SPACED_GROUP.sub(fix, text)
+            if cleaned == text:  # every pass that changes something removes a group or makes one clean
+                return cleaned
+            text = cleaned
 
 
 def clean_keys(text: str, shown: set[str]) -> tuple[str, int]:

@@ -528,7 +528,7 @@ def llm_serve(
     server = LocalServer(model, threads=threads or settings.local_threads, context=ctx or settings.local_context,
                          port=port, startup_timeout=settings.local_startup_timeout,
                          module=settings.local_server_module,
-                         verified_cache=settings.data_dir / "verified-models.json")
+                         verified_cache=settings.data_dir / "verified-models.json", repack=settings.local_repack)
     err.print(f"loading {escape(str(server.model))} ...")
     with server:
         out.print(f"serving {escape(server.alias)} at {server.base_url} ({server.threads} threads, context "

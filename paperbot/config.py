@@ -144,8 +144,11 @@ class Settings(BaseSettings):
     local_max_answer_tokens: int = Field(default=300, ge=1, description="answer token cap for the local model")
     local_startup_timeout: float = Field(default=120.0, gt=0, description="seconds to wait for the server to answer")
     local_request_timeout: float = Field(default=300.0, gt=0, description="seconds per request to the local server")
-    local_server_module: str = Field(default="llama_cpp.server", description="module run as the server "
+    local_server_module: str = Field(default="paperbot.llm.llama_server", description="module run as the server "
                                      "(`python -m MODULE --model ... --port ...`); tests put a stand-in here")
+    local_repack: Literal["auto", "on", "off"] = Field(
+        default="auto", description="llama.cpp weight repacking (fastest kernels); auto: off when the first answer "
+        "dies with SIGILL (CPUs advertising AMX that a VM does not enable)")
     prompt_style: Literal["auto", "standard", "compact"] = Field(
         default="auto", description="compact: short instructions and a worked example, for small models; "
         "auto: compact for the local model")

@@ -1,7 +1,8 @@
 """A stand-in for `python -m llama_cpp.server`: same arguments, serves tests/fake_openai.py on the given port.
 
 FAKE_LLAMA_BEHAVIOUR selects what it does: "serve" (default), "die" (logs a line and exits 3 while "loading"),
-"hang" (never listens). FAKE_LLAMA_REPLY is the assistant text; FAKE_LLAMA_LOAD_SECONDS delays listening, as
+"hang" (never listens), "sigill" (dies of SIGILL on its first chat request unless started with --no_repack,
+like llama.cpp using AMX kernels a VM does not enable). FAKE_LLAMA_REPLY is the assistant text; FAKE_LLAMA_LOAD_SECONDS delays listening, as
 loading a model does. Every request body is appended as a JSON line to FAKE_LLAMA_REQUESTS, when set.
 """
 
@@ -22,6 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="fake_llama_server")
     for name in ("--model", "--model_alias", "--host", "--port", "--n_threads", "--n_ctx"):
         parser.add_argument(name, required=True)
+    parser.add_argument("--no_repack", action="store_true")
     args = parser.parse_args(argv)
     behaviour = os.environ.get("FAKE_LLAMA_BEHAVIOUR", "serve")
     print(f"fake llama server: model {args.model}, {args.n_threads} threads, n_ctx {args.n_ctx}", flush=True)
@@ -36,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     log = os.environ.get("FAKE_LLAMA_REQUESTS")
 
     def respond(body: dict) -> str:
+        if behaviour == "sigill" and not args.no_repack:
+            os.kill(os.getpid(), signal.SIGILL)
         if log:
             with open(log, "a", encoding="utf-8") as f:
                 f.write(json.dumps(body) + "\n")

@@ -77,6 +77,18 @@ def test_server_that_never_answers_fails_within_the_startup_timeout(gguf, stand_
     assert not server.running  # the hung process was stopped, not left behind
 
 
+@pytest.mark.slow
+def test_server_dying_of_sigill_on_its_first_answer_is_restarted_without_repacking(gguf, stand_in_env, monkeypatch):
+    monkeypatch.setenv("FAKE_LLAMA_BEHAVIOUR", "sigill")
+    with _server(gguf) as server:  # repack "auto"
+        assert server.repack == "off" and "--no_repack" in server.command()
+        assert models_answer(server.base_url) == ["tiny-model"]
+    forced = _server(gguf, repack="on")
+    with pytest.raises(LocalServerError, match="SIGILL .*PAPERBOT_LOCAL_REPACK=off"):
+        forced.start()
+    assert not forced.running
+
+
 def _known(path: Path, content: bytes) -> tuple[KnownModel, ...]:
     return (KnownModel(path.name, len(content), hashlib.sha256(content).hexdigest()),)
 

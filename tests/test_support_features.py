@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 from paperbot.support.features import (
-    FEATURE_NAMES, GROUPS, PairVectors, batch_features, content_words, entities, flipped_direction, negated,
-    pair_features,
+    FEATURE_NAMES, GROUPS, PairVectors, batch_features, entities, flipped_direction, negated, pair_features,
 )
 from paperbot.terms import Vocabulary, terms
 
@@ -53,26 +52,18 @@ VOCABULARY = Vocabulary([
 ])
 
 
-def _vectors(claim, sentences, claim_vec, sentence_vecs):
-    """Given sentence vectors; word vectors one-hot per distinct word, so only the same word aligns (cosine 1)."""
+def _vectors(claim_vec, sentence_vecs):
     def unit(v):
         v = np.asarray(v, dtype=np.float64)
         return v / np.linalg.norm(v)
 
-    vocabulary = list(dict.fromkeys(w for text in [claim, *sentences] for w in content_words(text)))
-
-    def words(text):
-        return np.array([np.eye(len(vocabulary))[vocabulary.index(w)] for w in content_words(text)]).reshape(
-            -1, len(vocabulary))
-
     rows = np.array([unit(v) for v in sentence_vecs])
-    return PairVectors(unit(claim_vec), rows, unit(rows.sum(axis=0)), words(claim),
-                       tuple(words(s) for s in sentences))
+    return PairVectors(unit(claim_vec), rows, unit(rows.sum(axis=0)))
 
 
 def _features(claim, sentences, claim_vec=(1, 0, 0), sentence_vecs=None):
     sentence_vecs = sentence_vecs or [(1, 0, 0)] + [(0, 1, 0)] * (len(sentences) - 1)
-    vectors = _vectors(claim, sentences, claim_vec, sentence_vecs)
+    vectors = _vectors(claim_vec, sentence_vecs)
     return dict(zip(FEATURE_NAMES, pair_features(claim, sentences, vectors, VOCABULARY)))
 
 
@@ -99,11 +90,6 @@ def _features(claim, sentences, claim_vec=(1, 0, 0), sentence_vecs=None):
     ("Folic acid lowers homocysteine.", ["Vitamin B12 dosage trial."], "cov_all", 0.0),
     ("Folic acid lowers homocysteine.", ["Folic acid lowers homocysteine."], "cov_reverse", 1.0),
     ("Folic acid lowers homocysteine.", ["Folic acid lowers homocysteine.", "Vitamin dosage."], "cov_best", 1.0),
-    # alignment (one-hot word vectors here: only the same word aligns)
-    ("Folic acid lowers homocysteine.", ["Homocysteine: folic acid lowers it."], "soft_cov", 1.0),
-    ("Folic acid lowers homocysteine.", ["Folic acid lowers homocysteine.", "Vitamin dosage."], "soft_cov_best", 1.0),
-    ("Folic acid lowers homocysteine.", ["Folic acid lowers cholesterol."], "min_align", 0.0),
-    ("Folic acid lowers homocysteine.", ["Folic acid lowers homocysteine."], "min_align", 1.0),
     # length: log((claim terms + 1) / (closest sentence terms + 1))
     ("Folic acid lowers homocysteine.", ["Folic acid lowers homocysteine."], "length_ratio", 0.0),
 ])
@@ -144,6 +130,5 @@ def test_batch_embeds_each_distinct_text_once():
     assert rows.shape == (3, len(FEATURE_NAMES))
     assert len(calls) == 1
     assert sorted(calls[0]) == sorted(set(calls[0]))  # no text twice
-    words = {w for text in ["Folic acid works.", "Mortality fell.", *shared] for w in content_words(text)}
-    assert set(calls[0]) == {"Folic acid works.", "Mortality fell.", *shared, " ".join(shared), *words}
+    assert set(calls[0]) == {"Folic acid works.", "Mortality fell.", *shared, " ".join(shared)}
     np.testing.assert_allclose(rows[0], rows[2])

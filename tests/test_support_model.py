@@ -70,6 +70,8 @@ def test_a_missing_or_unreadable_weights_file_says_what_to_do(tmp_path):
     ("It handles 1,000 requests.", ["It handles 1000 requests."], True),
     ("It is faster.", ["It is 3x faster."], True),  # no number claimed
     ("Attention runs on H₂O.", ["H2O keeps heavy hitters."], True),
+    ("M2 macrophages and CD4 cells rise.", ["Alternative activation of macrophages rises."], True),  # names
+    ("The 70B model is 4x faster.", ["The 70B model is 3x faster."], False),  # units are quantities
 ])
 def test_numbers_stated(claim, sources, expected):
     assert numbers_stated(claim, sources) is expected
@@ -145,10 +147,14 @@ PARAPHRASE_PAIRS = [
     ("Patients in stable partnerships have a slower progression from HIV to AIDS.", "17077004",
      "A stable partnership is associated with a faster rate of progression to AIDS or death in HIV infected "
      "patients receiving HAART."),
-    ("Surgical treatment is not superior to non-surgical in treating adults with displaced fractures of the "
-     "proximal humerus.", "44048701",
-     "These results support the trend of increased surgery for patients with displaced fractures of the proximal "
-     "humerus."),
+    pytest.param(
+        "Surgical treatment is not superior to non-surgical in treating adults with displaced fractures of the "
+        "proximal humerus.", "44048701",
+        "These results support the trend of increased surgery for patients with displaced fractures of the proximal "
+        "humerus.",
+        # Known miss, kept so that a better scorer shows: the source's own sentence with its "do not" removed
+        # still outscores the paraphrase (the negation cue weighs little against near-total word overlap).
+        marks=pytest.mark.xfail(strict=True, reason="learned-v1 misses a removed negation in the source's words")),
     ("Human embryonic stem cells give rise to cell types from all three embryonic germ layers.", "36651210",
      "Embryonic stem cells cannot differentiate into derivatives of all three embryonic germ layers."),
 ]

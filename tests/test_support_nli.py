@@ -119,7 +119,8 @@ def test_a_missing_folder(tmp_path):
         NliSupportScorer(tmp_path / "absent")
 
 
-def test_the_facade_picks_the_scorer_from_settings(nli_dir, make_bot):
+def test_the_facade_picks_the_scorer_from_settings(nli_dir, make_bot, make_settings):
+    from paperbot.bot import PaperBot
     from paperbot.errors import ConfigError
 
     assert make_bot(nli_model_dir=nli_dir).support_scorer.name == "nli:tiny-nli"  # auto: NLI when a folder is set
@@ -128,4 +129,6 @@ def test_the_facade_picks_the_scorer_from_settings(nli_dir, make_bot):
     with pytest.raises(ConfigError, match="PAPERBOT_NLI_MODEL_DIR"):
         make_bot(support_scorer="nli").support_scorer
     with pytest.raises(ConfigError, match="trained on chroma-onnx/all-MiniLM-L6-v2"):
-        make_bot(support_scorer="learned", embedder="openai").support_scorer
+        PaperBot(make_settings(support_scorer="learned", embedder="openai")).support_scorer
+    # auto with another embedder: the cosine features would mean nothing, so lexical (with the number check)
+    assert PaperBot(make_settings(embedder="openai")).support_scorer.name == "lexical"

@@ -56,8 +56,8 @@ class LocalServer:
     """One llama.cpp server process for one model file. `with LocalServer(...) as server: server.base_url`."""
 
     def __init__(self, model: Path, *, threads: int | None = None, context: int = 2048, port: int | None = None,
-                 startup_timeout: float = 120.0, module: str = "llama_cpp.server",
-                 verified_cache: Path | None = None) -> None:
+                 startup_timeout: float = 120.0, module: str = "paperbot.llm.llama_server",
+                 verified_cache: Path | None = None, repack: str = "auto") -> None:
         self.model = Path(model).expanduser().resolve()
         self.alias = model_alias(self.model)
         self.threads = threads or os.cpu_count() or 1
@@ -65,6 +65,7 @@ class LocalServer:
         self.port = port
         self.startup_timeout = startup_timeout
         self.module = module
+        self.repack = repack  # "auto": on, unless the first product dies with SIGILL (see llama_server.py)
         self._cache = VerifiedCache(verified_cache)
         self._process: subprocess.Popen | None = None
         self._log_file = None
@@ -80,14 +81,36 @@ class LocalServer:
     def command(self) -> list[str]:
         return [sys.executable, "-m", self.module, "--model", str(self.model), "--model_alias", self.alias,
                 "--host", HOST, "--port", str(self.port), "--n_threads", str(self.threads),
-                "--n_ctx", str(self.context)]
+                "--n_ctx", str(self.context), *(["--no_repack"] if self.repack == "off" else [])]
 
     def start(self) -> LocalServer:
         if self.running:
             return self
         check_model_file(self.model, self._cache)  # a known file with the wrong hash is never loaded
-        if self.module == "llama_cpp.server":
+        if self.module in ("llama_cpp.server", "paperbot.llm.llama_server"):
             _require_llama_cpp()
+        self._launch()
+        if self._warm_up():
+            return self
+        if self.repack != "auto":
+            tail = self.log_tail()
+            self.stop()
+            raise LocalServerError(f"the local model server died with SIGILL on its first request (repacking "
+                                   f"{self.repack}): try PAPERBOT_LOCAL_REPACK=off; its log ends:\n{tail}")
+        # Died on its first matrix product with SIGILL: kernels this CPU advertises but may not run (AMX in a VM).
+        log.warning("the local model server died with SIGILL on its first request; restarting it without weight "
+                    "repacking (PAPERBOT_LOCAL_REPACK=off skips this check)")
+        self.repack = "off"
+        self._launch()
+        if not self._warm_up():
+            tail = self.log_tail()
+            self.stop()
+            raise LocalServerError(f"the local model server died on its first request even without weight "
+                                   f"repacking; its log ends:\n{tail}")
+        return self
+
+    def _launch(self) -> None:
+        self.stop()
         self.port = self.port or free_port()
         self._log_file = tempfile.NamedTemporaryFile(prefix="paperbot-llama-", suffix=".log", delete=False)
         log.info("starting the local model server on %s (%s, %d threads, context %d); log %s", self.base_url,
@@ -102,7 +125,28 @@ class LocalServer:
         except BaseException:
             self.stop()
             raise
-        return self
+
+    def _warm_up(self) -> bool:
+        """One tiny answer (loads the weights, runs the kernels). False when the server died of SIGILL on it."""
+        body = json.dumps({"model": self.alias, "max_tokens": 1, "temperature": 0,
+                           "messages": [{"role": "user", "content": "Reply with one word: ready"}]}).encode()
+        request = urllib.request.Request(f"{self.base_url}/chat/completions", data=body, headers={
+            "Content-Type": "application/json", "Authorization": "Bearer not-needed"})
+        try:
+            with urllib.request.urlopen(request, timeout=self.startup_timeout) as response:
+                response.read()
+            return True
+        except (OSError, urllib.error.URLError) as exc:
+            try:
+                code = self._process.wait(5) if self._process is not None else None
+            except subprocess.TimeoutExpired:
+                code = None
+            if code == -signal.SIGILL:
+                return False
+            tail = self.log_tail()
+            self.stop()
+            raise LocalServerError(f"the local model server at {self.base_url} failed its first request ({exc}); "
+                                   f"exit code {code}; its log ends:\n{tail}") from None
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.startup_timeout

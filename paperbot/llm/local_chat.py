@@ -59,7 +59,7 @@ class LocalChat:
                     self._server = LocalServer(
                         s.local_model, threads=s.local_threads, context=s.local_context,
                         startup_timeout=s.local_startup_timeout, module=s.local_server_module,
-                        verified_cache=s.data_dir / "verified-models.json",
+                        verified_cache=s.data_dir / "verified-models.json", repack=s.local_repack,
                     ).start()
                     url = self._server.base_url
                 served = model_alias(s.local_model) if s.local_model else "local"

@@ -12,7 +12,7 @@ import numpy as np
 
 from paperbot.numbers import numbers_in
 from paperbot.ports import Embedder
-from paperbot.store.stopwords import STOPWORDS
+from paperbot.support.checks import quantities
 from paperbot.terms import Vocabulary, terms, weighted_coverage
 
 # Each feature, in the order the weights file stores them, with what it measures. The groups are what the
@@ -27,13 +27,9 @@ FEATURES: dict[str, str] = {
     "cov_best": "share of the claim's IDF mass found in the best single sentence (by that share)",
     "cov_reverse": "share of the most similar sentence's IDF mass found in the claim: does the claim say it all",
     "unknown_terms": "share of the claim's IDF mass in terms the sources never use and the corpus never saw",
-    # alignment: coverage that sees synonyms; each claim word's best cosine to a source word (MiniLM word vectors).
-    "soft_cov": "IDF-weighted mean over the claim's words of their best cosine to any source word",
-    "soft_cov_best": "the same against the words of the most similar sentence only",
-    "min_align": "the claim word worst matched by any source word (a new name or property shows here)",
     # numbers: results are numbers, and a changed number is a wrong claim however similar the words.
-    "has_numbers": "1 when the claim states a number",
-    "numbers_missing": "share of the claim's numbers that its sources never state",
+    "has_numbers": "1 when the claim states a quantity (digits inside names such as M2 or H2O are not one)",
+    "numbers_missing": "share of the claim's quantities that its sources never state",
     # entities: names (acronyms, genes, models, datasets) the claim brings in but the sources do not use.
     "has_entities": "1 when the claim names something (acronym, mixed case, letters with digits)",
     "entities_missing": "share of the claim's names that its sources never use (case and hyphens ignored)",
@@ -49,7 +45,6 @@ FEATURE_NAMES: tuple[str, ...] = tuple(FEATURES)
 GROUPS: dict[str, tuple[str, ...]] = {
     "embedding": ("cos_best", "cos_joined", "cos_second"),
     "coverage": ("cov_all", "cov_best", "cov_reverse", "unknown_terms"),
-    "alignment": ("soft_cov", "soft_cov_best", "min_align"),
     "numbers": ("has_numbers", "numbers_missing"),
     "entities": ("has_entities", "entities_missing"),
     "negation": ("neg_claim", "neg_mismatch"),
@@ -76,13 +71,6 @@ _OPPOSITES = [
     ("sensitive", "resistant"), ("efficient", "inefficient"), ("stable", "unstable"), ("major", "minor"),
 ]
 _ENTITY = re.compile(r"[\w'-]+")
-_WORD = re.compile(r"\w+")
-
-
-def content_words(text: str) -> list[str]:
-    """Distinct casefolded content words, unstemmed (what word vectors are made of); numbers left to their features."""
-    words = _WORD.findall(unicodedata.normalize("NFKC", text).casefold())
-    return list(dict.fromkeys(w for w in words if w not in STOPWORDS and len(w) > 1 and not w.isdigit()))
 
 
 def _stem(word: str) -> str:
@@ -144,21 +132,11 @@ def flipped_direction(claim_terms: set[str], source_terms: set[str]) -> bool:
 
 @dataclass(frozen=True)
 class PairVectors:
-    """Unit vectors for one pair: the claim, each source sentence (rows), the sources joined, and the content words
-    of the claim and of each sentence (content_words order)."""
+    """Unit vectors for one pair: the claim, each source sentence (rows), and the sources joined."""
 
     claim: np.ndarray
     sentences: np.ndarray
     joined: np.ndarray
-    claim_words: np.ndarray
-    sentence_words: tuple[np.ndarray, ...]
-
-
-def _alignment(claim_words: np.ndarray, source_words: np.ndarray) -> np.ndarray:
-    """Each claim word's best cosine to a source word (0 when there is none)."""
-    if not len(claim_words) or not len(source_words):
-        return np.zeros(len(claim_words))
-    return np.clip((claim_words @ source_words.T).max(axis=1), 0.0, 1.0)
 
 
 def pair_features(claim: str, sentences: Sequence[str], vectors: PairVectors, vocabulary: Vocabulary) -> list[float]:
@@ -181,7 +159,7 @@ def pair_features(claim: str, sentences: Sequence[str], vectors: PairVectors, vo
     unknown = sum(vocabulary.idf(t) for t in wanted if t not in available and not vocabulary.known(t))
     unknown_terms = unknown / total if total else 0.0
 
-    claim_numbers = set(numbers_in(claim))
+    claim_numbers = set(quantities(claim))
     stated = {n for s in sentences for n in numbers_in(s)}
     numbers_missing = len(claim_numbers - stated) / len(claim_numbers) if claim_numbers else 0.0
 
@@ -191,15 +169,6 @@ def pair_features(claim: str, sentences: Sequence[str], vectors: PairVectors, vo
     missing_names = [n for n in names if n not in source_names and n not in source_squashed]
     entities_missing = len(missing_names) / len(names) if names else 0.0
 
-    words = content_words(claim)
-    weights = np.array([vocabulary.idf(_stem(w)) for w in words])
-    all_words = [m for m in vectors.sentence_words if len(m)]
-    everywhere = _alignment(vectors.claim_words, np.vstack(all_words)) if all_words else np.zeros(len(words))
-    in_closest = _alignment(vectors.claim_words, vectors.sentence_words[int(order[0])]) if len(order) else everywhere
-    soft_cov = float(weights @ everywhere / weights.sum()) if len(words) else 1.0
-    soft_cov_best = float(weights @ in_closest / weights.sum()) if len(words) else 1.0
-    min_align = float(everywhere.min()) if len(words) else 1.0
-
     neg_claim, neg_closest = negated(claim), negated(closest)
     nearby = closest_terms | (sentence_terms[int(order[1])] if len(order) > 1 else set())
     flip = flipped_direction(wanted, nearby)
@@ -207,7 +176,6 @@ def pair_features(claim: str, sentences: Sequence[str], vectors: PairVectors, vo
     return [
         cos_best, float(vectors.joined @ vectors.claim), cos_second,
         cov_all, cov_best, cov_reverse, unknown_terms,
-        soft_cov, soft_cov_best, min_align,
         float(bool(claim_numbers)), numbers_missing,
         float(bool(names)), entities_missing,
         float(neg_claim), float(neg_claim != neg_closest),
@@ -223,9 +191,7 @@ def batch_features(
     """Rows of FEATURE_NAMES for each pair; every distinct text (claims, sentences, joined sources) embedded once."""
     embed_fn = embed.embed if hasattr(embed, "embed") else embed
     joined = [" ".join(s) for s in sources]
-    words = {text: content_words(text) for text in [*claims, *(s for group in sources for s in group)]}
-    unique = list(dict.fromkeys([*claims, *(s for group in sources for s in group), *joined,
-                                 *(w for found in words.values() for w in found)]))
+    unique = list(dict.fromkeys([*claims, *(s for group in sources for s in group), *joined]))
     vectors = embed_fn(unique) if unique else np.zeros((0, 1), dtype=np.float32)
     row = {text: i for i, text in enumerate(unique)}
     dim = vectors.shape[1]
@@ -236,8 +202,6 @@ def batch_features(
     out = np.empty((len(claims), len(FEATURE_NAMES)), dtype=np.float64)
     for i, (claim, sentences) in enumerate(zip(claims, sources, strict=True)):
         pair = PairVectors(
-            claim=vectors[row[claim]], sentences=rows(sentences), joined=vectors[row[joined[i]]],
-            claim_words=rows(words[claim]), sentence_words=tuple(rows(words[s]) for s in sentences),
-        )
+            claim=vectors[row[claim]], sentences=rows(sentences), joined=vectors[row[joined[i]]])
         out[i] = pair_features(claim, list(sentences), pair, vocabulary)
     return out
