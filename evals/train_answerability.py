@@ -37,7 +37,8 @@ from paperbot.questions import clean_question
 MODEL = Path(__file__).resolve().parents[1] / "paperbot" / "data" / "answerability_model.json"
 RESULTS = Path(__file__).resolve().parent / "results" / "answerability.json"
 # Target when fitting the threshold on the tune halves: refuse at most this share of answerable questions in any
-# source (1 of the 28 answerable demo tune questions), under the acceptance limits (5% on question sets, 10% on PubMedQA).
+# source (1 of the 28 answerable demo tune questions), under the acceptance limits (5% on question sets, 10% on
+# PubMedQA).
 MAX_REFUSED_TUNE = 0.04
 SOURCES = ("scifact", "pubmedqa", "demo")
 

@@ -115,7 +115,8 @@ def parse_model(data: object, where: str) -> AnswerabilityModel:
     for field in ("mean", "scale", "weights"):
         value = data.get(field)
         if (not isinstance(value, list) or len(value) != len(FEATURES)
-                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)):
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                           for v in value)):
             raise fail(field, f"must be a list of {len(FEATURES)} finite numbers")
         arrays[field] = np.array(value, dtype=float)
     if (arrays["scale"] <= 0).any():

@@ -40,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     def respond(body: dict) -> str:
         if behaviour == "sigill" and not args.no_repack:
             os.kill(os.getpid(), signal.SIGILL)
+            time.sleep(30)  # the signal kills the process before any reply goes out
         if log:
             with open(log, "a", encoding="utf-8") as f:
                 f.write(json.dumps(body) + "\n")

@@ -20,7 +20,8 @@ from paperbot.terms import Vocabulary, terms, weighted_coverage
 FEATURES: dict[str, str] = {
     # embedding: MiniLM cosine similarity, which sees paraphrase that shared words miss.
     "cos_best": "cosine of the claim and the most similar single source sentence (or the title)",
-    "cos_joined": "cosine of the claim and all its source sentences joined (the embedder cuts at 256 tokens)",
+    "cos_centroid": "cosine of the claim and the mean of its source sentences' vectors (the sources as a whole; "
+                    "no extra, long text to embed)",
     "cos_second": "cosine of the claim and the second most similar sentence: a claim built from two sentences",
     # coverage: IDF-weighted shared content terms, in both directions.
     "cov_all": "share of the claim's IDF mass found anywhere in its sources (the lexical scorer's score)",
@@ -43,7 +44,7 @@ FEATURES: dict[str, str] = {
 }
 FEATURE_NAMES: tuple[str, ...] = tuple(FEATURES)
 GROUPS: dict[str, tuple[str, ...]] = {
-    "embedding": ("cos_best", "cos_joined", "cos_second"),
+    "embedding": ("cos_best", "cos_centroid", "cos_second"),
     "coverage": ("cov_all", "cov_best", "cov_reverse", "unknown_terms"),
     "numbers": ("has_numbers", "numbers_missing"),
     "entities": ("has_entities", "entities_missing"),
@@ -132,11 +133,10 @@ def flipped_direction(claim_terms: set[str], source_terms: set[str]) -> bool:
 
 @dataclass(frozen=True)
 class PairVectors:
-    """Unit vectors for one pair: the claim, each source sentence (rows), and the sources joined."""
+    """Unit vectors for one pair: the claim and each source sentence (rows)."""
 
     claim: np.ndarray
     sentences: np.ndarray
-    joined: np.ndarray
 
 
 def pair_features(claim: str, sentences: Sequence[str], vectors: PairVectors, vocabulary: Vocabulary) -> list[float]:
@@ -146,6 +146,9 @@ def pair_features(claim: str, sentences: Sequence[str], vectors: PairVectors, vo
     cos_best = float(sims[order[0]]) if len(order) else 0.0
     cos_second = float(sims[order[1]]) if len(order) > 1 else cos_best
     closest = sentences[int(order[0])] if len(order) else ""
+    centroid = vectors.sentences.sum(axis=0) if len(sentences) else np.zeros_like(vectors.claim)
+    norm = float(np.linalg.norm(centroid))
+    cos_centroid = float(centroid @ vectors.claim) / norm if norm > 0 else 0.0
 
     claim_terms = terms(claim)
     wanted = set(claim_terms)
@@ -174,7 +177,7 @@ def pair_features(claim: str, sentences: Sequence[str], vectors: PairVectors, vo
     flip = flipped_direction(wanted, nearby)
     length_ratio = math.log((len(claim_terms) + 1) / (len(terms(closest)) + 1))
     return [
-        cos_best, float(vectors.joined @ vectors.claim), cos_second,
+        cos_best, cos_centroid, cos_second,
         cov_all, cov_best, cov_reverse, unknown_terms,
         float(bool(claim_numbers)), numbers_missing,
         float(bool(names)), entities_missing,
@@ -188,10 +191,9 @@ def batch_features(
     claims: Sequence[str], sources: Sequence[Sequence[str]], embed: Callable[[Sequence[str]], np.ndarray] | Embedder,
     vocabulary: Vocabulary,
 ) -> np.ndarray:
-    """Rows of FEATURE_NAMES for each pair; every distinct text (claims, sentences, joined sources) embedded once."""
+    """Rows of FEATURE_NAMES for each pair; every distinct text (claims and source sentences) embedded once."""
     embed_fn = embed.embed if hasattr(embed, "embed") else embed
-    joined = [" ".join(s) for s in sources]
-    unique = list(dict.fromkeys([*claims, *(s for group in sources for s in group), *joined]))
+    unique = list(dict.fromkeys([*claims, *(s for group in sources for s in group)]))
     vectors = embed_fn(unique) if unique else np.zeros((0, 1), dtype=np.float32)
     row = {text: i for i, text in enumerate(unique)}
     dim = vectors.shape[1]
@@ -202,6 +204,6 @@ def batch_features(
     out = np.empty((len(claims), len(FEATURE_NAMES)), dtype=np.float64)
     for i, (claim, sentences) in enumerate(zip(claims, sources, strict=True)):
         pair = PairVectors(
-            claim=vectors[row[claim]], sentences=rows(sentences), joined=vectors[row[joined[i]]])
+            claim=vectors[row[claim]], sentences=rows(sentences))
         out[i] = pair_features(claim, list(sentences), pair, vocabulary)
     return out
