@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
+import statistics
 from collections import Counter
 from pathlib import Path
 
@@ -40,7 +42,7 @@ def _majority(run: Path) -> dict:
             "gold_counts": dict(Counter(labels))}
 
 
-def collect(demo: Path | None, pubmedqa: Path | None, recordings: Path | None) -> dict:
+def collect(demo: Path | None, pubmedqa: Path | None, recordings: Path | None, logs: list[Path] = ()) -> dict:
     out: dict = {}
     for name, run in (("demo", demo), ("pubmedqa", pubmedqa)):
         if run is None:
@@ -56,7 +58,26 @@ def collect(demo: Path | None, pubmedqa: Path | None, recordings: Path | None) -
         out[name] = entry
     if recordings is not None:
         out["speed_recorded"] = stats(recordings)
+    if logs:
+        out["speed_server"] = server_speed(list(logs))
     return out
+
+
+_PERF = re.compile(r"llama_perf_context_print:\s+(prompt eval|eval) time =\s+([\d.]+) ms /\s+(\d+) (?:tokens|runs)")
+
+
+def server_speed(logs: list[Path]) -> dict:
+    """llama.cpp's own per-request timings from the server logs: prompt and output tokens per second."""
+    prompt, output = [], []
+    for log in logs:
+        for kind, ms, count in _PERF.findall(log.read_text(encoding="utf-8", errors="replace")):
+            if float(ms) >= 1 and int(count) > 1:  # the warm-up and cached prompts take no time
+                (prompt if kind == "prompt eval" else output).append((int(count), float(ms)))
+    def rate(pairs):
+        return sum(n for n, _ in pairs) / (sum(ms for _, ms in pairs) / 1e3) if pairs else None
+    return {"requests_timed": len(prompt), "prompt_tokens_per_second": rate(prompt),
+            "output_tokens_per_second": rate(output),
+            "prompt_tokens_evaluated_median": statistics.median(n for n, _ in prompt) if prompt else None}
 
 
 def _fmt(value) -> str:
@@ -81,13 +102,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--demo", type=Path)
     parser.add_argument("--pubmedqa", type=Path)
     parser.add_argument("--recordings", type=Path)
+    parser.add_argument("--server-log", type=Path, action="append", default=[],
+                        help="llama.cpp server log(s) of the recording run (per-request timings)")
     parser.add_argument("--out", type=Path, required=True, help="writes OUT.json and prints the Markdown table")
     args = parser.parse_args(argv)
-    summary = collect(args.demo, args.pubmedqa, args.recordings)
+    summary = collect(args.demo, args.pubmedqa, args.recordings, args.server_log)
     args.out.with_suffix(".json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     print(markdown_table(summary))
-    if "speed_recorded" in summary:
-        print(json.dumps(summary["speed_recorded"], indent=2))
+    for key in ("speed_recorded", "speed_server"):
+        if key in summary:
+            print(json.dumps(summary[key], indent=2))
     if "pubmedqa" in summary:
         print(json.dumps(summary["pubmedqa"].get("baseline"), indent=2))
 

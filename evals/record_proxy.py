@@ -161,10 +161,23 @@ def make_handler(upstream: str, recorder: Recorder, *, replay_only: bool, timeou
     return Handler
 
 
+def _output_tokens(record: dict) -> int:
+    """Reported completion tokens, else the stream's content deltas (llama.cpp's server sends one per token and
+    no usage in streams)."""
+    usage = record.get("usage") or {}
+    if isinstance(usage.get("completion_tokens"), int):
+        return usage["completion_tokens"]
+    return len(_CONTENT.findall(record["body"].encode("utf-8")))
+
+
 def stats(folder: Path) -> dict:
-    """Speed of the recorded generations: seconds per call, first content time, prompt and output tokens/s."""
+    """Speed of the recorded answers (streams): seconds per answer, first content time, output tokens/s.
+    Prompt tokens/s needs the prompt's size, which only a server that reports usage gives."""
     records = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.json"))]
-    streams = [r for r in records if r.get("stream") and r.get("usage") and r.get("first_content_ms")]
+    streams = [r for r in records if r.get("stream") and r.get("first_content_ms")]
+    for record in streams:
+        record["output_tokens"] = _output_tokens(record)
+    reported = [r for r in streams if (r.get("usage") or {}).get("prompt_tokens")]
 
     def pct(values: list[float], q: float) -> float | None:
         if not values:
@@ -174,16 +187,15 @@ def stats(folder: Path) -> dict:
 
     totals = [r["total_ms"] / 1e3 for r in streams]
     firsts = [r["first_content_ms"] / 1e3 for r in streams]
-    prompt_rates = [r["usage"]["prompt_tokens"] / (r["first_content_ms"] / 1e3) for r in streams]
-    output_rates = [(r["usage"]["completion_tokens"] - 1) / ((r["total_ms"] - r["first_content_ms"]) / 1e3)
-                    for r in streams if r["usage"]["completion_tokens"] > 1 and r["total_ms"] > r["first_content_ms"]]
+    prompt_rates = [r["usage"]["prompt_tokens"] / (r["first_content_ms"] / 1e3) for r in reported]
+    output_rates = [(r["output_tokens"] - 1) / ((r["total_ms"] - r["first_content_ms"]) / 1e3)
+                    for r in streams if r["output_tokens"] > 1 and r["total_ms"] > r["first_content_ms"]]
     return {
         "recorded_calls": len(records), "streamed_answers": len(streams),
         "seconds_per_answer_p50": pct(totals, 50), "seconds_per_answer_p95": pct(totals, 95),
         "first_token_seconds_p50": pct(firsts, 50), "first_token_seconds_p95": pct(firsts, 95),
-        "prompt_tokens_mean": statistics.fmean(r["usage"]["prompt_tokens"] for r in streams) if streams else None,
-        "completion_tokens_mean": (statistics.fmean(r["usage"]["completion_tokens"] for r in streams)
-                                   if streams else None),
+        "prompt_tokens_mean": statistics.fmean(r["usage"]["prompt_tokens"] for r in reported) if reported else None,
+        "completion_tokens_mean": statistics.fmean(r["output_tokens"] for r in streams) if streams else None,
         "prompt_tokens_per_second_p50": pct(prompt_rates, 50),
         "output_tokens_per_second_p50": pct(output_rates, 50),
     }

@@ -208,7 +208,8 @@ def main() -> None:
 
     lexical_threshold = best_threshold(labels[tune], scored(lexical, tune))
     results = {
-        "command": COMMAND, "pairs": {s: dict(sorted(Counter(kinds[split == s].tolist()).items())) for s in ("tune", "heldout")},
+        "command": COMMAND,
+        "pairs": {s: dict(sorted(Counter(kinds[split == s].tolist()).items())) for s in ("tune", "heldout")},
         "claims": {s: len(set(groups[split == s])) for s in ("tune", "heldout")},
         "learned": {"name": MODEL_NAME, "threshold": model.threshold,
                     "heldout": rates(labels[held], kinds[held], scored(learned, held), model.threshold),
@@ -230,7 +231,8 @@ def main() -> None:
     for group, names in (("embedding only", GROUPS["embedding"]), ("coverage only", GROUPS["coverage"])):
         columns = [i for i, name in enumerate(FEATURE_NAMES) if name in names]
         reduced, cut = fit(rows[tune], labels[tune], groups[tune], columns)
-        results["ablation"][group] = rates(labels[held], kinds[held], reduced.predict_proba(rows[held][:, columns])[:, 1], cut)
+        held_scores = reduced.predict_proba(rows[held][:, columns])[:, 1]
+        results["ablation"][group] = rates(labels[held], kinds[held], held_scores, cut)
     full = rates(labels[held], kinds[held], pipeline.predict_proba(rows[held])[:, 1], threshold)
     results["ablation"]["all features (model only, no hard checks)"] = full
     results["seconds"] = round(time.perf_counter() - started)

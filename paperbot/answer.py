@@ -250,8 +250,9 @@ class Answerer:
         # The rules themselves, without the sentinel sentence, which an honest answer repeats on purpose.
         echo = InstructionEcho(self._prompts["system"].render(sentinel=""))
         leaked = not abstained and echo.repeats(text)
-        checked, sentences, attribution = text, (), None
+        checked, sentences, attribution, attribution_ms = text, (), None, None
         if not abstained:
+            checking = time.perf_counter()
             # Every sentence against every shown paper: wrong keys corrected, clearly supported uncited sentences
             # given their paper's key, the rest flagged or dropped. Policy for a model that recites its
             # instructions (it obeyed a planted one): what it recited is never presented as supported or cited.
@@ -260,6 +261,7 @@ class Answerer:
                 distrust=echo.repeats if leaked else lambda sentence: False,
                 leave_alone=lambda sentence: sentence.casefold().startswith(SENTINEL.casefold()[:30]))
             checked, sentences, attribution = checked_answer.text, checked_answer.sentences, checked_answer.summary
+            attribution_ms = (time.perf_counter() - checking) * 1e3
             if not any(s.origin not in ("no claim", "unsupported") for s in sentences if not s.dropped) and any(
                     s.dropped for s in sentences):  # PAPERBOT_UNSUPPORTED=drop left no claim standing
                 abstained = True
@@ -272,7 +274,8 @@ class Answerer:
             truncated=cut is not None, cut_reason=str(cut) if cut is not None else None,
             evidence=tuple(prepared.evidence), abstained=abstained, invalid_keys_removed=keys.removed,
             usage=usage, cost_usd=self._cost(usage),
-            timings=AnswerTimings(prepared.retrieval_ms, first_token_ms, (time.perf_counter() - started) * 1e3),
+            timings=AnswerTimings(prepared.retrieval_ms, first_token_ms, (time.perf_counter() - started) * 1e3,
+                                  attribution_ms),
             nearest_papers=tuple(Citation("", h.paper_id, h.title, h.url, h.year) for h in prepared.hits[:5])
             if abstained else (),
         )

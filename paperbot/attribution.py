@@ -29,7 +29,7 @@ _LIST_MARK = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s*")
 class AttributionPolicy:
     """How sure attribution must be before it adds or changes a key, and what it does with unsupported sentences."""
 
-    margin: float = 0.1  # "clearly supports": score >= the scorer's threshold + margin (Settings says how chosen)
+    margin: float = 0.0  # "clearly supports": score >= the scorer's threshold + margin (Settings says how chosen)
     gap: float = 0.15  # papers that clearly support a sentence within this of the best one: ambiguous
     unsupported: Literal["flag", "drop"] = "flag"
 

@@ -237,6 +237,7 @@ class AnswerTimings:
     retrieval_ms: float = 0.0
     first_token_ms: float | None = None
     total_ms: float = 0.0
+    attribution_ms: float | None = None  # LLM answers: the post-hoc check, included in total_ms
 
 
 AnswerMode = Literal["llm", "extractive"]

@@ -340,6 +340,13 @@ class RecordedRequest:
     raw: bytes
     fault: Fault | None = None
     time: float = field(default_factory=time.monotonic)
+    _ended: list[float] = field(default_factory=list, repr=False, compare=False)
+
+    @property
+    def ended(self) -> float | None:
+        """When the fake finished with this request (its response written, or the client gone: for a hostile
+        fault, when the client stopped reading); None while it is still being handled."""
+        return self._ended[0] if self._ended else None
 
     @property
     def messages(self) -> list[dict[str, Any]]:
@@ -586,14 +593,18 @@ class FakeOpenAI:
             body = None
         path, _, query = h.path.partition("?")
         fault = self._take_fault(path, raw)
+        record = RecordedRequest(
+            method=method, path=path, query=query, headers={k.lower(): v for k, v in h.headers.items()},
+            body=body, raw=raw, fault=fault,
+        )
         with self._lock:
-            self._requests.append(
-                RecordedRequest(
-                    method=method, path=path, query=query,
-                    headers={k.lower(): v for k, v in h.headers.items()},
-                    body=body, raw=raw, fault=fault,
-                )
-            )
+            self._requests.append(record)
+        try:
+            self._respond(h, method, path, body, raw, fault)
+        finally:
+            record._ended.append(time.monotonic())
+
+    def _respond(self, h: _Handler, method: str, path: str, body: Any, raw: bytes, fault: Fault | None) -> None:
         try:
             if self.latency > 0:
                 self._sleep(h, self.latency)
@@ -934,18 +945,29 @@ class FakeOpenAI:
             self._drop(h)
 
     def _hold(self, h: _Handler) -> None:
-        """Wait until the client closes the connection (EOF, or an error, on our side) or ``stop()``; then reset."""
+        """Wait until the client closes the connection or ``stop()``; then reset."""
+        while not self._client_gone(h, 3600):
+            pass
+        self._reset(h)
+
+    def _client_gone(self, h: _Handler, seconds: float) -> bool:
+        """Wait up to ``seconds``; True as soon as the client has closed the connection (EOF or an error on our
+        side) or ``stop()`` was called, False when the time is up with the client still there."""
         sock = h.connection
+        deadline = time.monotonic() + seconds
         while not self._stopping.is_set():
-            readable, _, _ = select.select([sock], [], [], 0.05)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            readable, _, _ = select.select([sock], [], [], min(left, 0.05))
             if readable:
                 try:
                     if not sock.recv(1, socket.MSG_PEEK):
-                        break
+                        return True
                 except OSError:
-                    break
-                time.sleep(0.05)  # data, not EOF (a pipelined request): keep holding
-        self._reset(h)
+                    return True
+                time.sleep(0.05)  # data, not EOF (a pipelined request): the client is still there
+        return True
 
     # ----------------------------------------------------------------- hostile servers
 
@@ -965,7 +987,7 @@ class FakeOpenAI:
                 {"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]}))
             if fault.kind == "drip":
                 self._write_event(h, event("Dripping "))
-                while not self._stopping.wait(fault.seconds):
+                while not self._client_gone(h, fault.seconds):
                     self._write_event(h, event("word "))
             elif fault.kind == "endless":
                 n = 0
@@ -1012,7 +1034,7 @@ class FakeOpenAI:
             for i in range(len(body)):
                 h.wfile.write(body[i:i + 1])
                 h.wfile.flush()
-                if self._stopping.wait(fault.seconds):
+                if self._client_gone(h, fault.seconds):
                     break
             self._drop(h)
         h.wfile.write(before_b)

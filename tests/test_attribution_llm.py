@@ -194,6 +194,19 @@ def test_a_scorer_handed_to_the_answerer_decides(llm_bot, fake_openai) -> None:
     assert_valid(answer)
 
 
+def test_the_default_scorer_slots_in_through_the_facade(make_bot, demo_store, fake_openai) -> None:
+    """Whatever scorer the settings choose by default (the learned one when its model fits the embedder) is the one
+    attribution asks, and it finds the papers a model restated without citing them."""
+    bot = make_bot(data_dir=demo_store, openai_api_key=fake_openai.api_key, openai_base_url=fake_openai.base_url,
+                   chat_model="fake-chat")
+    fake_openai.responder = respond = scripted("no keys")
+    answer = bot.ask(QUESTION)
+    (s1, k1), (s2, k2) = respond.claims
+    assert answer.attribution.scorer == bot.support_scorer.name
+    assert answer.text == f"{s1} [{k1}]. {s2} [{k2}]. In summary, both help."
+    assert_valid(answer)
+
+
 def test_the_cli_and_the_app_show_what_the_check_changed(llm_bot, fake_openai) -> None:
     from rich.console import Console
 

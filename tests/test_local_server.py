@@ -16,6 +16,7 @@ import pytest
 from paperbot.errors import ConfigError
 from paperbot.llm.gguf import KnownModel, VerifiedCache, assemble, check_model_file
 from paperbot.llm.local import LocalServer, LocalServerError, models_answer
+from tests.fake_openai import Fault
 
 REPO = Path(__file__).resolve().parents[1]
 STAND_IN = "tests.fake_llama_server"
@@ -219,3 +220,23 @@ def test_cli_ask_with_local_model_says_local(demo_store, models_dir, gguf, tmp_p
     printed = _cli("ask", "Which papers reduce KV cache memory, and by how much?", env=env)
     assert printed.returncode == 0, printed.stderr
     assert "local tiny-model" in printed.stdout
+
+
+def test_llama_server_500_for_an_unsupported_response_format_steps_down(fake_openai, make_settings):
+    """llama-cpp-python's server rejects json_schema with a 500 naming response_format, not a 400."""
+    from paperbot.llm.chat import ChatModel
+
+    message = ("1 validation error: {'loc': ('body', 'response_format', 'type'), 'msg': \"Input should be 'text' "
+               "or 'json_object'\", 'input': 'json_schema'}")
+    body = {"error": {"message": message, "type": "internal_server_error", "param": None, "code": None}}
+    fake_openai.script(*[Fault.status(500, body, path="chat/completions")] * 2)
+    fake_openai.responder = '{"decision": "yes"}'
+    chat = ChatModel(make_settings(openai_base_url=fake_openai.base_url, openai_api_key=fake_openai.api_key,
+                                   chat_model="fake-chat", max_attempts=2, retry_base_seconds=0.01))
+    schema = {"type": "json_schema", "json_schema": {"name": "decision", "schema": {"type": "object"}}}
+    result = chat.complete([{"role": "user", "content": "yes or no?"}], response_format=schema)
+    assert result.text == '{"decision": "yes"}'
+    formats = [r.body.get("response_format", {}).get("type") for r in fake_openai.requests_to("chat/completions")]
+    assert formats == ["json_schema", "json_schema", "json_object"]
+    chat.complete([{"role": "user", "content": "again?"}], response_format=schema)  # remembered: no retry
+    assert fake_openai.requests_to("chat/completions")[-1].body["response_format"]["type"] == "json_object"

@@ -250,7 +250,8 @@ class ChatModel:
             except AnswerTooLong:
                 raise self._cut(AnswerTooLong, f"sent a reply larger than {bounds.max_bytes} bytes", bounds,
                                 "") from None
-            except openai.BadRequestError as exc:
+            except (openai.BadRequestError, openai.InternalServerError) as exc:
+                # llama-cpp-python's server answers an unsupported response_format with a 500 naming it.
                 if fmt is None or step == len(ladder) - 1 or not _rejects_format(exc):
                     raise self._translate(exc) from None
                 self._unsupported_formats.add(fmt["type"])

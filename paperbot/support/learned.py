@@ -1,4 +1,4 @@
-"""The learned support scorer: a small logistic model over pair features, read from a versioned JSON file (numpy only)."""
+"""The learned support scorer: a logistic model over pair features, read from a versioned JSON file (numpy only)."""
 
 from __future__ import annotations
 
