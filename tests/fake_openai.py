@@ -67,6 +67,16 @@ Scripted faults
       normally without ``[DONE]``: the client does not notice. On a non-streaming request it is a
       no-op.
 
+    - ``hold()`` -> never answers: the request is held until the client gives up (closes the connection),
+      then reset. The client's timeout fires however slow the machine is (``delay`` answers after a fixed
+      sleep, which a client slower than that sleep would take as a healthy reply).
+
+    Hostile servers (``drip``, ``endless``, ``huge_body``, ``huge_token``; see their constructors) ignore
+    ``max_tokens``, write only as fast as the client reads (300 MB is never held in memory) and end when the
+    client goes away; ``when=TEXT`` limits one to requests whose body holds TEXT and ``sticky=True`` keeps it
+    for every such request. ``RecordedRequest.ended`` says when the fake finished with a request: for these,
+    when the client stopped reading.
+
     With ``max_retries > 0`` the client retries 408/409/429/5xx, connection errors and timeouts, and
     each retry consumes the next matching fault (``retry-after-ms: 10`` keeps such tests fast; the
     client's own back-off is >= 0.5 s).

@@ -92,6 +92,7 @@ def test_an_answer_without_keys_gets_the_right_keys_attributed(llm_bot, fake_ope
     summary = answer.attribution
     assert summary.scorer == bot.support_scorer.name and summary.attributed == 2 and summary.unsupported == 0
     assert summary.model_keys == () and summary.attributed_keys == (k1, k2)
+    assert answer.timings.attribution_ms is not None, "the check's time is reported (evals measure it)"
     assert_valid(answer)
 
 
