@@ -31,6 +31,8 @@ NOTES: dict[str, str] = {
     "sentences_flagged_rate": "answer sentences flagged unsupported (Answer.unsupported_sentences) / all sentences",
     "attribution_accuracy": "single-paper questions: sentences whose keys attribution added or corrected, all "
                             "naming the gold paper / such sentences (attributed_sentences counts them)",
+    "attribution_accuracy_per_question": "attribution_accuracy within each single-paper question that had "
+                                         "attributed sentences, averaged over those questions",
     "abstention_precision": "abstained on an unanswerable item / abstained (None when it never abstained)",
     "abstention_recall": "abstained on an unanswerable item / unanswerable items (None without any)",
     "abstained_answerable_rate": "abstained on an answerable item / answerable items",
@@ -156,6 +158,9 @@ def aggregate(rows: list[dict]) -> dict[str, float | None]:
         "attribution_accuracy": _ratio(sum(r.get("attributed_gold", 0) for r in attributed),
                                        sum(r.get("attributed", 0) for r in attributed)),
         "attributed_sentences": float(sum(r.get("attributed", 0) for r in attributed)),
+        # The same per question, so one long answer does not outweigh the rest.
+        "attribution_accuracy_per_question": _mean(r["attributed_gold"] / r["attributed"] for r in attributed
+                                                   if r.get("attributed")),
         "abstention_precision": _ratio(sum(not r["answerable"] for r in abstained), len(abstained)),
         "abstention_recall": _ratio(sum(r["abstained"] for r in unanswerable), len(unanswerable)),
         "abstained_answerable_rate": _ratio(sum(r["abstained"] for r in answerable), len(answerable)),

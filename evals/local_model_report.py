@@ -18,7 +18,8 @@ from pathlib import Path
 
 from evals.record_proxy import stats
 
-QUALITY = ("questions", "error_rate", "citation_validity", "attribution_accuracy", "attributed_sentences",
+QUALITY = ("questions", "error_rate", "citation_validity", "attribution_accuracy", "attribution_accuracy_per_question",
+           "attributed_sentences",
            "sentences_flagged_rate", "sentence_support_rate", "citation_precision", "citation_recall",
            "abstained_answerable_rate", "abstention_recall", "abstained_answerable_rate@report",
            "abstention_recall@report", "abstention_precision", "pubmedqa_accuracy", "judge_error_rate",
