@@ -529,6 +529,12 @@ def llm_serve(
                          port=port, startup_timeout=settings.local_startup_timeout,
                          module=settings.local_server_module,
                          verified_cache=settings.data_dir / "verified-models.json", repack=settings.local_repack)
+    import signal
+
+    def terminate(*_):  # `kill PID` stops the model server too (it runs in its own process group)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, terminate)
     err.print(f"loading {escape(str(server.model))} ...")
     with server:
         out.print(f"serving {escape(server.alias)} at {server.base_url} ({server.threads} threads, context "

@@ -127,8 +127,10 @@ def test_endpoint_errors_are_readable_messages(client):
 def test_twenty_simultaneous_users_are_all_answered(client, extractive_app, tmp_path):
     """The queue serves 20 clients asking at once in turn: every one gets its cited answer, none an error."""
     results: list[object] = [None] * 20
-    questions = [DRAFT_QUESTION, "Which papers reduce KV cache memory?", "How is attention made cheaper?",
-                 "Which methods quantize weights to 4 bits?"]
+    # Answerable questions the abstention check accepts: this test is about the queue, not abstention (the
+    # learned check declines some very short questions, e.g. "How is attention made cheaper?": see issue 12).
+    questions = [DRAFT_QUESTION, "Which papers reduce KV cache memory?",
+                 "Which papers make attention cheaper to compute?", "Which methods quantize weights to 4 bits?"]
 
     def user(number: int) -> None:
         try:

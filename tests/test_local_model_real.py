@@ -15,7 +15,9 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULT_MODEL = REPO.parent / "local-models" / OFFLINE_MODEL.name
 
 
-def _model() -> Path:
+@pytest.fixture
+def local_model() -> Path:
+    """Checked before the store fixtures, so a missing model skips at once."""
     path = Path(os.environ.get("PAPERBOT_TEST_LOCAL_MODEL") or DEFAULT_MODEL)
     if not path.is_file():
         pytest.skip(f"no local model file at {path}: set PAPERBOT_TEST_LOCAL_MODEL to a .gguf, or run the README's "
@@ -26,8 +28,8 @@ def _model() -> Path:
 
 
 @pytest.mark.slow
-def test_real_local_model_answers_a_demo_question_with_checked_keys(make_bot, demo_store):
-    model = _model()
+def test_real_local_model_answers_a_demo_question_with_checked_keys(local_model, make_bot, demo_store):
+    model = local_model
     bot = make_bot(data_dir=demo_store, local_model=model)
     try:
         answer = bot.ask("Which papers reduce KV cache memory, and by how much?")

@@ -154,7 +154,9 @@ def test_facade_starts_the_local_model_only_for_llm_answers(make_bot, demo_store
     answer = bot.ask("Which papers reduce KV cache memory, and by how much?")
     try:
         assert answer.mode == "llm" and answer.model == "local tiny-model" and not answer.abstained
-        assert answer.text == "KV caches shrink by half [P1]." and [c.key for c in answer.citations] == ["P1"]
+        # The model's reply arrived through the same client; its key is then checked (and maybe corrected).
+        assert answer.raw_text == "KV caches shrink by half [P1]." and answer.text.startswith("KV caches shrink")
+        assert len(answer.citations) == 1 and answer.citations[0].key in {e.key for e in answer.evidence}
         assert answer.cost_usd == 0.0
         request = json.loads(stand_in_env.read_text().splitlines()[-1])
         assert request["model"] == "tiny-model" and request["max_tokens"] == 300
@@ -201,7 +203,7 @@ def test_cli_llm_serve_runs_in_the_foreground_until_interrupted(gguf, tmp_path):
         url = line.split(" at ", 1)[1].split(" ", 1)[0]
         assert models_answer(url) == ["tiny-model"]
         assert "PAPERBOT_LOCAL_BASE_URL=" + url in process.stdout.readline()
-        process.send_signal(signal.SIGINT)
+        process.send_signal(signal.SIGTERM)  # as `kill PID` does; Ctrl+C (SIGINT) takes the same path
         assert process.wait(timeout=30) == 130
     finally:
         if process.poll() is None:
