@@ -443,3 +443,48 @@ def test_chat_binds_loopback_by_default_and_warns_when_exposed_without_auth(tmp_
     assert "without --auth" not in local_errors
     assert "warning: serving on 0.0.0.0 without --auth" in exposed_errors and "--auth user:password" in exposed_errors
     assert _listening(exposed_port) == set(), "the exposed server is gone"
+
+
+@pytest.fixture(scope="module")
+def auth_browser_app(tmp_path_factory, models_dir, embedder):
+    # Its own app: the login limit counts failures per client, and every test here comes from 127.0.0.1.
+    root = tmp_path_factory.mktemp("auth-browser")
+    bot = _bot(root / "store", models_dir, embedder)
+    bot.ingest([_write_jsonl(root / "c.jsonl", RECORDS[2:])])
+    running = start_app(bot, root, auth=("reader", "s3cret:pw"))
+    yield running
+    running.close()
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_a_reader_signs_in_through_the_login_page_and_is_answered(browser, auth_browser_app) -> None:
+    """The route gate (paperbot/app/auth_gate.py) leaves the login page working in a real browser: a wrong
+    password is refused on the page, the right one opens the app, and a question is answered."""
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        page = context.new_page()
+        page.goto(auth_browser_app.url)
+        user = page.locator("input[type='text']").first
+        password = page.locator("input[type='password']")
+        expect(password).to_be_visible(timeout=60_000)
+        user.fill("reader")
+        password.fill("wrong")
+        page.get_by_role("button", name=re.compile("login", re.I)).click()
+        expect(page.get_by_text(re.compile("incorrect", re.I))).to_be_visible(timeout=30_000)
+        expect(page.locator("#pb-question")).to_have_count(0)
+
+        user.fill("reader")  # the form clears itself after a refusal
+        password.fill("s3cret:pw")
+        page.get_by_role("button", name=re.compile("login", re.I)).click()
+        box = page.locator("#pb-question textarea")
+        expect(box).to_be_visible(timeout=60_000)
+        box.fill("How much more memory do lattices use than beam search?")
+        box.press("Enter")
+        answer = page.locator("#pb-chat [data-testid='bot']").last
+        expect(answer.locator("sub")).to_be_visible(timeout=120_000)  # the footer: the answer is complete
+        expect(answer).to_contain_text("[P1]")
+    finally:
+        context.close()
