@@ -132,8 +132,9 @@ class Answerer:
         vocabulary = self._vocabulary()
         evidence = build_evidence(hits, query, vocabulary)
         retrieval_ms = (time.perf_counter() - started) * 1e3
-        # One decision for both modes: an LLM would otherwise write an answer from thin evidence.
-        answerability = assess(question, hits, evidence, vocabulary, threshold=self._config.answerable_threshold,
+        # One decision for both modes: an LLM would otherwise write an answer from thin evidence. It reads the
+        # standalone query, so a follow-up ("How much faster is it?") is judged with the conversation it continues.
+        answerability = assess(query, hits, evidence, vocabulary, threshold=self._config.answerable_threshold,
                                missing_name_threshold=self._config.missing_name_threshold,
                                model_path=self._config.answerability_model)
         fitted = fit_evidence(
