@@ -275,10 +275,7 @@ def test_check_uploads_refuses_by_size_and_type_without_opening_a_parser(tmp_pat
 
 @pytest.fixture(scope="module")
 def auth_app(tmp_path_factory, models_dir, embedder):
-    root = tmp_path_factory.mktemp("auth-app")
-    bot = _bot(root / "store", models_dir, embedder)
-    bot.ingest([_write_jsonl(root / "c.jsonl", RECORDS[2:])])
-    running = start_app(bot, root, auth=("reader", "s3cret:pw"))
+    running = _auth_app(tmp_path_factory.mktemp("auth-app"), models_dir, embedder)
     yield running.url.rstrip("/")
     running.close()
 
@@ -337,12 +334,16 @@ LOGIN_PAGE = {("GET", "/"), ("POST", "/login"), ("POST", "/login/"), ("GET", "/f
 LOGIN_ASSETS = ("/assets/", "/static/", "/svelte/", "/pwa_icon")
 
 
-@pytest.fixture(scope="module")
-def auth_running(tmp_path_factory, models_dir, embedder):
-    root = tmp_path_factory.mktemp("auth-routes")
+def _auth_app(root: Path, models_dir: Path, embedder):
+    """The app over the plain records, behind --auth reader:s3cret:pw."""
     bot = _bot(root / "store", models_dir, embedder)
     bot.ingest([_write_jsonl(root / "c.jsonl", RECORDS[2:])])
-    running = start_app(bot, root, auth=("reader", "s3cret:pw"))
+    return start_app(bot, root, auth=("reader", "s3cret:pw"))
+
+
+@pytest.fixture(scope="module")
+def auth_running(tmp_path_factory, models_dir, embedder):
+    running = _auth_app(tmp_path_factory.mktemp("auth-routes"), models_dir, embedder)
     yield running
     running.close()
 
@@ -448,10 +449,7 @@ def test_chat_binds_loopback_by_default_and_warns_when_exposed_without_auth(tmp_
 @pytest.fixture(scope="module")
 def auth_browser_app(tmp_path_factory, models_dir, embedder):
     # Its own app: the login limit counts failures per client, and every test here comes from 127.0.0.1.
-    root = tmp_path_factory.mktemp("auth-browser")
-    bot = _bot(root / "store", models_dir, embedder)
-    bot.ingest([_write_jsonl(root / "c.jsonl", RECORDS[2:])])
-    running = start_app(bot, root, auth=("reader", "s3cret:pw"))
+    running = _auth_app(tmp_path_factory.mktemp("auth-browser"), models_dir, embedder)
     yield running
     running.close()
 

@@ -35,11 +35,8 @@ _CHUNK = 1 << 20
 
 
 def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(_CHUNK):
-            digest.update(block)
-    return digest.hexdigest()
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def known_model(path: Path, size: int, known: tuple[KnownModel, ...] = KNOWN_MODELS) -> KnownModel | None:

@@ -20,11 +20,8 @@ MINILM_SHA256 = {
 
 
 def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
     with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def verify_files(folder: Path, pinned: dict[str, str], stamp: Path | None = None) -> None:
