@@ -1,11 +1,11 @@
 #!/bin/bash
 set -u
-cd /work/main
-export ANONYMIZED_TELEMETRY=False GRADIO_ANALYTICS_ENABLED=False PAPERBOT_MODELS_DIR=/work/shared/models
-export PAPERBOT_LOCAL_MODEL=/work/local-models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf
+cd .
+export ANONYMIZED_TELEMETRY=False GRADIO_ANALYTICS_ENABLED=False PAPERBOT_MODELS_DIR=../shared/models
+export PAPERBOT_LOCAL_MODEL=../local-models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf
 export PAPERBOT_LOCAL_PROMPT_TOKENS=700
-C=/work/h1-eval
+C=../h1-eval
 PAPERBOT_LOCAL_BASE_URL=http://127.0.0.1:8022/v1 .venv/bin/paperbot eval --dataset pubmedqa-dev \
-  --datasets-dir /work/shared/datasets --limit 15 --max-corpus 200 --mode llm --no-judge --configs hybrid:answer_k=3 \
+  --datasets-dir ../shared/datasets --limit 15 --max-corpus 200 --mode llm --no-judge --configs hybrid:answer_k=3 \
   --work-dir $C --out $C/runs/pubmedqa-record > $C/pubmedqa-record.log 2>&1
 echo "pubmedqa exit $?" >> $C/record.status
