@@ -13,7 +13,7 @@ import numpy as np
 from evals.items import EvalItem
 from paperbot import PaperBot
 from paperbot.errors import ConfigError, PaperbotError
-from paperbot.types import Answer
+from paperbot.types import Answer, TokenUsage
 
 LATENCY_STAGES = ("retrieval", "first_token", "total", "prepare", "judge", "decision")
 # Abstention figures also given per split (report first): answerable refused, comparison refused, unanswerable declined.
@@ -47,7 +47,8 @@ NOTES: dict[str, str] = {
                          "no / partly / fully",
     "judge_faithfulness": "LLM judge: mean share of an answer's claims that the evidence shown states",
     "judge_cost_usd_per_answer": "what the judge's own calls cost per graded answer (not in cost_usd_per_question)",
-    "pubmedqa_accuracy": "yes/no/maybe decided by the answering model from its answer, = gold decision",
+    "pubmedqa_accuracy": "yes/no/maybe = gold decision: the verdict the answer leads with (\"Yes. ...\"), else "
+                         "decided by the answering model from its answer (decide.txt); decision_source per row",
     "prompt_tokens_mean": "prompt tokens per question (condensing and the PubMedQA decision included)",
     "completion_tokens_mean": "completion tokens per question",
     "cost_usd_per_question": "USD per question at the price table's rate (None: unknown price)",
@@ -324,10 +325,14 @@ def _evaluate_one(bot: PaperBot, item: EvalItem, mode: str, k: int | None, judge
 
 def _decide(bot: PaperBot, item: EvalItem, answer: Answer, chat, decision_cost, row: dict,
             latency: dict[str, list[float]]) -> None:
-    from evals.decision import decide
+    from evals.decision import Decision, decide, stated
 
     started = time.perf_counter()
-    decision = decide(chat, bot.prompts["decide"], answer)
+    # One call per item when the answer already leads with its verdict (the compact prompt asks small models to):
+    # the decision is the answering model's own either way, and a replayed eval does not depend on attribution.
+    own = stated(answer)
+    decision = Decision(own, TokenUsage()) if own else decide(chat, bot.prompts["decide"], answer)
+    row["decision_source"] = "answer" if own else ("abstained" if answer.abstained else "decide prompt")
     if decision.usage.total_tokens:
         latency["decision"].append((time.perf_counter() - started) * 1e3)
     extra = decision_cost(decision.usage) if decision.usage.total_tokens else 0.0

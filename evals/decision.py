@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -25,6 +26,18 @@ class DecisionReply(BaseModel):
 class Decision:
     label: str
     usage: TokenUsage
+
+
+# The answer's own verdict: its first word, when the answering prompt asked it to lead with one (compact prompt).
+_LEADING = re.compile(r"^\W*(yes|no|maybe)\b", re.IGNORECASE)
+
+
+def stated(answer: Answer) -> str | None:
+    """The decision the model's raw answer leads with ("Yes. ..."), or None when it does not lead with one."""
+    if answer.abstained:
+        return None
+    match = _LEADING.match(answer.raw_text or answer.text)
+    return match.group(1).casefold() if match else None
 
 
 def decide(chat: Any, prompt: Prompt, answer: Answer, *, max_tokens: int = 20) -> Decision:

@@ -4,7 +4,7 @@ Thresholds file: {"readme": ..., "runs": [{"dataset": NAME, "items": N, "papers"
 {CONFIG: {"retrieval" | "answers/MODE": {METRIC: {"min": x} | {"max": x}}}}}]}. A run is matched by its dataset
 name, item count and (when given) store size, so a --limit smoke run is never judged by a full run's thresholds.
 
-    python -m evals.gate RESULTS.json [THRESHOLDS.json]     # re-check a saved run; exit 1 on failures
+    python -m evals.gate RESULTS.json [THRESHOLDS.json]     # re-check a saved run: a table; exit 1 on failures
 """
 
 from __future__ import annotations
@@ -103,13 +103,34 @@ def check(results: dict, thresholds_path: Path) -> list[str]:
     return failures
 
 
+def table(results: dict, thresholds_path: Path) -> list[str]:
+    """Every threshold that applies to the run, one line each: metric, measured value, bound, ok or FAIL; so a
+    passing gate shows what it passed, and by how much."""
+    rows = []
+    for run in (r for r in load_thresholds(thresholds_path) if _matches(r, results)):
+        for config, sections in run["configs"].items():
+            for section, metrics in sections.items():
+                for metric, bound in metrics.items():
+                    value, missing = _measured(results, config, section, metric)
+                    limit = f"min {bound['min']:.4f}" if "min" in bound else f"max {bound['max']:.4f}"
+                    ok = missing is None and bound.get("min", value) <= value <= bound.get("max", value)
+                    rows.append((f"{run['dataset']} {config} {section} {metric}",
+                                 f"{value:.4f}" if value is not None else "—", limit, "ok" if ok else "FAIL"))
+    width = max([len("metric"), *(len(row[0]) for row in rows)])
+    return [f"{name:<{width}} {value:>9}  {limit:<11} {verdict}"
+            for name, value, limit, verdict in [("metric", "measured", "bound", "verdict"), *rows]]
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if not 1 <= len(args) <= 2:
         print(__doc__.strip().splitlines()[-1].strip(), file=sys.stderr)
         return 2
     results = json.loads(Path(args[0]).read_text(encoding="utf-8"))
-    failures = check(results, Path(args[1]) if len(args) == 2 else THRESHOLDS)
+    thresholds = Path(args[1]) if len(args) == 2 else THRESHOLDS
+    failures = check(results, thresholds)
+    for line in table(results, thresholds):
+        print(line)
     for failure in failures:
         print(f"gate: {failure}", file=sys.stderr)
     if not failures:

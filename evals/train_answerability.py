@@ -1,14 +1,15 @@
-"""Fit the answerability scorer (paperbot/data/answerability_model.json) on the tune halves; report the other halves.
+"""Fit the answerability scorer (paperbot/data/answerability_model.json) on tune rows; report the other halves.
 
 Rows are (question, retrieved evidence) pairs, labelled answerable or not:
-- SciFact train claims with evidence: answerable over a store holding their cited abstracts; unanswerable with
-  those abstracts excluded from retrieval (every other abstract kept);
-- PubMedQA dev questions, the same way with their own abstract (the `pubmedqa-abstain` eval set);
-- the demo questions: answerable and unanswerable as written, plus each single-paper question with its gold paper
-  excluded (unanswerable).
-Every row is in the 'tune' or 'report' half by sha256 of its question id (evals/items.py). The model and the
-threshold are fitted on 'tune' rows only; figures are written for both halves, the report half first. The second
-question set (evals/questions/fresh.jsonl) is never read here.
+- PubMedQA dev questions over the `pubmedqa-abstain` store: answerable with their own abstract, unanswerable with
+  it excluded from retrieval (every other abstract kept);
+- the demo questions (evals/questions/demo.jsonl) as written, plus each single-paper one with its gold paper
+  excluded (unanswerable);
+- the tune set (evals/questions/tune.jsonl), the same way: written to be fitted on, so all of it is tune data.
+PubMedQA and demo rows are in the 'tune' or 'report' half by sha256 of their question id (evals/items.py). The
+model and the thresholds see tune rows only; the thresholds are chosen on out-of-fold probabilities (5 folds by
+question id), so they are not set by rows the model has memorised. The second question set
+(evals/questions/fresh.jsonl) is never read here.
 
     python -m evals.train_answerability --datasets-dir ../shared/datasets --work-dir eval-data
 """
@@ -30,20 +31,24 @@ from evals.exclusion import Excluding
 from evals.items import EvalItem
 from evals.stores import open_store
 from paperbot import Settings
+from paperbot.abstention import decide
 from paperbot.answerability import FEATURES, MODEL_FORMAT, features
 from paperbot.evidence import build_evidence
 from paperbot.questions import clean_question
 
 MODEL = Path(__file__).resolve().parents[1] / "paperbot" / "data" / "answerability_model.json"
 RESULTS = Path(__file__).resolve().parent / "results" / "answerability.json"
-# Target when fitting the threshold on the tune halves: refuse at most this share of answerable questions in any
-# source (1 of the 28 answerable demo tune questions), under the acceptance limits (5% on question sets, 10% on
-# PubMedQA).
-MAX_REFUSED_TUNE = 0.04
-SOURCES = ("scifact", "pubmedqa", "demo")
+SOURCES = ("pubmedqa", "demo", "tune")
+# Limits when choosing thresholds on the tune rows, under the acceptance limits (5% of answerable questions refused
+# on question sets, none of the comparisons; 10% on PubMedQA), so the report halves have some room.
+MAX_REFUSED_QUESTIONS = 0.04
+MAX_REFUSED_COMPARISONS = 0.05  # 1 of the 23 tune comparisons
+MAX_REFUSED_PUBMEDQA = 0.08
+TREES = {"n_estimators": 150, "max_depth": 2, "learning_rate": 0.1, "subsample": 0.8, "random_state": 0}
+FOLDS = 5
 
 
-def _rows_for(bot, items: list[EvalItem], source: str, k: int) -> list[dict]:
+def _rows_for(bot, items: list[EvalItem], source: str, k: int, *, all_tune: bool = False) -> list[dict]:
     """Features of each item as the answerer sees them: cleaned question, top-k hybrid hits, their evidence."""
     vocabulary = bot.vocabulary()
     rows = []
@@ -53,115 +58,145 @@ def _rows_for(bot, items: list[EvalItem], source: str, k: int) -> list[dict]:
         hits = retriever.search(question, k)
         evidence = build_evidence(hits, question, vocabulary)
         feats = features(question, hits, evidence, vocabulary)
-        rows.append({"source": source, "id": item.id, "type": item.type, "split": item.split,
-                     "answerable": bool(item.gold), "x": [feats.values[f] for f in FEATURES]})
+        rows.append({"source": source, "id": item.id, "type": item.type,
+                     "split": "tune" if all_tune else item.split, "answerable": bool(item.gold),
+                     "missing": bool(feats.missing_names), "x": [feats.values[f] for f in FEATURES]})
     return rows
 
 
-def _scifact_items(root: Path) -> list[EvalItem]:
-    claims = datasets.read_queries(root / "scifact" / "queries_train.jsonl")
-    qrels = datasets.read_qrels(root / "scifact" / "qrels_train.tsv")
-    items = []
-    for cid, claim in claims.items():
-        cited = tuple(f"scifact:{d}" for d in (claim.get("evidence") or {}))
-        if not cited:  # cited abstracts that hold no evidence: neither clearly answerable nor a clean negative
-            continue
-        excluded = tuple(dict.fromkeys([*cited, *(f"scifact:{d}" for d in qrels.get(cid, {}))]))
-        items.append(EvalItem(f"scifact-{cid}", claim["text"], dict.fromkeys(cited, 1), "claim"))
-        items.append(EvalItem(f"scifact-{cid}/removed", claim["text"], {}, "unanswerable", exclude=excluded))
-    return items
-
-
-def _demo_items(eval_set) -> list[EvalItem]:
-    items = list(eval_set.items)
-    for item in eval_set.items:
+def _with_removed(items: list[EvalItem]) -> list[EvalItem]:
+    out = list(items)
+    for item in items:
         if len(item.gold) == 1:
-            items.append(EvalItem(f"{item.id}/removed", item.question, {}, "unanswerable", exclude=tuple(item.gold)))
-    return items
+            out.append(EvalItem(f"{item.id}/removed", item.question, {}, "unanswerable", exclude=tuple(item.gold)))
+    return out
 
 
 def collect(root: Path, work_dir: Path, settings: Settings) -> list[dict]:
     k = settings.answer_k
-    rows = []
     abstain = datasets.load("pubmedqa-abstain", questions=None, corpus=[], split=None, datasets_dir=root,
                             demo_corpus=None, work_dir=work_dir)
     bot, _ = open_store(abstain, settings)
-    embedder = bot.embedder
-    rows += _rows_for(bot, _scifact_items(root), "scifact", k)
-    rows += _rows_for(bot, abstain.items, "pubmedqa", k)
+    rows = _rows_for(bot, abstain.items, "pubmedqa", k)
     demo = datasets.load("demo", questions=None, corpus=[], split=None, datasets_dir=root, demo_corpus=None,
                          work_dir=work_dir)
-    bot, _ = open_store(demo, settings, embedder=embedder)
-    rows += _rows_for(bot, _demo_items(demo), "demo", k)
+    bot, _ = open_store(demo, settings, embedder=bot.embedder)
+    rows += _rows_for(bot, _with_removed(demo.items), "demo", k)
+    tune = datasets.load("tune", questions=None, corpus=[], split=None, datasets_dir=root, demo_corpus=None,
+                         work_dir=work_dir)
+    rows += _rows_for(bot, _with_removed(tune.items), "tune", k, all_tune=True)
     return rows
 
 
+def _weights(rows: list[dict]) -> np.ndarray:
+    """Each source weighs the same in the fit (the question sets are small but closest to what users ask)."""
+    counts = {s: sum(r["source"] == s for r in rows) for s in SOURCES}
+    return np.array([len(rows) / (len(SOURCES) * counts[r["source"]]) for r in rows])
+
+
 def fit(rows: list[dict]):
-    """Logistic regression on the tune rows, each source weighted equally (the demo set is small but closest to
-    what users ask); returns (mean, scale, weights, bias)."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.preprocessing import StandardScaler
+    from sklearn.ensemble import GradientBoostingClassifier
 
-    tune = [r for r in rows if r["split"] == "tune"]
-    x = np.array([r["x"] for r in tune])
-    y = np.array([r["answerable"] for r in tune], dtype=int)
-    counts = {s: sum(r["source"] == s for r in tune) for s in SOURCES}
-    weight = np.array([len(tune) / (len(SOURCES) * counts[r["source"]]) for r in tune])
-    scaler = StandardScaler().fit(x)
-    model = LogisticRegression(C=1.0, max_iter=1000).fit(scaler.transform(x), y, sample_weight=weight)
-    return scaler.mean_, scaler.scale_, model.coef_[0], float(model.intercept_[0])
-
-
-def probabilities(rows: list[dict], mean, scale, weights, bias) -> np.ndarray:
     x = np.array([r["x"] for r in rows])
-    return 1 / (1 + np.exp(-(((x - mean) / scale) @ weights + bias)))
+    y = np.array([r["answerable"] for r in rows], dtype=int)
+    return GradientBoostingClassifier(**TREES).fit(x, y, sample_weight=_weights(rows))
 
 
-def _missing(rows: list[dict]) -> np.ndarray:
-    return np.array([r["x"][FEATURES.index("names_found_all")] < 1 for r in rows])
+def out_of_fold(rows: list[dict]) -> np.ndarray:
+    """Each row's probability from a model fitted without its fold (folds by question id, twins together)."""
+    fold = np.array([hashlib.sha256(r["id"].split("/", 1)[0].encode()).digest()[1] % FOLDS for r in rows])
+    x = np.array([r["x"] for r in rows])
+    p = np.zeros(len(rows))
+    for f in range(FOLDS):
+        model = fit([r for r, g in zip(rows, fold) if g != f])
+        p[fold == f] = model.predict_proba(x[fold == f])[:, 1]
+    return p
 
 
-def declined(rows: list[dict], p: np.ndarray, thresholds: tuple[float, float]) -> np.ndarray:
+def _yes_no(rows: list[dict]) -> np.ndarray:
+    return np.array([r["x"][FEATURES.index("yes_no")] > 0.5 for r in rows])
+
+
+def declined(rows: list[dict], p: np.ndarray, thresholds: tuple[float, float, float]) -> np.ndarray:
     """abstention.decide() over rows, negated: True where the answer is declined."""
-    return p < np.where(_missing(rows), thresholds[1], thresholds[0])
+    return np.array([not decide(float(q), names_missing=r["missing"], yes_no=bool(yn), threshold=thresholds[0],
+                                missing_name_threshold=thresholds[1], yes_no_threshold=thresholds[2])
+                     for r, q, yn in zip(rows, p, _yes_no(rows))])
 
 
-def choose_thresholds(rows: list[dict], p: np.ndarray) -> tuple[float, float]:
-    """(answerable_threshold, missing_name_threshold) on the tune rows: of the pairs at which no source refuses more
-    than MAX_REFUSED_TUNE of its answerable questions, the one declining the most unanswerable ones (mean over
-    sources; ties: the lower thresholds)."""
-    tune = [i for i, r in enumerate(rows) if r["split"] == "tune"]
-    sub, q = [rows[i] for i in tune], p[tune]
-    masks = {s: (np.array([r["source"] == s for r in sub]), np.array([r["answerable"] for r in sub]))
-             for s in SOURCES}
+def _rates(rows: list[dict], out: np.ndarray) -> dict:
+    answerable = np.array([r["answerable"] for r in rows], dtype=bool)
+    source = np.array([r["source"] for r in rows])
+    comparison = np.array([r["type"] == "comparison" for r in rows])
+    questions = source != "pubmedqa"
+
+    def mean(mask):
+        return float(out[mask].mean()) if mask.any() else None
+
+    return {"questions_refused": mean(questions & answerable), "questions_declined": mean(questions & ~answerable),
+            "comparisons_refused": mean(comparison & answerable),
+            "pubmedqa_refused": mean((source == "pubmedqa") & answerable),
+            "pubmedqa_declined": mean((source == "pubmedqa") & ~answerable)}
+
+
+def choose_thresholds(rows: list[dict], p: np.ndarray) -> tuple[float, float, float]:
+    """On tune rows: first (answerable, missing-name) declining the most unanswerable questions of the question sets
+    within their refusal limits, then the yes/no threshold declining the most PubMedQA ones within its limit."""
     grid = np.round(np.arange(0.01, 0.99, 0.01), 2)
-    best, best_score = (0.0, 0.0), -1.0
+
+    def ok(r):
+        return (r["questions_refused"] <= MAX_REFUSED_QUESTIONS and r["comparisons_refused"] <= MAX_REFUSED_COMPARISONS
+                and r["pubmedqa_refused"] <= MAX_REFUSED_PUBMEDQA)
+
+    best, score = (0.0, 0.0, 0.0), -1.0
     for low in grid:
         for high in grid[grid >= low]:
-            out = declined(sub, q, (low, high))
-            if any(np.mean(out[m & a]) > MAX_REFUSED_TUNE for m, a in masks.values()):
-                continue
-            score = float(np.mean([np.mean(out[m & ~a]) for m, a in masks.values()]))
-            if score > best_score:
-                best, best_score = (float(low), float(high)), score
-    return best
+            r = _rates(rows, declined(rows, p, (low, high, 0.0)))
+            if ok(r) and r["questions_declined"] > score:
+                best, score = (float(low), float(high), 0.0), r["questions_declined"]
+    score = -1.0
+    chosen = best
+    for yes_no in grid:
+        r = _rates(rows, declined(rows, p, (best[0], best[1], yes_no)))
+        if ok(r) and r["pubmedqa_declined"] + r["questions_declined"] > score:
+            chosen, score = (best[0], best[1], float(yes_no)), r["pubmedqa_declined"] + r["questions_declined"]
+    return chosen
 
 
-def figures(rows: list[dict], p: np.ndarray, thresholds: tuple[float, float]) -> dict:
-    """Per split (report first), per source: answerable refused, unanswerable declined, and counts."""
-    out = {}
-    for split in ("report", "tune"):
-        out[split] = {}
-        for source in SOURCES:
-            mine = [i for i, r in enumerate(rows) if r["split"] == split and r["source"] == source]
-            out_ = declined([rows[i] for i in mine], p[mine], thresholds)
-            answerable = np.array([rows[i]["answerable"] for i in mine], dtype=bool)
-            out[split][source] = {
-                "answerable": int(answerable.sum()), "unanswerable": int((~answerable).sum()),
-                "answerable_refused": float(out_[answerable].mean()) if answerable.any() else None,
-                "unanswerable_declined": float(out_[~answerable].mean()) if (~answerable).any() else None,
-            }
-    return out
+def figures(rows: list[dict], p: np.ndarray, thresholds) -> dict:
+    """Per source: answerable refused, unanswerable declined (comparisons apart), and counts."""
+    out = declined(rows, p, thresholds)
+    result = {}
+    for source in SOURCES:
+        mine = [i for i, r in enumerate(rows) if r["source"] == source]
+        if not mine:
+            continue
+        sub = [rows[i] for i in mine]
+        answerable = np.array([r["answerable"] for r in sub], dtype=bool)
+        comparison = np.array([r["type"] == "comparison" for r in sub])
+        o = out[mine]
+        result[source] = {
+            "answerable": int(answerable.sum()), "unanswerable": int((~answerable).sum()),
+            "answerable_refused": float(o[answerable].mean()) if answerable.any() else None,
+            "comparison_refused": float(o[answerable & comparison].mean()) if (answerable & comparison).any() else None,
+            "unanswerable_declined": float(o[~answerable].mean()) if (~answerable).any() else None,
+        }
+    return result
+
+
+def export(model) -> dict:
+    """The fitted trees as plain lists (numpy reads them at run time; sklearn is for training only)."""
+    trees = []
+    for estimator in model.estimators_[:, 0]:
+        t = estimator.tree_
+        trees.append({"feature": [int(v) for v in t.feature], "threshold": [round(float(v), 6) for v in t.threshold],
+                      "left": [int(v) for v in t.children_left], "right": [int(v) for v in t.children_right],
+                      "value": [round(float(v), 6) for v in t.value[:, 0, 0]]})
+    # The ensemble's starting logit: what it predicts before any tree (the weighted prior).
+    zero = np.zeros((1, len(FEATURES)))
+    init = float(model.decision_function(zero)[0]) - model.learning_rate * sum(
+        float(e.predict(zero)[0]) for e in model.estimators_[:, 0])
+    return {"init": round(init, 6), "rate": model.learning_rate, "trees": trees}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -178,30 +213,41 @@ def main(argv: list[str] | None = None) -> int:
         rows = collect(args.datasets_dir, args.work_dir.resolve(), settings)
         if args.features_cache:
             args.features_cache.write_text(json.dumps(rows), encoding="utf-8")
-    mean, scale, weights, bias = fit(rows)
-    p = probabilities(rows, mean, scale, weights, bias)
-    thresholds = choose_thresholds(rows, p)
-    figs = figures(rows, p, thresholds)
-    tune_ids = sorted(r["id"] for r in rows if r["split"] == "tune")
-    body = {"format": MODEL_FORMAT, "features": list(FEATURES), "mean": [round(float(v), 6) for v in mean],
-            "scale": [round(float(v), 6) for v in scale], "weights": [round(float(v), 6) for v in weights],
-            "bias": round(bias, 6)}
+    tune = [r for r in rows if r["split"] == "tune"]
+    report = [r for r in rows if r["split"] == "report"]
+    oof = out_of_fold(tune)
+    thresholds = choose_thresholds(tune, oof)
+    model = fit(tune)
+    body = {"format": MODEL_FORMAT, "features": list(FEATURES), **export(model)}
     digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:12]
-    model = {**body, "version": f"answerability-{digest}", "threshold": thresholds[0],
-             "missing_name_threshold": thresholds[1],
-             "trained_on": {"rows": len(tune_ids), "split": "tune (sha256 of the question id, evals/items.py)",
-                            "sources": {s: sum(r["source"] == s and r["split"] == "tune" for r in rows)
-                                        for s in SOURCES},
+    tune_ids = sorted(r["id"] for r in tune)
+    command = "python -m evals.train_answerability " + " ".join(sys.argv[1:] if argv is None else argv)
+    saved = {**body, "version": f"answerability-{digest}", "threshold": thresholds[0],
+             "missing_name_threshold": thresholds[1], "yes_no_threshold": thresholds[2],
+             "trained_on": {"rows": len(tune), "split": "tune (sha256 of the question id, evals/items.py; all of "
+                            "evals/questions/tune.jsonl)",
+                            "sources": {s: sum(r["source"] == s for r in tune) for s in SOURCES},
                             "tune_ids_sha256": hashlib.sha256("\n".join(tune_ids).encode()).hexdigest()},
-             "command": "python -m evals.train_answerability " + " ".join(sys.argv[1:] if argv is None else argv)}
-    MODEL.write_text(json.dumps(model, indent=1) + "\n", encoding="utf-8")
-    result = {"model": model["version"], "threshold": thresholds[0], "missing_name_threshold": thresholds[1],
-              "max_refused_tune": MAX_REFUSED_TUNE, "command": model["command"],
-              "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "seconds": round(time.perf_counter() - started, 1),
-              "weights": dict(zip(FEATURES, model["weights"])), "figures": figs}
+             "trees_params": TREES, "command": command}
+    MODEL.write_text(json.dumps(saved, separators=(",", ":")) + "\n", encoding="utf-8")
+    from paperbot.answerability import parse_model
+    runtime = parse_model(saved, str(MODEL))  # what paperbot will load must give sklearn's probabilities
+    x_report = np.array([r["x"] for r in report])
+    p_report = model.predict_proba(x_report)[:, 1]
+    check = np.array([1 / (1 + np.exp(-runtime.logit(x))) for x in x_report[:50]])
+    assert np.allclose(check, p_report[:50], atol=1e-4), "exported trees disagree with sklearn"
+    importance = dict(zip(FEATURES, (round(float(v), 4) for v in model.feature_importances_)))
+    result = {"model": saved["version"], "thresholds": dict(zip(("answerable", "missing_name", "yes_no"), thresholds)),
+              "limits": {"questions_refused": MAX_REFUSED_QUESTIONS, "comparisons_refused": MAX_REFUSED_COMPARISONS,
+                         "pubmedqa_refused": MAX_REFUSED_PUBMEDQA},
+              "command": command, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+              "seconds": round(time.perf_counter() - started, 1), "feature_importance": importance,
+              "figures": {"report": figures(report, p_report, thresholds),
+                          "tune_out_of_fold": figures(tune, oof, thresholds),
+                          "tune_in_sample": figures(tune, model.predict_proba(np.array([r["x"] for r in tune]))[:, 1],
+                                                    thresholds)}}
     RESULTS.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(json.dumps({"thresholds": thresholds, "weights": result["weights"], "figures": figs}, indent=2))
+    print(json.dumps(result, indent=2))
     return 0
 
 

@@ -27,26 +27,36 @@ class Answerability:
     model_version: str | None = None
 
 
-def decide(probability: float, names_missing: bool, threshold: float, missing_name_threshold: float) -> bool:
-    """The whole decision: answer when the scorer's p(answerable) reaches the threshold; when a specific name the
-    question uses is in no retrieved paper (in any spelling), the scorer must be surer (missing_name_threshold).
+def decide(probability: float, *, names_missing: bool, yes_no: bool, threshold: float,
+           missing_name_threshold: float, yes_no_threshold: float) -> bool:
+    """The whole decision: answer when the scorer's p(answerable) reaches every threshold that applies.
 
-    Both are Settings (`answerable_threshold`, `missing_name_threshold`), fitted by evals/train_answerability.py
-    on the tune halves only (SciFact train claims, PubMedQA dev and the demo questions, each with and without its
-    source) and reported on the other halves; the same decision serves extractive and LLM answers.
+    `threshold` always applies; `missing_name_threshold` when a specific name the question uses is in no retrieved
+    paper (in any spelling); `yes_no_threshold` for a yes/no question ("Does X reduce Y?"), which only a study of
+    exactly that answers, where a wh-question may be answered by a paper on the topic. All three are Settings
+    (`answerable_threshold`, `missing_name_threshold`, `yes_no_threshold`), fitted by evals/train_answerability.py on
+    tune rows only (PubMedQA dev and the demo questions' tune halves, each with and without its source, and
+    evals/questions/tune.jsonl) and reported on the other halves; the same decision serves extractive and LLM answers.
     """
-    return probability >= (missing_name_threshold if names_missing else threshold)
+    required = threshold
+    if names_missing:
+        required = max(required, missing_name_threshold)
+    if yes_no:
+        required = max(required, yes_no_threshold)
+    return probability >= required
 
 
 def assess(question: str, hits: Sequence[PaperHit], evidence: Sequence[Evidence], vocabulary: Vocabulary, *,
-           threshold: float, missing_name_threshold: float, model_path: Path | None = None) -> Answerability:
+           threshold: float, missing_name_threshold: float, yes_no_threshold: float = 0.0,
+           model_path: Path | None = None) -> Answerability:
     if not hits:
         return Answerability(False, "no paper matches the question", 0.0)
     model = load_model(model_path)
     feats = features(question, hits, evidence, vocabulary)
     probability = model.probability(feats)
     best = feats.values["best_dense"]
-    if decide(probability, bool(feats.missing_names), threshold, missing_name_threshold):
+    if decide(probability, names_missing=bool(feats.missing_names), yes_no=feats.values["yes_no"] > 0.5,
+              threshold=threshold, missing_name_threshold=missing_name_threshold, yes_no_threshold=yes_no_threshold):
         return Answerability(True, "", best, feats.missing_names, probability, model.version)
     return Answerability(False, _reason(feats, model.contributions(feats)), best, feats.missing_names, probability,
                          model.version)

@@ -13,13 +13,16 @@ from pathlib import Path
 from typing import Any
 
 from paperbot.abstention import Answerability, assess
-from paperbot.attribution import AttributionPolicy, attribute
+from paperbot.attribution import AttributionPolicy, attribute, declines, question_focus
 from paperbot.budget import fit_evidence
 from paperbot.citations import StreamingKeyFilter, references, support
 from paperbot.errors import AnswerCut
 from paperbot.evidence import build_evidence, drop_least_relevant_sentence
 from paperbot.extractive import compose, select_sentences
+from paperbot.followup import FollowUp, resolve
 from paperbot.injection import InstructionEcho
+from paperbot.own_decline import declines_in_own_words
+from paperbot.numbering import StreamRenumbering, renumber
 from paperbot.ports import TokenCounter
 from paperbot.prompts import Prompt
 from paperbot.questions import clean_question
@@ -42,6 +45,7 @@ class AnswerConfig:
     attribution: AttributionPolicy = AttributionPolicy()  # how LLM answers' keys are checked (Settings)
     answerable_threshold: float = 0.16  # abstention.decide(): answer at or above this p(answerable); see Settings
     missing_name_threshold: float = 0.25  # the same when a name the question uses is in no retrieved paper
+    yes_no_threshold: float = 0.25  # the same for a yes/no question
     answerability_model: Path | None = None  # None: the packaged model
 
 
@@ -100,12 +104,13 @@ class Answerer:
 
     # --- preparation ----------------------------------------------------------------------------------------------
     def condense(self, question: str, history: Sequence[Message], *, use_llm: bool = True) -> tuple[str, TokenUsage]:
-        """A standalone search query for a follow-up: the LLM rewrites it, or, without one, the last question joins it."""
+        """A standalone search query for a follow-up: the LLM rewrites it, or, without one, the questions it continues
+        join it (a question that stands alone is searched as it is)."""
         previous = [m["content"] for m in history if m.get("role") == "user"]
         if not previous:
             return question, TokenUsage()
         if self._chat is None or not use_llm:
-            return f"{previous[-1]} {question}", TokenUsage()
+            return resolve(question, history).search_query, TokenUsage()
         transcript = "\n".join(f"{m['role']}: {m['content']}" for m in history[-6:])
         prompt = self._prompts["condense"].render(history=transcript, question=question)
         result = self._chat.complete([{"role": "user", "content": prompt}], max_tokens=80, temperature=0.0)
@@ -136,6 +141,7 @@ class Answerer:
         # standalone query, so a follow-up ("How much faster is it?") is judged with the conversation it continues.
         answerability = assess(query, hits, evidence, vocabulary, threshold=self._config.answerable_threshold,
                                missing_name_threshold=self._config.missing_name_threshold,
+                               yes_no_threshold=self._config.yes_no_threshold,
                                model_path=self._config.answerability_model)
         fitted = fit_evidence(
             self._render(question), evidence, self._counter, self._config.prompt_limit,
@@ -153,8 +159,17 @@ class Answerer:
         # Cleaned before anything else: control characters are never searched or sent, and a pasted essay is cut
         # so that the prompt keeps room for the sources.
         cleaned = clean_question(question, self._config.max_question_chars)
+        # The last step: the papers an extractive answer cites numbered 1..n in order of first use, as the text
+        # streams and in the final Answer. LLM answers keep the prompt's keys for now: their tests and the
+        # attribution evals compare keys with what the fake models were shown (numbering.renumber handles them).
+        numbering = StreamRenumbering() if (mode or self.mode) == "extractive" else None
         for item in self._answer_stream(cleaned.text, history, k=k, mode=mode):
-            if isinstance(item, Answer) and cleaned.truncated:
+            if isinstance(item, str):
+                yield numbering.feed(item) if numbering else item
+                continue
+            if numbering:
+                item = renumber(item)
+            if cleaned.truncated:
                 item = dataclasses.replace(item, question_truncated=True)
             yield item
 
@@ -174,7 +189,7 @@ class Answerer:
             yield answer
             return
         if mode == "extractive":
-            yield from self._extractive(question, prepared, started)
+            yield from self._extractive(question, prepared, started, resolve(question, history))
         else:
             yield from self._llm(question, prepared, condense_usage, started)
 
@@ -199,10 +214,11 @@ class Answerer:
     def _model_name(self, mode: AnswerMode) -> str | None:
         return getattr(self._chat, "model", None) if mode == "llm" else None
 
-    def _extractive(self, question: str, prepared: PreparedPrompt, started: float) -> Iterator[str | Answer]:
+    def _extractive(self, question: str, prepared: PreparedPrompt, started: float,
+                    follow_up: FollowUp) -> Iterator[str | Answer]:
         vocabulary = self._vocabulary()
         scorer = self._scorer()  # quoted sentences: the learned and NLI scorers score them 1 without a model run
-        selected = select_sentences(prepared.search_query, prepared.evidence, vocabulary)
+        selected = select_sentences(prepared.search_query, prepared.evidence, vocabulary, follow_up=follow_up)
         text = compose(selected)
         lines = text.split("\n")
         for number, line in enumerate(lines):  # one quoted sentence at a time, as an LLM answer would arrive
@@ -247,7 +263,9 @@ class Answerer:
             condense_usage.completion_tokens + answered.completion_tokens,
             condense_usage.estimated or answered.estimated,
         )
-        abstained = text.casefold().startswith(SENTINEL.casefold()[:30]) or not text
+        # The sentinel, or the model's own words for it (small models paraphrase it, often after a "No.").
+        abstained = not text or text.casefold().startswith(SENTINEL.casefold()[:30]) or declines_in_own_words(
+            text, SENTINEL)
         # The rules themselves, without the sentinel sentence, which an honest answer repeats on purpose.
         echo = InstructionEcho(self._prompts["system"].render(sentinel=""))
         leaked = not abstained and echo.repeats(text)
@@ -260,13 +278,16 @@ class Answerer:
             checked_answer = attribute(
                 text, prepared.evidence, self._scorer(), self._config.attribution,
                 distrust=echo.repeats if leaked else lambda sentence: False,
-                leave_alone=lambda sentence: sentence.casefold().startswith(SENTINEL.casefold()[:30]))
+                leave_alone=lambda sentence: sentence.casefold().startswith(SENTINEL.casefold()[:30]),
+                focus=question_focus(prepared.search_query, prepared.evidence, self._vocabulary()))
             checked, sentences, attribution = checked_answer.text, checked_answer.sentences, checked_answer.summary
             attribution_ms = (time.perf_counter() - checking) * 1e3
-            if not any(s.origin not in ("no claim", "unsupported") for s in sentences if not s.dropped) and any(
-                    s.dropped for s in sentences):  # PAPERBOT_UNSUPPORTED=drop left no claim standing
+            # Dropping left no claim standing, or too few claims stand on these papers: a model that answers from
+            # thin evidence is declined like the abstention check would have (its text stays in raw_text).
+            reason = declines(sentences, self._config.attribution)
+            if reason:
                 abstained = True
-                checked = f"{SENTINEL} (No sentence of the model's answer is supported by these papers.)"
+                checked = f"{SENTINEL} ({reason}.)"
         yield Answer(
             question=question, text=checked, mode="llm", model=self._chat.model, search_query=prepared.search_query,
             citations=() if abstained else references(checked, prepared.evidence),

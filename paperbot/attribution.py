@@ -4,14 +4,14 @@ added or flagged, so that a careless or small model cannot leave a claim with a 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
 from paperbot.citations import cited_keys, clean_keys
 from paperbot.sentences import sentence_spans
 from paperbot.support.scorer import SupportScorer
-from paperbot.terms import terms
+from paperbot.terms import Vocabulary, terms, weighted_coverage
 from paperbot.types import Answer, AttributionSummary, Evidence, SentenceOrigin, SentenceSupport
 
 # A sentence with fewer distinct content terms than this states nothing checkable ("In summary,", "See [P1].");
@@ -32,6 +32,16 @@ class AttributionPolicy:
     margin: float = 0.0  # "clearly supports": score >= the scorer's threshold + margin (Settings says how chosen)
     gap: float = 0.15  # papers that clearly support a sentence within this of the best one: ambiguous
     unsupported: Literal["flag", "drop"] = "flag"
+    # Question focus: a small model writes a sentence about every paper it is shown, most of them not what the question
+    # asks about. A shown paper is off-question when it covers less of the question's terms (question_focus) than
+    # `focus` times the best shown paper does, or less than `focus_floor`; a supported sentence whose every key is such
+    # a paper is off-question: kept (marked) or dropped. 0 and 0: nothing is off-question.
+    focus: float = 0.0
+    focus_floor: float = 0.0
+    off_question: Literal["keep", "drop"] = "keep"
+    # An answer is declined when fewer than this share of its claims are supported and on the question (0: only an
+    # answer whose every claim was dropped is declined).
+    min_supported: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -89,14 +99,23 @@ def _claim(sentence: str) -> str:
     return clean_keys(sentence, set())[0].strip()
 
 
+def question_focus(question: str, evidence: Sequence[Evidence], vocabulary: Vocabulary) -> dict[str, float]:
+    """How much each shown paper is about the question: the IDF-weighted share of the question's terms its title and
+    shown sentences use (0..1), by key."""
+    wanted = terms(question)
+    return {e.key: weighted_coverage(wanted, set(terms(f"{e.title} {e.text}")), vocabulary) for e in evidence}
+
+
 def attribute(
     text: str, evidence: Sequence[Evidence], scorer: SupportScorer, policy: AttributionPolicy = AttributionPolicy(),
     *, distrust: Callable[[str], bool] = lambda sentence: False, leave_alone: Callable[[str], bool] = lambda s: False,
+    focus: Mapping[str, float] | None = None,
 ) -> Attribution:
     """Check every sentence of `text` (whose keys are already only shown keys) against every paper in `evidence`.
 
     `distrust`: sentences never presented as supported or cited (e.g. recited instructions): flagged, keys removed.
-    `leave_alone`: sentences that claim nothing by design (the abstention sentinel)."""
+    `leave_alone`: sentences that claim nothing by design (the abstention sentinel).
+    `focus`: question_focus() of the shown papers; with the policy's focus settings it marks off-question sentences."""
     by_key = {e.key: e for e in evidence}
     keys = list(by_key)
     pieces = _pieces(text)
@@ -137,8 +156,37 @@ def attribute(
 
     if policy.unsupported == "drop":
         verdicts = [replace(v, dropped=True) if v.origin == "unsupported" else v for v in verdicts]
+    off = _off_question(focus or {}, policy)
+    verdicts = [replace(v, off_question=True, dropped=v.dropped or policy.off_question == "drop")
+                if v.supported and v.keys and v.origin in _CLAIMS and set(v.keys) <= off else v for v in verdicts]
     final = _rebuild(text, pieces, verdicts)
     return Attribution(final, tuple(verdicts), _summary(verdicts, scorer.name, policy.unsupported))
+
+
+_CLAIMS = ("cited", "attributed", "corrected")  # supported sentences with keys: the ones focus can mark off-question
+
+
+def _off_question(focus: Mapping[str, float], policy: AttributionPolicy) -> set[str]:
+    if not focus:
+        return set()
+    floor = max(policy.focus_floor, policy.focus * max(focus.values()))
+    return {key for key, value in focus.items() if value < floor}
+
+
+def declines(sentences: Sequence[SentenceSupport], policy: AttributionPolicy) -> str | None:
+    """Why a checked answer must be declined (its claims do not stand on these papers), or None when it stands."""
+    claims = [s for s in sentences if s.origin not in (None, "no claim")]
+    if not claims:
+        return None
+    standing = [s for s in claims if not s.dropped and not s.off_question and s.origin != "unsupported"]
+    if not standing and any(s.dropped for s in sentences):
+        if all(s.off_question for s in claims if s.dropped):
+            return "No sentence of the model's answer is about what the question asks"
+        return "No sentence of the model's answer is supported by these papers"
+    supported = sum(1 for s in standing if s.supported)
+    if supported < policy.min_supported * len(claims):
+        return f"Only {supported} of the model's {len(claims)} claims are supported by these papers and on the question"
+    return None
 
 
 def _unchecked(piece: _Piece, distrusted: bool) -> SentenceSupport:
@@ -205,7 +253,8 @@ def _summary(verdicts: Sequence[SentenceSupport], scorer: str, policy: str) -> A
     return AttributionSummary(
         scorer=scorer, unsupported_policy=policy, cited=count("cited"), attributed=count("attributed"),
         corrected=count("corrected"), ambiguous=count("ambiguous"), unsupported=count("unsupported"),
-        dropped=sum(1 for v in verdicts if v.dropped), model_keys=model_keys,
+        dropped=sum(1 for v in verdicts if v.dropped), off_question=sum(1 for v in verdicts if v.off_question),
+        model_keys=model_keys,
         attributed_keys=tuple(k for k in final_keys if k not in model_keys),
         removed_keys=tuple(k for k in model_keys if k not in final_keys),
     )
@@ -224,7 +273,9 @@ def describe(answer: Answer) -> str:
     parts = [f"{_plural(added, 'key')} attributed" if a.attributed else "",
              f"{a.corrected} corrected" if a.corrected else "",
              f"{_plural(a.ambiguous, 'sentence')} ambiguous" if a.ambiguous else "",
-             f"{_plural(a.unsupported, 'sentence')} unsupported" + (f" ({a.dropped} dropped)" if a.dropped else "")
-             if a.unsupported else ""]
+             f"{_plural(a.unsupported, 'sentence')} unsupported" if a.unsupported else "",
+             f"{_plural(a.off_question, 'sentence')} off the question" if a.off_question else ""]
+    if a.dropped:  # said once, after the last kind of sentence that can be dropped
+        parts[-1 if a.off_question else -2] += f" ({a.dropped} dropped)"
     changes = ", ".join(p for p in parts if p) or "nothing to change"
     return f"checked ({a.scorer}): {changes}; {_plural(a.cited, 'sentence')} kept the model's keys"

@@ -8,26 +8,29 @@ from collections.abc import Iterable
 from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from paperbot.answer import AnswerConfig, Answerer, PreparedPrompt
-from paperbot.attribution import AttributionPolicy
-from paperbot.chunking import CHUNKER_VERSION, Chunker
 from paperbot.config import Settings
 from paperbot.errors import PaperNotFoundError, StoreError
-from paperbot.ingest import Progress, ingest_papers
-from paperbot.loaders import LoadLimits, load_papers
-from paperbot.loaders.pdf_runner import PdfBudget
-from paperbot.ports import Embedder
 from paperbot.prompts import PLACEHOLDERS, load_prompt
-from paperbot.rebuild import rebuild_catalog
-from paperbot.retrieval import FusionParams, Retriever
 from paperbot.store.catalog import Catalog
-from paperbot.store.lexical import LexicalIndex
 from paperbot.store.lock import store_lock
-from paperbot.store.vectors import VectorStore, collection_names, connect
-from paperbot.terms import Vocabulary
-from paperbot.tokens import TiktokenCounter, encoding_for_model, use_cache_dir
+from paperbot.tokens import use_cache_dir
 from paperbot.types import Answer, AnswerMode, IngestReport, Paper, PaperHit, RetrievalMode, SearchFilters, StoreStats
+
+# Everything that loads Chroma, the models, tiktoken, the LLM client or numpy is imported where it is used, so
+# that browsing commands (papers, show, stats) start in a fraction of a second (evals/bench.py measures it).
+if TYPE_CHECKING:
+    from paperbot.answer import Answerer, PreparedPrompt
+    from paperbot.chunking import Chunker
+    from paperbot.ingest import Progress
+    from paperbot.loaders import LoadLimits
+    from paperbot.ports import Embedder
+    from paperbot.retrieval import Retriever
+    from paperbot.store.lexical import LexicalIndex
+    from paperbot.store.vectors import VectorStore
+    from paperbot.terms import Vocabulary
+    from paperbot.tokens import TiktokenCounter
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +55,27 @@ class PaperBot:
         self.prompts = {name: load_prompt(name, self.settings.prompts_dir) for name in PLACEHOLDERS}
         if must_exist and not self.settings.chroma_url:
             self._require_collection(None)  # before connecting, which would create the store's folder
-        self._client, self.location = connect(self.settings.chroma_url, self.settings.data_dir / "chroma")
-        if must_exist:
-            self._require_collection(collection_names(self._client))
+        self._chroma = None
+        self.location = str(self.settings.data_dir / "chroma")  # the embedded store's; connecting says a server's
+        # A reader of an embedded store whose catalog exists needs no Chroma to list or show papers: it connects on
+        # first use. Servers are reached now, so a wrong URL fails at start-up, as do writers.
+        if self.settings.chroma_url or not (must_exist and self._catalog_path().exists()):
+            self._connect()
+            if must_exist:
+                from paperbot.store.vectors import collection_names
+
+                self._require_collection(collection_names(self._client))
+
+    def _connect(self) -> None:
+        from paperbot.store.vectors import connect
+
+        self._chroma, self.location = connect(self.settings.chroma_url, self.settings.data_dir / "chroma")
+
+    @property
+    def _client(self):
+        if self._chroma is None:
+            self._connect()
+        return self._chroma
 
     def _require_collection(self, in_chroma: list[str] | None) -> None:
         """StoreError unless Chroma or a catalog file holds this collection (a catalog alone: Chroma lost it, which
@@ -103,6 +124,8 @@ class PaperBot:
 
     @cached_property
     def vectors(self) -> VectorStore:
+        from paperbot.store.vectors import VectorStore
+
         return VectorStore(
             self._client, self.settings.collection, embedder_id=self.embedder_id, chunker_version=self.chunker_version,
             location=self.location,
@@ -114,6 +137,9 @@ class PaperBot:
         # A catalog that is missing (new machine for a server store) or from another collection is rebuilt, by a
         # writer: under the store lock, with its BM25 index, so readers find both complete.
         if catalog.counts()[0] == 0 and self.vectors.count() > 0:
+            from paperbot.rebuild import rebuild_catalog
+            from paperbot.store.lexical import LexicalIndex
+
             with store_lock(self._lock_path(), self.settings.lock_timeout, what="the catalog rebuild"):
                 if catalog.counts()[0] == 0:
                     log.info("rebuilding the catalog from Chroma (%d chunks)", self.vectors.count())
@@ -130,17 +156,24 @@ class PaperBot:
 
     @cached_property
     def lexical(self) -> LexicalIndex:
+        from paperbot.store.lexical import LexicalIndex
+
         return LexicalIndex(self._catalog_path().with_suffix(".bm25"), self.catalog,
                             title_weight=self.settings.title_weight)
 
     @cached_property
     def chunker(self) -> Chunker:
+        from paperbot.chunking import Chunker
+        from paperbot.tokens import TiktokenCounter, encoding_for_model
+
         counter = TiktokenCounter(self.settings.tiktoken_encoding or encoding_for_model(None))
         return Chunker(self.embedder, counter.count_many, self.settings.chunk_tokens)
 
     @property
     def chunker_version(self) -> str:
         # A chunk-size override is part of the version, so one collection never mixes two chunkings.
+        from paperbot.chunking import CHUNKER_VERSION
+
         size = self.settings.chunk_tokens
         return CHUNKER_VERSION if size is None else f"{CHUNKER_VERSION}/max{size}"
 
@@ -159,11 +192,15 @@ class PaperBot:
 
     @cached_property
     def llm_counter(self) -> TiktokenCounter:
+        from paperbot.tokens import TiktokenCounter, encoding_for_model
+
         return TiktokenCounter(self.settings.tiktoken_encoding or encoding_for_model(self.settings.chat_model))
 
     def vocabulary(self) -> Vocabulary:
         """Term statistics of the whole collection, for sentence relevance and support; rebuilt after an ingest."""
         if self._vocabulary is None:
+            from paperbot.terms import Vocabulary
+
             # One query over all chunks, not one per paper: this runs on the first question after every ingest.
             self._vocabulary = Vocabulary(f"{title} {text}" for _, _, title, text in self.catalog.lexical_rows())
         return self._vocabulary
@@ -181,6 +218,8 @@ class PaperBot:
 
     def answerer(self, *, mode: AnswerMode | None = None, model: str | None = None,
                  temperature: float | None = None) -> Answerer:
+        from paperbot.answer import AnswerConfig, Answerer
+        from paperbot.attribution import AttributionPolicy
         from paperbot.budget import prompt_limit
         from paperbot.pricing import cost_usd, price_for
 
@@ -201,9 +240,14 @@ class PaperBot:
             max_question_chars=self.settings.max_question_chars,
             answerable_threshold=self.settings.answerable_threshold,
             missing_name_threshold=self.settings.missing_name_threshold,
+            yes_no_threshold=self.settings.yes_no_threshold,
             answerability_model=self.settings.answerability_model,
             attribution=AttributionPolicy(margin=self.settings.attribution_margin, gap=self.settings.attribution_gap,
-                                          unsupported=self.settings.unsupported),
+                                          unsupported=self.settings.unsupported,
+                                          focus=self.settings.attribution_focus,
+                                          focus_floor=self.settings.attribution_focus_floor,
+                                          off_question=self.settings.off_question,
+                                          min_supported=self.settings.min_supported),
         )
         return Answerer(
             retriever=self.retriever, vocabulary=self.vocabulary, counter=self.llm_counter,
@@ -239,10 +283,12 @@ class PaperBot:
                                   "PAPERBOT_SUPPORT_SCORER=lexical")
             # auto: the model's cosine features mean nothing in another embedder's space.
             log.info("support scorer: lexical (the learned model needs %s vectors)", model.embedder)
-        return NumberChecked(LexicalSupportScorer(self.vocabulary))
+        return NumberChecked(LexicalSupportScorer(self.vocabulary, s.lexical_support_threshold))
 
     @cached_property
     def retriever(self) -> Retriever:
+        from paperbot.retrieval import FusionParams, Retriever
+
         s = self.settings
         params = FusionParams(s.candidates, s.rrf_k, s.dense_weight, s.lexical_weight, s.title_weight)
         return Retriever(self.embedder, self.vectors, self.catalog, self.lexical, params)
@@ -254,6 +300,8 @@ class PaperBot:
     ) -> IngestReport:
         """Load every file first (a bad record stops everything before a write, unless skip_bad), then write.
         `paths` is one path or many."""
+        from paperbot.loaders import load_papers
+
         loaded = load_papers(paths, skip_bad=skip_bad, fmt=fmt, limits=self.load_limits)
         report = self.ingest_papers(loaded.papers, progress=progress)
         self._vocabulary = None
@@ -262,12 +310,17 @@ class PaperBot:
 
     @property
     def load_limits(self) -> LoadLimits:
+        from paperbot.loaders import LoadLimits
+        from paperbot.loaders.pdf_runner import PdfBudget
+
         s = self.settings
         return LoadLimits(max_file_bytes=int(s.max_file_mb * 1024 * 1024),
                           pdf=PdfBudget(seconds=s.pdf_seconds, max_pages=s.pdf_max_pages))
 
     def ingest_papers(self, papers: Iterable[Paper], *, progress: Progress | None = None) -> IngestReport:
         """A list is deduplicated as a whole; a generator is streamed in windows (bounded memory)."""
+        from paperbot.ingest import ingest_papers
+
         catalog = self.catalog  # first, outside the lock: opening it may rebuild it, which takes the lock itself
         with store_lock(self._lock_path(), self.settings.lock_timeout):
             report = ingest_papers(
@@ -275,6 +328,9 @@ class PaperBot:
                 chunker=self.chunker, batch_size=self.settings.ingest_batch_size, progress=progress,
             )
             self.lexical.refresh()  # a writer, under the lock: readers only ever load what it saves
+            # Recorded for `stats`, which then reads the catalog alone (no Chroma, no model: it starts fast).
+            catalog.set_meta("embedder", self.vectors.embedder_id)
+            catalog.set_meta("chunker", self.vectors.chunker_version)
             return report
 
     def _lock_path(self) -> Path:
@@ -292,6 +348,13 @@ class PaperBot:
             raise StoreError(self.lexical.problem)  # hybrid falls back to dense (store_warnings says so)
         return hits
 
+    def filter_notes(self, filters: SearchFilters | None) -> list[str]:
+        """Why a search with these filters found nothing: which filter matches no paper, and how many papers lack
+        the field it filters on (empty when the filters match papers)."""
+        from paperbot.filter_notes import empty_filter_notes
+
+        return empty_filter_notes(self.catalog, filters) if filters is not None else []
+
     def paper(self, paper_id: str) -> Paper:
         paper = self.catalog.paper(paper_id)
         if paper is None:
@@ -302,10 +365,15 @@ class PaperBot:
         return self.catalog.papers(grep)
 
     def stats(self) -> StoreStats:
-        papers, _ = self.catalog.counts()
+        """From the catalog alone when it records the embedder and chunker this bot is set up for (every ingest
+        records them); otherwise Chroma's collection says, and refuses a mismatch."""
+        papers, chunks = self.catalog.counts()
+        embedder, chunker = self.catalog.get_meta("embedder"), self.catalog.get_meta("chunker")
+        if (embedder, chunker) != (self.embedder_id, self.chunker_version):
+            embedder, chunker = self.vectors.embedder_id, self.vectors.chunker_version
         return StoreStats(
-            location=self.location, collection=self.settings.collection, papers=papers, chunks=self.vectors.count(),
-            lexical_chunks=len(self.lexical.chunk_ids()), embedder=self.vectors.embedder_id, chunker=self.vectors.chunker_version,
+            location=self.location, collection=self.settings.collection, papers=papers, chunks=chunks,
+            lexical_chunks=len(self.lexical.chunk_ids()), embedder=embedder, chunker=chunker,
             years=self.catalog.year_range(),
         )
 
@@ -355,8 +423,10 @@ class PaperBot:
         """Check that Chroma, the catalog and the BM25 index agree (a DoctorReport); repair=True fixes what it can.
         probe: first read the collection in a child process, since damaged vector files can crash the reader."""
         from paperbot.doctor import StoreAccess, check_store, repair_store, unreadable_vectors_report
+        from paperbot.store.lexical import LexicalIndex
         from paperbot.store.lock import lock_is_held
         from paperbot.store.probe import probe_collection
+        from paperbot.store.vectors import VectorStore, collection_names
 
         path = self._catalog_path()
         in_chroma = self.settings.collection in collection_names(self._client)
@@ -400,7 +470,8 @@ class PaperBot:
         process writes to this store."""
         self._forget_store_state()
         self.__dict__.pop("vectors", None)
-        self._client.close()
+        if self._chroma is not None:  # never opened: nothing to release
+            self._chroma.close()
         chat = self.__dict__.pop("chat", None)
         if hasattr(chat, "close"):  # the local model's server
             chat.close()
@@ -423,6 +494,8 @@ class PaperBot:
 
     def rebuild_lexical_index(self) -> int:
         """Recreate the catalog and BM25 index from Chroma, holding the store lock; returns the number of papers."""
+        from paperbot.rebuild import rebuild_catalog
+
         catalog = self.catalog  # outside the lock, as in ingest_papers
         with store_lock(self._lock_path(), self.settings.lock_timeout, what="reindex"):
             count = rebuild_catalog(self.vectors, catalog)
@@ -437,7 +510,7 @@ class PaperBot:
             return lexical.refresh()
 
     # --- summaries, digests and comparisons ---------------------------------------------------------------------
-    digest_k = 30  # papers a query-scoped digest covers unless k is given
+    digest_k = 30  # most papers a query-scoped digest covers unless k is given (a relevance floor keeps fewer)
 
     @cached_property
     def summary_cache(self):
@@ -509,8 +582,14 @@ class PaperBot:
     def _digest_papers(self, paper_ids: Iterable[str] | None, query: str | None, k: int | None) -> list[Paper]:
         if paper_ids:
             return [self.paper(pid) for pid in dict.fromkeys(paper_ids)]
-        papers = ([self.paper(hit.paper_id) for hit in self.search(query, k=k or self.digest_k)] if query
-                  else self.papers())
+        if query:
+            papers = [self.paper(hit.paper_id) for hit in self.search(query, k=k or self.digest_k)]
+            if k is None:  # no number asked for: the papers that match the query, not a fixed 30
+                from paperbot.digest import matching_papers
+
+                papers = matching_papers(query, papers, self.vocabulary())
+        else:
+            papers = self.papers()
         if not papers:
             raise PaperNotFoundError("no papers to digest in this store; run `paperbot ingest PATH` first")
         return papers

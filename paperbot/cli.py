@@ -15,17 +15,23 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 import typer  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.markup import escape as markup_escape  # noqa: E402
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn  # noqa: E402
-from rich.table import Table  # noqa: E402
+from rich.table import Column, Table  # noqa: E402
+
+try:  # typer 0.2x runs its own copy of click; older ones use click itself
+    from typer._click.exceptions import ClickException, NoArgsIsHelpError  # noqa: E402
+except ImportError:  # pragma: no cover
+    from click.exceptions import ClickException, NoArgsIsHelpError  # noqa: E402
 
 from paperbot.errors import PaperbotError  # noqa: E402
 from paperbot.loaders import FORMATS  # noqa: E402
 from paperbot.terminal import clean, escape_json, one_line  # noqa: E402
 from paperbot.types import SearchFilters  # noqa: E402
+from paperbot.wording import counted  # noqa: E402
 
 app = typer.Typer(
     help="Ingest paper abstracts, then ask questions with cited answers, search, summarise and compare them.", no_args_is_help=True, add_completion=False,
-    pretty_exceptions_enable=False,
+    # Plain help: rich help shows "<bool>" after every flag and reads "[sN]" in help texts as markup (it vanished).
+    pretty_exceptions_enable=False, rich_markup_mode=None,
 )
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -82,14 +88,16 @@ def _json(value) -> None:
 
 @app.command()
 def ingest(
-    paths: Annotated[list[Path], typer.Argument(help="files or folders")],
+    paths: Annotated[list[Path], typer.Argument(help="files or folders", metavar="PATH...")],
     skip_bad: Annotated[bool, typer.Option("--skip-bad", help="ingest the good records, report the bad ones")] = False,
     fmt: Annotated[Optional[str], typer.Option("--format", help=f"one of {', '.join(FORMATS)}; default: by file")] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of text")] = False,
 ) -> None:
     """Add papers; re-ingesting unchanged papers adds nothing."""
     if fmt and fmt not in FORMATS:
         raise PaperbotError(f"unknown --format {fmt!r}; use one of {', '.join(FORMATS)}")
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
     bot = _bot(reading=False)
     with Progress(
         TextColumn("[bold]embedding"), BarColumn(), MofNCompleteColumn(), TextColumn("papers"), TimeRemainingColumn(),
@@ -102,7 +110,7 @@ def ingest(
         _json(report)
         return
     out.print(
-        f"{report.papers_seen} papers: [green]{len(report.added)} added[/], [yellow]{len(report.updated)} updated[/], "
+        f"{counted(report.papers_seen, 'paper')}: [green]{len(report.added)} added[/], [yellow]{len(report.updated)} updated[/], "
         f"{len(report.unchanged)} unchanged, [red]{len(report.skipped)} skipped[/]"
         f" ({report.chunks_written} chunks written in {report.seconds:.1f}s)"
     )
@@ -115,14 +123,14 @@ def ingest(
 @app.command()
 def papers(
     grep: Annotated[Optional[str], typer.Option(help="only papers whose title, abstract, authors or id contain TEXT")] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of text")] = False,
 ) -> None:
     """List papers: a table on a terminal, one tab-separated line per paper in a pipe."""
     found = _bot().papers(grep)
     if as_json:
         _json([{"id": p.id, "title": p.title, "year": p.year, "authors": p.authors, "url": p.url} for p in found])
     elif out.is_terminal:
-        table = Table("id", "year", "title", title=f"{len(found)} papers", title_justify="left")
+        table = Table("id", "year", "title", title=counted(len(found), "paper"), title_justify="left")
         for p in found:
             table.add_row(escape(p.id), str(p.year or ""), escape(p.title))
         out.print(table)
@@ -133,8 +141,8 @@ def papers(
 
 @app.command()
 def show(
-    paper_id: Annotated[str, typer.Argument(help="a paper id from `paperbot papers`")],
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    paper_id: Annotated[str, typer.Argument(help="a paper id from `paperbot papers`", metavar="PAPER_ID")],
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of text")] = False,
 ) -> None:
     """Show one paper: its fields, abstract and chunks."""
     bot = _bot()
@@ -158,14 +166,14 @@ def show(
 
 @app.command()
 def search(
-    query: Annotated[str, typer.Argument()],
+    query: Annotated[str, typer.Argument(metavar="QUERY")],
     k: Annotated[int, typer.Option("-k", min=1, max=1000, help="papers to return")] = 10,
     mode: Annotated[str, typer.Option(help="hybrid, dense or lexical")] = "hybrid",
     year_min: Annotated[Optional[int], typer.Option()] = None,
     year_max: Annotated[Optional[int], typer.Option()] = None,
     author: Annotated[Optional[list[str]], typer.Option(help="substring of an author name; repeatable")] = None,
     paper_id: Annotated[Optional[list[str]], typer.Option("--paper-id", help="restrict to these ids; repeatable")] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of text")] = False,
 ) -> None:
     """Hybrid (dense + BM25) search, one row per paper with its best matching passage."""
     if mode not in ("hybrid", "dense", "lexical"):
@@ -174,13 +182,18 @@ def search(
     bot = _bot()
     hits = bot.search(query, k=k, filters=filters, mode=mode)  # type: ignore[arg-type]
     _warn_degraded(bot)
+    notes = bot.filter_notes(filters) if not hits else []
+    for note in notes:  # on stderr, so --json output stays one JSON value
+        err.print(f"[yellow]no paper matches the filters:[/] {escape(note)}")
     if as_json:
         _json([dataclasses.asdict(h) for h in hits])
         return
     if not hits:
         out.print("no matching papers")
         return
-    table = Table("#", "score", "paper", "best passage", show_lines=True)
+    # The paper column is as wide as the longest id, so ids are never cut and can be copied into `show`.
+    widest = max(len(clean(h.paper_id)) for h in hits)
+    table = Table("#", "score", Column("paper", min_width=widest), "best passage", show_lines=True)
     for h in hits:
         passage = h.best_chunk.text if h.chunks else ""
         table.add_row(str(h.rank), f"{h.score:.4f}", f"[bold]{escape(h.title)}[/]\n[dim]{escape(h.paper_id)}[/]",
@@ -190,21 +203,24 @@ def search(
 
 @app.command()
 def ask(
-    question: Annotated[str, typer.Argument()],
+    question: Annotated[str, typer.Argument(metavar="QUESTION")],
     k: Annotated[Optional[int], typer.Option("-k", min=1, max=50, help="papers to use as evidence")] = None,
     model: Annotated[Optional[str], typer.Option(help="chat model (env PAPERBOT_CHAT_MODEL)")] = None,
     mode: Annotated[Optional[str], typer.Option(help="llm or extractive; default: llm when an API is configured")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="print the prompt, its tokens and cost; call nothing")] = False,
     no_stream: Annotated[bool, typer.Option("--no-stream", help="print the answer when it is complete")] = False,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of text")] = False,
 ) -> None:
     """Answer a question from the papers, citing them: [P1] keys map to the references printed below."""
     from paperbot.extractive import EXTRACTIVE_LABEL
     from paperbot.render import print_answer, print_dry_run
 
+    from paperbot.questions import clean_question
+
     if mode not in (None, "llm", "extractive"):
         raise PaperbotError(f"unknown --mode {mode!r}; use llm or extractive")
     bot = _bot()
+    clean_question(question, bot.settings.max_question_chars)  # an empty question is refused before any output
     if dry_run:
         prepared = bot.prepare(question, k=k, mode=mode, model=model)  # type: ignore[arg-type]
         print_dry_run(out, bot, prepared, model=model, as_json=as_json)
@@ -229,7 +245,7 @@ def ask(
 
 
 @app.command()
-def stats(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def stats(as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of text")] = False) -> None:
     """Sizes and provenance of the store."""
     s = _bot().stats()
     if as_json:
@@ -237,7 +253,10 @@ def stats(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         return
     table = Table(show_header=False)
     for field in dataclasses.fields(s):
-        table.add_row(field.name, escape(str(getattr(s, field.name))))
+        value = getattr(s, field.name)
+        if field.name == "years":
+            value = "none (no paper has a year)" if value is None else f"{value[0]}–{value[1]}"
+        table.add_row(field.name, escape(str(value)))
     out.print(table)
 
 
@@ -262,7 +281,7 @@ def reindex(
 def doctor(
     repair: Annotated[bool, typer.Option("--repair", help="fix what can be fixed (holds the ingest lock)")] = False,
     examples: Annotated[int, typer.Option(help="example ids shown per problem")] = 5,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of text")] = False,
 ) -> None:
     """Check that Chroma, the catalog and the BM25 index agree; exit 1 if problems are found (or left)."""
     report = _bot().doctor(repair=repair, examples=examples)
@@ -293,13 +312,26 @@ def doctor(
 
 def main() -> None:
     try:
-        app()
+        code = app(standalone_mode=False)
     except PaperbotError as exc:
         err.print(f"[red]error:[/] {escape(str(exc))}")
         raise SystemExit(1) from None
-    except KeyboardInterrupt:
+    except NoArgsIsHelpError as exc:
+        exc.show()
+        raise SystemExit(exc.exit_code) from None
+    except ClickException as exc:
+        # click's own "Error:" would be a second style next to paperbot's "error:"; its usage hint is kept.
+        context = getattr(exc, "ctx", None)
+        if context is not None:
+            err.print(escape(context.get_usage()))
+            err.print(f"Try '{escape(context.command_path)} --help' for help.\n")
+        err.print(f"[red]error:[/] {escape(exc.format_message())}")
+        raise SystemExit(exc.exit_code) from None
+    except (KeyboardInterrupt, typer.Abort):
         err.print("interrupted")
         raise SystemExit(130) from None
+    if isinstance(code, int) and code:
+        raise SystemExit(code)
 
 
 def _mode(mode: str | None) -> str | None:
@@ -310,10 +342,10 @@ def _mode(mode: str | None) -> str | None:
 
 @app.command()
 def summarize(
-    paper_id: Annotated[str, typer.Argument(help="a paper id from `paperbot papers`")],
+    paper_id: Annotated[str, typer.Argument(help="a paper id from `paperbot papers`", metavar="PAPER_ID")],
     mode: Annotated[Optional[str], typer.Option(help="llm or extractive; default: llm when an API is configured")] = None,
     model: Annotated[Optional[str], typer.Option(help="chat model (env PAPERBOT_CHAT_MODEL)")] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of text")] = False,
 ) -> None:
     """Summarise a paper: a TL;DR, problem, approach, key results, limitations, each citing its sentences [sN]."""
     from paperbot.render_summaries import print_summary
@@ -334,7 +366,7 @@ def digest(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="print the plan: calls, tokens, cost; call nothing")] = False,
     mode: Annotated[Optional[str], typer.Option(help="llm or extractive; default: llm when an API is configured")] = None,
     model: Annotated[Optional[str], typer.Option(help="chat model (env PAPERBOT_CHAT_MODEL)")] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of text")] = False,
 ) -> None:
     """Group papers into themes, name each, and write a short cited paragraph per theme (Markdown)."""
     from paperbot.render_summaries import print_plan
@@ -357,22 +389,23 @@ def digest(
     text = digest_markdown(result)
     if out_file is not None:
         out_file.write_text(text, encoding="utf-8")
-        out.print(f"wrote {escape(str(out_file))}: {len(result.papers)} papers in {len(result.themes)} themes")
+        out.print(f"wrote {escape(str(out_file))}: {counted(len(result.papers), 'paper')} in "
+                  f"{counted(len(result.themes), 'theme')}")
     else:
         sys.stdout.write(clean(text))
 
 
 @app.command()
 def compare(
-    paper_ids: Annotated[list[str], typer.Argument(help="two or more paper ids from `paperbot papers`")],
+    paper_ids: Annotated[list[str], typer.Argument(help="two or more paper ids from `paperbot papers`", metavar="PAPER_ID...")],
     aspects: Annotated[Optional[str], typer.Option(help="comma-separated columns; default: task, approach, "
                                                         "efficiency gain, hardware or setting, evaluation")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="table (Markdown in a pipe), markdown, csv or json")] = "table",
+    fmt: Annotated[str, typer.Option("--format", help="table (plain text in a pipe), markdown, csv or json")] = "table",
     mode: Annotated[Optional[str], typer.Option(help="llm or extractive; default: llm when an API is configured")] = None,
     model: Annotated[Optional[str], typer.Option(help="chat model (env PAPERBOT_CHAT_MODEL)")] = None,
 ) -> None:
     """Compare papers aspect by aspect; every filled cell cites the abstract sentence [sN] it comes from."""
-    from paperbot.render_summaries import print_comparison
+    from paperbot.render_summaries import comparison_text, print_comparison
     from paperbot.summary_formats import comparison_csv, comparison_markdown
 
     if fmt not in ("table", "markdown", "csv", "json"):
@@ -383,8 +416,10 @@ def compare(
         _json(table)
     elif fmt == "csv":
         sys.stdout.write(clean(comparison_csv(table)))
-    elif fmt == "markdown" or not out.is_terminal:  # a boxed table wrapped to 80 columns helps no pipe
+    elif fmt == "markdown":
         sys.stdout.write(clean(comparison_markdown(table)))
+    elif not out.is_terminal:  # a boxed table wrapped to 80 columns helps no pipe
+        sys.stdout.write(comparison_text(table))
     else:
         print_comparison(out, table)
 
@@ -480,6 +515,8 @@ def tune(
 ) -> None:
     """Tune fusion on half of a split (hashed query ids), report the other half; print the values for config.py."""
     _require_eval_harness()
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
     from evals import datasets
     from evals import tune as tuning
     from paperbot.config import Settings
@@ -505,7 +542,7 @@ def tune(
 
 
 llm_app = typer.Typer(help="The local language model: assemble the offline GGUF, serve a GGUF on 127.0.0.1.",
-                      no_args_is_help=True)
+                      no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(llm_app, name="llm")
 
 
@@ -563,7 +600,7 @@ def llm_assemble(
 
 
 @llm_app.command("check")
-def llm_check(model: Annotated[Path, typer.Argument(help="a .gguf file")]) -> None:
+def llm_check(model: Annotated[Path, typer.Argument(help="a .gguf file", metavar="FILE")]) -> None:
     """Check a model file's sha256 when it is a known one (as every start does, cached by path, size and time)."""
     from paperbot.config import Settings
     from paperbot.llm.gguf import VerifiedCache, check_model_file

@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationInfo, model_validator
 
+from paperbot.asks import RESULT_NUMBER
 from paperbot.budget import count_messages
 from paperbot.errors import ConfigError
 from paperbot.numbered import attribute, numbered_sentences, render_numbered
@@ -26,6 +27,12 @@ from paperbot.types import AnswerMode, Paper, TokenUsage
 
 CELL_SUPPORT = 0.6  # share of a phrase's IDF-weighted content its cited sentence must contain
 MAX_PHRASE_WORDS = 20
+PHRASE_SLACK = 8  # a cell may run this many words longer to end where its phrase ends
+# Words that begin a phrase: a cut before one of them leaves whole phrases on both sides.
+_PHRASE_STARTS = frozenset("""
+and or but while whereas which that who by to for in on at with without from over than via using across compared
+under into through when where as because since so thereby achieving reaching resulting leading
+""".split())
 
 # Cue phrases per built-in aspect; a sentence without any is never used for that aspect.
 _CUES: dict[str, re.Pattern[str]] = {
@@ -81,24 +88,44 @@ def _clauses(sentence: str) -> list[tuple[int, int]]:
     return spans
 
 
-def phrase_from(sentence: str, hits: Callable[[str], int]) -> str:
-    """A verbatim piece of `sentence`: its clause with the most cue hits (joined with the next clause when short),
-    cut to the MAX_PHRASE_WORDS-word window holding the most hits."""
+def phrase_from(sentence: str, hits: Callable[[str], int], *, figures: bool = False) -> str:
+    """A verbatim piece of `sentence` that ends at a phrase boundary: the run of whole clauses (at most
+    MAX_PHRASE_WORDS + PHRASE_SLACK words) with the most cue hits, and, with `figures`, the result figures the cell
+    is about ("by up to 29times" after a list of systems); a clause too long alone is cut between phrases."""
     spans = _clauses(sentence)
     if not spans:
         return sentence
-    best = max(range(len(spans)), key=lambda i: (hits(sentence[spans[i][0]:spans[i][1]]), -i))
-    start, end = spans[best]
-    if len(sentence[start:end].split()) < 6 and best + 1 < len(spans):
-        end = spans[best + 1][1]
-    piece = sentence[start:end].strip().rstrip(".;,")
-    words = piece.split()
-    if len(words) > MAX_PHRASE_WORDS:
-        per_word = [hits(w) for w in words]
-        begin = max(range(len(words) - MAX_PHRASE_WORDS + 1),
-                    key=lambda b: (sum(per_word[b : b + MAX_PHRASE_WORDS]), -b))
-        piece = " ".join(words[begin : begin + MAX_PHRASE_WORDS]).rstrip(".;,")
-    return _close_parenthesis(piece)
+    limit = MAX_PHRASE_WORDS + PHRASE_SLACK
+
+    def score(text: str) -> float:
+        found = hits(text) + (2.0 * len(RESULT_NUMBER.findall(text)) if figures else 0.0)
+        return found - 0.01 * len(text.split())  # of two runs as good, the shorter
+
+    runs = [(i, j) for i in range(len(spans)) for j in range(i, len(spans))
+            if len(sentence[spans[i][0]:spans[j][1]].split()) <= limit]
+    if runs:
+        i, j = max(runs, key=lambda r: (score(sentence[spans[r[0]][0]:spans[r[1]][1]]), -r[0]))
+        # A run of one short clause says little: the next clause joins it when it fits.
+        if i == j and len(sentence[spans[i][0]:spans[i][1]].split()) < 6 and j + 1 < len(spans) and len(
+                sentence[spans[i][0]:spans[j + 1][1]].split()) <= limit:
+            j += 1
+        return _close_parenthesis(sentence[spans[i][0]:spans[j][1]].strip().rstrip(".;,"))
+    best = max(range(len(spans)), key=lambda i: (score(sentence[spans[i][0]:spans[i][1]]), -i))
+    return _close_parenthesis(_window(sentence[spans[best][0]:spans[best][1]].strip().rstrip(".;,"), score))
+
+
+def _window(clause: str, score: Callable[[str], float]) -> str:
+    """The best MAX_PHRASE_WORDS-word window of a long clause that starts and ends between phrases (before a
+    preposition or conjunction, never inside "the KV cache")."""
+    words = clause.split()
+    ends = [e for e in range(1, len(words) + 1)
+            if e == len(words) or words[e].casefold() in _PHRASE_STARTS or words[e - 1][-1] in ",;:)"]
+    starts = [b for b in range(len(words)) if b == 0 or words[b].casefold() in _PHRASE_STARTS]
+    windows = [(b, e) for b in starts for e in ends if 0 < e - b <= MAX_PHRASE_WORDS]
+    if not windows:  # no boundary close enough: the plain window with the most hits
+        windows = [(b, b + MAX_PHRASE_WORDS) for b in range(len(words) - MAX_PHRASE_WORDS + 1)]
+    b, e = max(windows, key=lambda w: (score(" ".join(words[w[0]:w[1]])) + 0.011 * (w[1] - w[0]), -w[0]))
+    return " ".join(words[b:e]).rstrip(".;,")
 
 
 def _close_parenthesis(piece: str) -> str:
@@ -153,7 +180,7 @@ def _extractive_cell(aspect: str, sentences: Sequence[SentenceRef], vocabulary: 
     if best[0] <= 0 or best[2] is None:
         return CompareCell(aspect, NOT_STATED)
     sentence = best[2]
-    return CompareCell(aspect, phrase_from(sentence.text, hits), sentence)
+    return CompareCell(aspect, phrase_from(sentence.text, hits, figures=kind == "efficiency gain"), sentence)
 
 
 # --- LLM ----------------------------------------------------------------------------------------------------------

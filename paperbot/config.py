@@ -26,7 +26,7 @@ def load_settings(**overrides) -> Settings:
         for error in exc.errors():
             name = ".".join(str(part) for part in error["loc"]) or "settings"
             where = f"--{name.replace('_', '-')}" if name in overrides else f"PAPERBOT_{name.upper()}"
-            rule = _RULES.get(name, error["msg"])
+            rule = _RULES.get(name, error["msg"].removeprefix("Value error, "))
             lines.append(f"{where}={error.get('input')!r}: {rule}")
         raise ConfigError("invalid setting: " + "; ".join(lines)) from None
 
@@ -102,6 +102,8 @@ class Settings(BaseSettings):
                                         "scorer's p(answerable) reaches this; higher declines more")
     missing_name_threshold: float = Field(default=0.25, ge=0, le=1, description="the same when a specific name "
                                           "the question uses is in no retrieved paper (any spelling)")
+    yes_no_threshold: float = Field(default=0.25, ge=0, le=1, description="the same for a yes/no question "
+                                    "(\"Does X reduce Y?\"), which only a study of exactly that answers")
     answerability_model: Path | None = Field(default=None, description="answerability model JSON; default: the "
                                              "packaged paperbot/data/answerability_model.json")
     prompts_dir: Path | None = Field(default=None, description="prompt templates; default: the packaged copy of prompts/")
@@ -117,6 +119,10 @@ class Settings(BaseSettings):
     # the packaged learned model (evals/train_support.py; evals/results/support-model.md), lexical as the fallback.
     support_scorer: Literal["auto", "learned", "lexical", "nli"] = Field(
         default="auto", description="auto: nli when nli_model_dir is set, else learned")
+    # Fitted by `python -m evals.train_support` on the tune half of SciFact train claims (best balanced accuracy);
+    # the held-out figure is in evals/results/support-model.md. The learned model's threshold is in its weights file.
+    lexical_support_threshold: float = Field(default=0.5566, gt=0, lt=1, description="the lexical scorer counts "
+                                             "a sentence as supported at or above this share of its terms")
     nli_model_dir: Path | None = Field(default=None, description="an ONNX NLI model: model.onnx, tokenizer.json, "
                                        "config.json (id2label names the entailment class)")
     # Post-hoc attribution of LLM answers (paperbot/attribution.py): each sentence against every shown paper.
@@ -131,6 +137,17 @@ class Settings(BaseSettings):
                                       "threshold + this; needed to add or change a key")
     attribution_gap: float = Field(default=0.15, ge=0, le=1, description="papers scoring within this of the "
                                    "best one are a tie: the sentence is flagged ambiguous")
+    # Question focus and thin answers (paperbot/attribution.py), fitted by `python -m evals.fit_focus` on the demo
+    # questions' tune half with the local model's recorded answers, reported on both halves
+    # (evals/results/local-model.md).
+    off_question: Literal["keep", "drop"] = Field(
+        default="drop", description="supported answer sentences about papers the question is not about: kept "
+        "(marked) or dropped")
+    attribution_focus: float = Field(default=0.0, ge=0, le=1, description="a shown paper covering less of the "
+                                     "question's terms than this times the best shown paper is off the question")
+    attribution_focus_floor: float = Field(default=0.0, ge=0, le=1, description="... or covering less than this")
+    min_supported: float = Field(default=0.0, ge=0, le=1, description="an LLM answer with a smaller share of "
+                                 "supported, on-question claims is declined")
 
     # A local GGUF model served by llama-cpp-python (the `.[local]` extra), started on demand by the facade.
     local_model: Path | None = Field(default=None, description="a .gguf file: ask/summarize/digest/compare/chat "
@@ -164,6 +181,16 @@ class Settings(BaseSettings):
     def _absolute(cls, value: Path | None) -> Path | None:
         # Relative paths are taken from where the command runs, once, so later chdirs do not move the store.
         return value.expanduser().resolve() if value is not None else None
+
+    @field_validator("models_dir", mode="after")
+    @classmethod
+    def _existing_models_dir(cls, value: Path | None) -> Path | None:
+        # Said here, with the absolute path tried: a relative ../shared/models only works from one folder.
+        if value is not None and not value.expanduser().resolve().is_dir():
+            raise ValueError(f"the folder {value.expanduser().resolve()} does not exist (a relative path is taken from "
+                             f"the folder the command runs in, {Path.cwd()}); give an absolute path, or leave it unset "
+                             "to let the libraries download the models")
+        return value
 
     @property
     def llm_configured(self) -> bool:

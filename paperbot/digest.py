@@ -23,6 +23,7 @@ from paperbot.numbered import numbered_sentences
 from paperbot.ports import TokenCounter
 from paperbot.prompts import Prompt
 from paperbot.sentences import sentence_spans
+from paperbot.standalone import self_contained
 from paperbot.structured import complete_json
 from paperbot.support.scorer import SupportScorer
 from paperbot.summary_types import CitedSentence, Digest, DigestPaper, DigestPlan, DigestStep, PlannedCall, Theme
@@ -98,6 +99,16 @@ class PreparedDigest:
     calls: list[_Call] = field(default_factory=list)
 
 
+def matching_papers(query: str, papers: Sequence[Paper], vocabulary: Vocabulary, *, min_coverage: float = 0.6,
+                    keep_top: int = 3) -> list[Paper]:
+    """The papers (in search order) whose title and abstract hold most of the query's IDF-weighted terms: a
+    relevance floor, so that a "KV cache" digest is about the KV cache; the top `keep_top` stay whatever words
+    they use (dense search found them first)."""
+    wanted = terms(query)
+    return [p for rank, p in enumerate(papers) if rank < keep_top
+            or weighted_coverage(wanted, set(terms(f"{p.title} {p.abstract}")), vocabulary) >= min_coverage]
+
+
 def _name(keywords: Sequence[str]) -> str:
     if not keywords:
         return "Other papers"
@@ -154,9 +165,6 @@ class Digester:
             prepared.plan = self._plan(prepared)
         return prepared
 
-    def digest(self, papers: Sequence[Paper], vectors: dict[str, np.ndarray], query: str | None = None) -> Digest:
-        return self.run(self.prepare(papers, vectors, query))
-
     def run(self, prepared: PreparedDigest) -> Digest:
         if self.mode == "extractive":
             themes = [self._extractive_theme(prepared, i) for i in range(len(prepared.groups))]
@@ -196,8 +204,10 @@ class Digester:
             if not sentences:
                 continue
             scores = sentence_scores(paper.title, [s.text for s in sentences], vocabulary)
+            # A quoted sentence stands alone in the digest: one that leans on the sentences before it ("Within
+            # this framework, we introduce two techniques.") is used only when nothing better is there.
             scores = [score + 0.5 * weighted_coverage(keyword_terms, set(terms(s.text)), vocabulary)
-                      for score, s in zip(scores, sentences)]
+                      - (0.0 if self_contained(s.text) else 10.0) for score, s in zip(scores, sentences)]
             best = sentences[int(np.argmax(scores))]
             cited.append(CitedSentence(item.key, paper.id, best))
             lines.append(f"{best.text.rstrip()} [{item.key}]")

@@ -21,7 +21,7 @@ propose proposed proposes paper approach approaches method methods result result
 present presents introduce introduces purpose based using use used new framework demonstrate demonstrates significantly
 achieve achieves existing state-of-the-art art performance experiments extensive study various well also
 across usually often typically particularly specifically especially generally respectively overall even
-small smaller large larger different several many multiple much able first second two three high low better best
+small smaller large larger different several many multiple much able first second two three high low better best et al
 significant substantial key important effective efficient efficiently including further however moreover thus
 """.split())
 
@@ -107,13 +107,21 @@ def theme_keywords(groups: Sequence[Sequence[Paper]], *, top: int = 3,
                         if count >= floor and count / size > outside(key))
         chosen: list[str] = []
         used: set[str] = set()
-        for _, key in reversed(scored):
-            words = set(key.split())
-            if words & used:
-                continue
-            chosen.append(key)
-            used |= words
-            if len(chosen) == top:
-                break
+        # Two-word phrases first ("KV cache", "speculative decoding" say more than "attention", "translates");
+        # single words fill in only when fewer than two phrases distinguish the theme.
+        ranked = [key for _, key in reversed(scored)]
+
+        def take(pool: list[str]) -> None:
+            for key in pool:
+                words = set(key.split())
+                if len(chosen) == top:
+                    return
+                if not words & used:
+                    chosen.append(key)
+                    used.update(words)
+
+        take([key for key in ranked if " " in key])
+        if len(chosen) < 2:
+            take([key for key in ranked if " " not in key])
         keywords.append(tuple(_display(surfaces[key]) for key in chosen))
     return keywords

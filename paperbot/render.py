@@ -20,16 +20,9 @@ def escape(text: object) -> str:
     return markup_escape(clean(text))
 
 
-def answer_json(answer: Answer) -> dict:
-    data = dataclasses.asdict(answer)
-    data["unsupported_sentences"] = [s.sentence for s in answer.unsupported_sentences]
-    data["usage"]["total_tokens"] = answer.usage.total_tokens
-    return data
-
-
 def print_answer(out: Console, answer: Answer, *, as_json: bool, streamed: bool) -> None:
     if as_json:
-        sys.stdout.write(escape_json(json.dumps(answer_json(answer), ensure_ascii=False, indent=2)) + "\n")
+        sys.stdout.write(escape_json(json.dumps(answer.as_dict(), ensure_ascii=False, indent=2)) + "\n")
         return
     if not streamed:
         out.print(escape(answer.text))

@@ -61,6 +61,25 @@ def print_plan(out: Console, plan: DigestPlan) -> None:
     out.print("[dim]Nothing was sent.[/]")
 
 
+def comparison_text(table: Comparison) -> str:
+    """The comparison as plain text for a pipe: a block per paper, one line per aspect, no table borders or
+    Markdown to strip; sentences cited listed under each paper."""
+    lines: list[str] = []
+    for row in table.rows:
+        lines.append(f"{clean(row.title)} ({clean(row.paper_id)})")
+        for aspect, cell in zip(table.aspects, row.cells):
+            text = f"{cell.text} [s{cell.sentence.index}]" if cell.sentence is not None else NOT_STATED
+            lines.append(f"  {clean(aspect)}: {clean(text)}")
+        cited = {c.sentence.index: c.sentence.text for c in row.cells if c.sentence is not None}
+        lines += [f"    s{index}: {clean(text)}" for index, text in sorted(cited.items())]
+        lines.append("")
+    lines.append("[sN] is sentence N of the paper's abstract (from 0).")
+    if table.rejected_cells:
+        lines.append(f"{table.rejected_cells} cell(s) the model filled were set to “{NOT_STATED}”: their cited "
+                     "sentence does not exist or does not say it.")
+    return "\n".join(lines) + "\n"
+
+
 def print_comparison(out: Console, table: Comparison) -> None:
     grid = Table("paper", *table.aspects, show_lines=True)
     for row in table.rows:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from paperbot.fusion import papers_in_rank_order, reciprocal_rank_fusion
 from paperbot.ports import Embedder
@@ -30,7 +30,6 @@ class SearchTimings:
     dense_ms: float = 0.0
     lexical_ms: float = 0.0
     fuse_ms: float = 0.0
-    extra: dict[str, float] = field(default_factory=dict)
 
 
 class Retriever:

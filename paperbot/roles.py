@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from paperbot.summary_types import SentenceRef
 
-ROLES_VERSION = "roles1"  # bump when the cues change: cached extractive summaries carry it
+ROLES_VERSION = "roles2"  # bump when the cues change: cached extractive summaries carry it
 
 APPROACH = re.compile(
     r"\b(we|this (paper|work|study|article)|our (paper|work))\s+(\w+ly\s+)?"
@@ -54,12 +54,21 @@ def _hits(pattern: re.Pattern[str], text: str) -> int:
     return len(pattern.findall(text))
 
 
-def assign_roles(sentences: Sequence[SentenceRef], *, max_results: int = 3) -> Roles:
+def assign_roles(sentences: Sequence[SentenceRef], *, max_results: int = 3, avoid: int | None = None) -> Roles:
     """Cue phrases and position decide: the approach is the first sentence saying what the paper does; the problem
     is the most problem-worded sentence before it; results are later sentences with outcome words and numbers;
-    a limitation is a later sentence that turns on the paper's own work ("however, our ..."; "limitation")."""
+    a limitation is a later sentence that turns on the paper's own work ("however, our ..."; "limitation").
+    The approach is another sentence than `avoid` (the TL;DR, so the two do not repeat each other) when one says
+    what the paper does, or failing that a later sentence about the paper's own work, or the next one without
+    a result figure."""
     texts = [s.text for s in sentences]
-    approach = next((i for i, t in enumerate(texts) if APPROACH.search(t)), None)
+    approaches = [i for i, t in enumerate(texts) if APPROACH.search(t)]
+    approach = next((i for i in approaches if i != avoid), approaches[0] if approaches else None)
+    if approach is not None and approach == avoid:
+        # The sentence after a TL;DR that names the method usually says how it works ("Specifically, X ...").
+        following = [i for i in range(avoid + 1, len(texts))
+                     if not (RESULT.search(texts[i]) and _DIGIT.search(texts[i])) and not LIMITATION.search(texts[i])]
+        approach = next((i for i in following if OWN_WORK.search(texts[i])), following[0] if following else approach)
     before = range(approach) if approach is not None else range(len(texts))
     problem_scores = [(_hits(PROBLEM, texts[i]), -i) for i in before if PROBLEM.search(texts[i])]
     problem = -max(problem_scores)[1] if problem_scores else None

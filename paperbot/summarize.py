@@ -46,7 +46,7 @@ def extractive_summary(paper: Paper, vocabulary: Vocabulary) -> PaperSummary:
     Needs no store: evals call it on Paper objects directly."""
     sentences = numbered_sentences(paper.abstract)
     tldr = best_sentence(paper.title, [s.text for s in sentences], vocabulary)
-    roles = assign_roles(sentences)
+    roles = assign_roles(sentences, avoid=tldr if tldr >= 0 else None)
     return PaperSummary(
         paper_id=paper.id, title=paper.title, tldr=_quote(sentences, [tldr] if tldr >= 0 else []),
         problem=_quote(sentences, roles.problem), approach=_quote(sentences, roles.approach),

@@ -6,7 +6,8 @@ import csv
 import io
 from collections.abc import Iterable
 
-from paperbot.summary_types import NOT_STATED, Comparison, Digest, DigestPlan, PaperSummary, SentenceRef, SummaryField
+from paperbot.summary_types import NOT_STATED, Comparison, Digest, DigestPlan, SentenceRef
+from paperbot.wording import counted
 
 
 def sentence_tags(sentences: Iterable[SentenceRef]) -> str:
@@ -19,38 +20,15 @@ def _md_cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def _field_line(label: str, item: SummaryField) -> str:
-    tags = sentence_tags(item.sentences)
-    return f"- **{label}:** {item.text}{' ' + tags if tags else ''}"
-
-
-def summary_markdown(summary: PaperSummary) -> str:
-    lines = [f"### {summary.title}", "", f"`{summary.paper_id}`", "",
-             _field_line("TL;DR", summary.tldr), _field_line("Problem", summary.problem),
-             _field_line("Approach", summary.approach)]
-    if summary.results:
-        lines.append("- **Key results:**")
-        lines += [f"  - {r.text} {sentence_tags(r.sentences)}" for r in summary.results]
-    else:
-        lines.append(f"- **Key results:** {NOT_STATED}")
-    lines.append(_field_line("Limitations", summary.limitations))
-    if summary.unsupported_numbers:
-        lines.append(f"- **Numbers not in the abstract:** {', '.join(summary.unsupported_numbers)}")
-    cited: dict[int, str] = {}
-    for item in (summary.tldr, summary.problem, summary.approach, *summary.results, summary.limitations):
-        cited.update((s.index, s.text) for s in item.sentences)
-    if cited:
-        lines += ["", "Sentences cited:"] + [f"- s{i}: {text}" for i, text in sorted(cited.items())]
-    return "\n".join(lines) + "\n"
-
-
 def plan_lines(plan: DigestPlan) -> list[str]:
     """The digest plan as plain lines: what `--dry-run` prints."""
     if plan.mode == "extractive":
-        return [f"extractive digest of {plan.papers} papers in {plan.themes} themes: no LLM calls, no cost"]
+        return [f"extractive digest of {counted(plan.papers, 'paper')} in {counted(plan.themes, 'theme')}: no LLM "
+                "calls, no cost"]
     cost = (f"at most ${plan.estimated_cost_usd:.5f}" if plan.estimated_cost_usd is not None
             else "unknown (no price for this model)")
-    lines = [f"{plan.model}: {len(plan.calls)} calls for {plan.papers} papers in {plan.themes} themes; "
+    lines = [f"{plan.model}: {counted(len(plan.calls), 'call')} for {counted(plan.papers, 'paper')} in "
+             f"{counted(plan.themes, 'theme')}; "
              f"{plan.prompt_tokens} prompt tokens (each call within the {plan.prompt_limit}-token budget) + up to "
              f"{plan.max_output_tokens} output tokens; cost {cost}"]
     for number, call in enumerate(plan.calls, start=1):
@@ -63,7 +41,8 @@ def plan_lines(plan: DigestPlan) -> list[str]:
 
 def digest_markdown(digest: Digest) -> str:
     scope = f"papers matching “{digest.query}”" if digest.query else "papers"
-    lines = [f"# Digest: {len(digest.papers)} {scope} in {len(digest.themes)} themes", ""]
+    papers = "1 paper" + scope.removeprefix("papers") if len(digest.papers) == 1 else f"{len(digest.papers)} {scope}"
+    lines = [f"# Digest: {papers} in {counted(len(digest.themes), 'theme')}", ""]
     if digest.mode == "extractive":
         lines += ["*Extractive digest (no LLM): theme names are distinctive keywords; every sentence is quoted "
                   "verbatim from the paper whose key follows it.*", ""]

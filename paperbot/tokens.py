@@ -6,10 +6,12 @@ import math
 import os
 from functools import lru_cache
 from pathlib import Path
-
-import tiktoken
+from typing import TYPE_CHECKING
 
 from paperbot.errors import ModelFileError
+
+if TYPE_CHECKING:
+    import tiktoken
 
 # Texts longer than this are never handed to tiktoken whole (see TiktokenCounter.count): ~25k tokens, more than
 # any prompt paperbot sends, and a few MB of tiktoken's working memory (a long run without spaces is slow too).
@@ -31,6 +33,8 @@ def encoding_for_model(model: str | None) -> str:
 
 @lru_cache(maxsize=4)
 def _encoding(name: str) -> tiktoken.Encoding:
+    import tiktoken  # here, not at the top: commands that count no tokens (papers, show, --help) start faster
+
     try:
         return tiktoken.get_encoding(name)
     except ValueError as exc:

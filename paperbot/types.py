@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 
@@ -192,7 +192,8 @@ class SentenceSupport:
     model_keys: tuple[str, ...] = ()
     origin: SentenceOrigin | None = None
     alternatives: tuple[str, ...] = ()  # "ambiguous": the papers that each clearly support it
-    dropped: bool = False  # left out of Answer.text (PAPERBOT_UNSUPPORTED=drop)
+    dropped: bool = False  # left out of Answer.text (PAPERBOT_UNSUPPORTED=drop, PAPERBOT_OFF_QUESTION=drop)
+    off_question: bool = False  # its papers are not what the question is about (attribution.question_focus)
 
     @property
     def attributed_keys(self) -> tuple[str, ...]:
@@ -212,6 +213,7 @@ class AttributionSummary:
     ambiguous: int = 0
     unsupported: int = 0
     dropped: int = 0
+    off_question: int = 0  # supported sentences about papers the question is not about
     model_keys: tuple[str, ...] = ()  # keys the model cited (among those shown)
     attributed_keys: tuple[str, ...] = ()  # keys in the checked text that the model never cited
     removed_keys: tuple[str, ...] = ()  # keys the model cited that the checked text no longer has
@@ -273,8 +275,18 @@ class Answer:
     # to do; repeated on every answer until the store is repaired.
     store_warnings: tuple[str, ...] = ()
     support_scorer: str = "lexical"  # which scorer gave `sentences` their support ("learned-v1", "nli:<dir>", ...)
+    # (key in this answer, key its source had in the prompt): answers number the papers they cite 1..n in order of
+    # first use (paperbot.numbering), so these differ from the prompt's (and `paperbot ask --dry-run`'s) keys.
+    source_keys: tuple[tuple[str, str], ...] = ()
 
     @property
     def unsupported_sentences(self) -> tuple[SentenceSupport, ...]:
         """Cited sentences their papers do not support and, once attribution ran, every flagged sentence."""
         return tuple(s for s in self.sentences if not s.supported and (s.keys or s.origin is not None))
+
+    def as_dict(self) -> dict:
+        """The answer as JSON-ready data (`ask --json`, the app's API), derived fields included."""
+        data = asdict(self)
+        data["unsupported_sentences"] = [s.sentence for s in self.unsupported_sentences]
+        data["usage"]["total_tokens"] = self.usage.total_tokens
+        return data

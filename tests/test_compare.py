@@ -148,3 +148,26 @@ def test_cli_compare_formats(demo_store, models_dir):
                        "memory sentence", "memory sentence text"] and len(rows) == 4
     data = json.loads(run("--format", "json"))
     assert [r["paper_id"] for r in data["rows"]] == ids and data["mode"] == "extractive"
+
+
+def test_cells_end_at_a_phrase_boundary_and_keep_their_number():
+    from paperbot.compare import _CUES, _PHRASE_STARTS, phrase_from
+
+    def hits(text: str) -> int:
+        return len(_CUES["efficiency gain"].findall(text))
+
+    h2o = ("Our implementation of H_2O with 20% heavy hitters improves the throughput over three leading inference "
+           "systems DeepSpeed Zero-Inference, Hugging Face Accelerate, and FlexGen by up to 29times, 29times, and "
+           "3times on OPT-6.7B and OPT-30B.")
+    cell = phrase_from(h2o, hits, figures=True)
+    assert "by up to 29times" in cell and cell in h2o, "the figure the cell is about is kept"
+    swiftkv = ("For Llama-3.1-8B and 70B, SwiftKV reduces the compute requirement of prefill by 50% and the memory "
+               "requirement of the KV cache by 62.5% while incurring minimum quality degradation across a wide range "
+               "of tasks.")
+    cell = phrase_from(swiftkv, hits, figures=True)
+    assert cell.endswith("KV cache by 62.5%"), cell
+    long_clause = ("We find that one long clause with no commas that describes the memory requirement of the KV cache "
+                   "in large language model serving systems reduces memory by 4x overall in the end")
+    cell = phrase_from(long_clause, hits, figures=True)
+    assert "4x" in cell and not cell.endswith(("the", "of", "KV")), cell
+    assert cell.split()[0] in _PHRASE_STARTS or long_clause.startswith(cell), "it starts between phrases too"

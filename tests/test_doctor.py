@@ -139,7 +139,7 @@ def test_bm25_damage_is_detected_and_rebuilt(local_store):
         (folder / "paperbot-manifest.json").write_bytes(b"\x00not json")
 
     def truncated_matrix():
-        matrix = folder / "data.csc.index.npy"
+        matrix = next(folder.glob("segment-*.npz"))
         matrix.write_bytes(matrix.read_bytes()[:40])
 
     def missing():

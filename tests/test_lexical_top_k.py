@@ -1,43 +1,49 @@
-"""The lexical index's own top-k scoring gives exactly what bm25s's `retrieve` gives, filtered or not."""
+"""The lexical index's top-k gives exactly what bm25s's `retrieve` gives on the same chunks, filtered or not."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import bm25s
 import numpy as np
 
-from paperbot.store.lexical import _top_k
 from paperbot.terms import terms
 
 QUESTIONS = Path(__file__).resolve().parents[1] / "evals" / "questions" / "demo.jsonl"
 
 
-def _compare(model, tokens, k, mask):
-    ours_docs, ours_scores = _top_k(model, tokens, k, mask)
+def _compare(lexical, model, rows, question, tokens, k, allowed):
+    ids = [r[0] for r in rows]
+    ours = lexical.search(question, k, allowed)
+    mask = None if allowed is None else np.isin([r[1] for r in rows], allowed).astype(np.float32)
     docs, scores = model.retrieve([tokens], k=k, show_progress=False, n_threads=1, weight_mask=mask)
-    docs, scores = docs[0], scores[0]
-    np.testing.assert_allclose(ours_scores, scores, rtol=1e-6)
-    # Documents may only differ where scores tie at the cut-off; above it they are the same set, in score order.
-    cutoff = scores[-1]
-    assert {d for d, s in zip(ours_docs, ours_scores) if s > cutoff} == {d for d, s in zip(docs, scores) if s > cutoff}
-    assert list(ours_scores) == sorted(ours_scores, reverse=True)
+    theirs = [(ids[d], float(s)) for d, s in zip(docs[0], scores[0]) if s > 0]
+    np.testing.assert_allclose([s for _, s in ours], [s for _, s in theirs], rtol=1e-6)
+    # Chunks may only differ where scores tie at the cut-off; above it they are the same set, in score order.
+    cutoff = theirs[-1][1] if theirs else 0
+    assert {c for c, s in ours if s > cutoff} == {c for c, s in theirs if s > cutoff}
+    assert [s for _, s in ours] == sorted((s for _, s in ours), reverse=True)
 
 
 def test_top_k_matches_bm25s_retrieve_on_the_demo_questions(demo_bot):
     lexical = demo_bot.lexical
-    lexical.ensure_fresh()
-    model = lexical._model
+    rows = demo_bot.catalog.lexical_rows()
+    repeats = round(demo_bot.settings.title_weight)
+    model = bm25s.BM25(k1=1.5, b=0.75, method="lucene")
+    model.index([terms(title) * repeats + terms(text) for _, _, title, text in rows], show_progress=False)
+    papers = sorted({r[1] for r in rows})
     questions = [json.loads(line)["question"] for line in QUESTIONS.read_text().splitlines() if line.strip()]
     rng = np.random.default_rng(7)
     checked = 0
     for question in questions:
-        tokens = [t for t in dict.fromkeys(terms(question)) if t in lexical._vocabulary]
+        tokens = [t for t in dict.fromkeys(terms(question)) if t in model.vocab_dict]
         if not tokens:
+            assert lexical.search(question, 10) == []
             continue
         for k in (1, 10, 100):
-            _compare(model, tokens, k, None)
-            mask = (rng.random(model.scores["num_docs"]) < 0.3).astype(np.float32)  # a paper filter
-            _compare(model, tokens, k, mask)
+            _compare(lexical, model, rows, question, tokens, k, None)
+            allowed = [p for p in papers if rng.random() < 0.3]  # a paper filter
+            _compare(lexical, model, rows, question, tokens, k, allowed)
         checked += 1
     assert checked >= 60

@@ -66,11 +66,11 @@ def test_good_entries_load_with_clean_fields_and_ids(tmp_path: Path) -> None:
     h2o, doi, scholar, slug = papers(loaded)
     assert h2o.title == "H₂O: Heavy-Hitter Oracle for Efficient Generative Inference of Large Language Models"
     assert h2o.id == "arxiv:2306.14048" and h2o.arxiv_id == "2306.14048"
-    assert h2o.authors == ("Zhang, Zhenyu", "Sheng, Ying", "Müller, Anna")
+    assert h2o.authors == ("Zhenyu Zhang", "Ying Sheng", "Anna Müller")  # read as people write names
     assert h2o.abstract == "Large Language Models (LLMs) cut memory by 20% with heavy hitters."
     assert h2o.year == 2023 and h2o.source == f"{path}:2"
     assert doi.title == "A DOI Paper" and doi.id == "doi:10.1145/3300000.abc"
-    assert doi.authors == ("Lee, Ann",)  # one "Last, First" author is not split on its comma
+    assert doi.authors == ("Ann Lee",)  # one "Last, First" author is not split on its comma
     assert doi.url == "https://dl.acm.org/doi/10.1145/3300000.ABC" and doi.source == f"{path}:12"
     assert scholar.id == "arxiv:2401.01234"
     assert slug.id.startswith("no-identifiers-here-")
@@ -91,6 +91,7 @@ def test_entry_without_abstract_names_key_and_line(tmp_path: Path) -> None:
     (error,) = errors(loaded)
     assert error.source == f"{path}:3"
     assert error.problem == "entry nokey2020 has no abstract"
+    assert "--skip-bad" in error.hint  # says how to load the rest of the file
 
 
 def test_entry_with_abstract_but_no_title_is_an_error(tmp_path: Path) -> None:
@@ -148,4 +149,19 @@ def test_authors_split_on_and_outside_braces_and_others_dropped(tmp_path: Path) 
     path = write(tmp_path, "@misc{c, title={Corporate}, abstract={A.},\n"
                            "  author={{Barnes and Noble} and Lee, Ann and others}}\n")
     (paper,) = list(load_bibtex(path))
-    assert isinstance(paper, Paper) and paper.authors == ("Barnes and Noble", "Lee, Ann")
+    assert isinstance(paper, Paper) and paper.authors == ("Barnes and Noble", "Ann Lee")
+
+
+def test_comma_names_read_first_name_first_and_braced_commas_stay_one_name(tmp_path: Path) -> None:
+    path = write(tmp_path, "@misc{v, title={vLLM}, abstract={Paged attention.},\n"
+                           "  author={Kwon, Woosuk and Li, Zhuohan and King, Jr, Martin and {Acme, Inc.}}}\n")
+    (paper,) = list(load_bibtex(path))
+    assert paper.authors == ("Woosuk Kwon", "Zhuohan Li", "Martin King Jr", "Acme, Inc.")
+
+
+def test_doi_only_entry_links_to_doi_org_and_tex_in_abstract_is_read(tmp_path: Path) -> None:
+    path = write(tmp_path, "@article{d, title={Only a DOI}, doi={10.1145/3600006.3613165},\n"
+                           "  abstract={It is 2-4$\\times$ faster with 96.7\\% accuracy.}}\n")
+    (paper,) = list(load_bibtex(path))
+    assert paper.url == "https://doi.org/10.1145/3600006.3613165"
+    assert paper.abstract == "It is 2-4× faster with 96.7% accuracy."

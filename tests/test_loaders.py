@@ -114,6 +114,25 @@ def test_daily_page_skips_boilerplate_and_reads_title_abstract_pairs(tmp_path: P
     assert [p.source for p in loaded] == [f"{path}:11", f"{path}:15"]
 
 
+def test_daily_page_takes_the_year_from_a_dated_day_line_only(tmp_path: Path) -> None:
+    path = write(tmp_path, "page.txt", "\n".join([
+        "Mar 14", "Undated Paper", ABSTRACT, "Mar 14, 2024", "Dated Paper", ABSTRACT,
+        "2023-11-02", "Earlier Paper", ABSTRACT, "Mar 15", "Yearless Again", ABSTRACT,
+    ]))
+    loaded = list(load_daily_page(path))
+    assert [(p.title, p.year) for p in loaded] == [
+        ("Undated Paper", None), ("Dated Paper", 2024), ("Earlier Paper", 2023), ("Yearless Again", None)]
+
+
+def test_tex_in_an_abstract_is_read_like_a_title_keeping_its_spaces(tmp_path: Path) -> None:
+    tex = ("Decoding is 2-4$\\times$ with the same accuracy; H$_2$O keeps 96.7\\% of A & B at ~3x less "
+           "memory and costs $5 and $10, in $\\mathcal{O}(n^2)$ time. " + ABSTRACT)
+    path = write(tmp_path, "page.txt", "TeX Paper\n\n" + tex + "\n")
+    (paper,) = list(load_daily_page(path))
+    assert paper.abstract.startswith("Decoding is 2-4× with the same accuracy; H₂O keeps 96.7% of A & B at ~3x "
+                                     "less memory and costs $5 and $10, in 𝒪(n²) time. ")
+
+
 def test_daily_page_title_without_abstract_names_the_line(tmp_path: Path) -> None:
     path = write(tmp_path, "page.txt", "Lonely Title\n\nNext Title\n\n" + ABSTRACT + "\n")
     first, second = list(load_daily_page(path))

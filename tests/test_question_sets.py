@@ -1,4 +1,4 @@
-"""Checks both question sets over the demo corpus: demo.jsonl and the report-only fresh.jsonl.
+"""Checks the question sets over the demo corpus: demo.jsonl, the report-only fresh.jsonl and the fitting set tune.jsonl.
 
 Each file must follow the schema in evals/questions/README.md, load through the eval loader, and have gold quotes
 that are exact substrings of the demo corpus abstracts; fresh.jsonl must have its promised composition and must not
@@ -20,8 +20,8 @@ from paperbot.loaders import load_papers
 
 REPO = Path(__file__).resolve().parents[1]
 QUESTIONS = REPO / "evals" / "questions"
-SETS = {"demo": QUESTIONS / "demo.jsonl", "fresh": QUESTIONS / "fresh.jsonl"}
-ID_PATTERN = {"demo": re.compile(r"q\d{3}"), "fresh": re.compile(r"f\d{3}")}
+SETS = {"demo": QUESTIONS / "demo.jsonl", "fresh": QUESTIONS / "fresh.jsonl", "tune": QUESTIONS / "tune.jsonl"}
+ID_PATTERN = {"demo": re.compile(r"q\d{3}"), "fresh": re.compile(r"f\d{3}"), "tune": re.compile(r"t\d{3}")}
 CORPUS = Path(os.environ.get("PAPERBOT_DEMO_CORPUS") or REPO.parent / "shared" / "corpus" / "inference-cost-papers.txt")
 
 TYPES = {"fact", "concept", "multi", "comparison", "unanswerable"}
@@ -121,3 +121,24 @@ def test_fresh_does_not_repeat_demo_questions() -> None:
         for demo_id, other in demo_words.items():
             overlap = len(words & other) / len(words | other)
             assert overlap <= MAX_OVERLAP, f"{q['id']} rewords demo question {demo_id} (word overlap {overlap:.2f})"
+
+
+def test_tune_composition() -> None:
+    """The set the answerability scorer is fitted on (issue 12): every kind of question, and many near-misses."""
+    tune = _read("tune")
+    types = Counter(q["type"] for q in tune)
+    assert len(tune) >= 120
+    assert types["fact"] >= 20 and types["concept"] >= 10 and types["multi"] >= 10 and types["comparison"] >= 20
+    kinds = Counter(q.get("notes", "").split(":", 1)[0] for q in tune if q["type"] == "unanswerable")
+    assert set(kinds) <= {"near-miss", "off-topic"}, kinds
+    assert kinds["near-miss"] >= 40 and kinds["off-topic"] >= 5
+
+
+def test_tune_does_not_reword_demo_or_fresh_questions() -> None:
+    """Fitting on a rewording of a report question would leak it into the fit."""
+    others = {q["id"]: _words(q["question"]) for q in _read("demo") + _read("fresh")}
+    for q in _read("tune"):
+        words = _words(q["question"])
+        for other_id, other in others.items():
+            overlap = len(words & other) / len(words | other)
+            assert overlap <= MAX_OVERLAP, f"{q['id']} rewords {other_id} (word overlap {overlap:.2f})"

@@ -31,12 +31,19 @@ def _folder(bot):
     return bot.catalog.path.with_suffix(".bm25")
 
 
-def _damage_so_it_still_parses(bot) -> None:
-    """Document numbers far out of range in a file that numpy and bm25s still read without complaint."""
-    path = _folder(bot) / "indices.csc.index.npy"
-    indices = np.load(path)
-    indices[len(indices) // 2] = 27_276_353
-    np.save(path, indices)
+def _segment(bot):
+    return next(_folder(bot).glob("segment-*.npz"))
+
+
+def _damage_so_it_still_parses(bot) -> str:
+    """Document numbers far out of range in a segment file that numpy still reads without complaint; its name."""
+    path = _segment(bot)
+    with np.load(path) as data:
+        arrays = dict(data)
+    arrays["docs"][len(arrays["docs"]) // 2] = 27_276_353
+    with path.open("wb") as handle:
+        np.savez(handle, **arrays)
+    return path.name
 
 
 def _reader(bot, make_bot):
@@ -47,14 +54,14 @@ def _reader(bot, make_bot):
 def test_a_damaged_index_is_never_searched_and_every_answer_says_so(store, make_bot):
     expected = [h.paper_id for h in store.search(QUESTION, k=3, mode="lexical")]
     dense = [h.paper_id for h in store.search(QUESTION, k=3, mode="dense")]
-    _damage_so_it_still_parses(store)
+    damaged = _damage_so_it_still_parses(store)
 
     reader = _reader(store, make_bot)
     hits = reader.search(QUESTION, k=3)  # hybrid: falls back to dense, no IndexError
     assert [h.paper_id for h in hits] == dense
     answer = reader.ask(QUESTION, mode="extractive")
     assert len(answer.store_warnings) == 1 and "keyword (BM25) index" in answer.store_warnings[0]
-    assert "damaged (indices.csc.index.npy does not match its checksum)" in answer.store_warnings[0]
+    assert f"damaged ({damaged} does not match its checksum)" in answer.store_warnings[0]
     assert "`paperbot doctor --repair`" in answer.store_warnings[0]
     from paperbot.errors import StoreError
 
@@ -75,7 +82,8 @@ def test_shapes_are_checked_when_there_is_no_checksum(store, make_bot):
 
     manifest_path = _folder(store) / "paperbot-manifest.json"
     manifest = json.loads(manifest_path.read_text())
-    del manifest["files"]
+    for segment in manifest["segments"]:
+        del segment["sha256"]
     manifest_path.write_text(json.dumps(manifest))
     _damage_so_it_still_parses(store)
     reader = _reader(store, make_bot)

@@ -30,13 +30,6 @@ def _ids(values: Any) -> list[str]:
     return [str(v) for v in values]
 
 
-def answer_dict(answer) -> dict[str, Any]:
-    data = dataclasses.asdict(answer)
-    data["unsupported_sentences"] = [s.sentence for s in answer.unsupported_sentences]
-    data["usage"]["total_tokens"] = answer.usage.total_tokens
-    return data
-
-
 class Api:
     """Each method is one endpoint; its parameters are what a client passes, by name or position."""
 
@@ -57,7 +50,7 @@ class Api:
             raise
         except Exception as exc:  # noqa: BLE001
             raise self._error(exc, "answering") from None
-        return answer_dict(answer)
+        return answer.as_dict()
 
     def search(self, query: str, k: int = 10) -> list:
         """Hybrid (dense + BM25) search: one entry per paper with its matching passages."""

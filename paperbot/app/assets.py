@@ -16,7 +16,14 @@ CSS = """
 .pb-source-title { font-weight: 600; }
 .pb-key { display: inline-block; font-size: 0.8em; font-weight: 700; padding: 0 0.35em; border-radius: 4px;
   background: var(--color-accent-soft); color: var(--color-accent); margin-right: 0.2em; }
-.pb-meta { color: var(--body-text-color-subdued); font-size: 0.85em; word-break: break-all; }
+.pb-meta { color: var(--body-text-color-subdued); font-size: 0.85em; }
+/* Ids and URLs are long unbroken strings: they alone may wrap anywhere, so a narrow screen never scrolls sideways
+   and prose never breaks mid-word. */
+.pb-id { overflow-wrap: anywhere; }
+/* A setting that cannot be changed (no LLM configured) must not look editable. */
+#pb-tab-settings textarea:disabled, #pb-tab-settings input:disabled { cursor: not-allowed; opacity: 0.6;
+  background: var(--background-fill-secondary); color: var(--body-text-color-subdued); }
+#pb-tab-settings label:has(input:disabled), #pb-tab-settings .disabled { cursor: not-allowed; opacity: 0.6; }
 .pb-evidence { margin: 0.3rem 0 0.1rem; }
 .pb-cited { margin: 0.35rem 0 0.2rem; padding: 0; border: none; }
 .pb-cited p { margin: 0.15rem 0; }

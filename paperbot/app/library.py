@@ -14,9 +14,10 @@ from paperbot.app.chat import api_secret
 from paperbot.app.failures import readable
 from paperbot.app.tab_settings import TabSettings
 from paperbot.app.uploads import UploadLimits, check_uploads
-from paperbot.app.views import comparison_html, digest_html, esc, ingest_html, paper_html, summary_html
+from paperbot.app.views import abstract_html, comparison_html, digest_html, esc, ingest_html, paper_html, summary_html
 from paperbot.bot import PaperBot
 from paperbot.summary_formats import comparison_csv, comparison_markdown, digest_markdown
+from paperbot.wording import counted
 
 TABLE_HEADERS = ["title", "year", "id"]
 COMPARE_FROM_QUERY = 5  # papers a query-only comparison takes from the search
@@ -54,7 +55,7 @@ class Library:
     def table(self, grep: str | None = None) -> tuple[Any, str]:
         rows = self.rows(grep)
         total = len(self.bot.papers())
-        count = f"{len(rows)} of {total} papers" if (grep or "").strip() else f"{total} papers"
+        count = f"{len(rows)} of {counted(total, 'paper')}" if (grep or "").strip() else counted(total, "paper")
         return gr.update(value=rows, headers=TABLE_HEADERS), count
 
     def choices(self) -> Any:
@@ -71,17 +72,22 @@ class Library:
             paper = self.bot.paper(paper_id)
         except Exception as exc:  # noqa: BLE001
             return None, self._fail(exc, "opening the paper"), ""
-        return paper_id, paper_html(paper), notice("Summarising…")
+        # The abstract is shown once, in the summary view, with the sentences the summary cites marked.
+        return paper_id, paper_html(paper, abstract=False), notice("Summarising…")
 
     def summary(self, paper_id: str | None, tab: TabSettings) -> str:
         if not paper_id:
             return ""
         started = time.perf_counter()
         try:
-            summary = self.bot.summarize(paper_id, mode=tab.mode, model=tab.model if tab.mode == "llm" else None)
-            return summary_html(summary, self.bot.paper(paper_id).abstract, time.perf_counter() - started)
+            abstract = self.bot.paper(paper_id).abstract
         except Exception as exc:  # noqa: BLE001
-            return self._fail(exc, "summarising the paper")
+            return self._fail(exc, "opening the paper")
+        try:
+            summary = self.bot.summarize(paper_id, mode=tab.mode, model=tab.model if tab.mode == "llm" else None)
+            return summary_html(summary, abstract, time.perf_counter() - started)
+        except Exception as exc:  # noqa: BLE001 - the abstract is still worth reading without its summary
+            return self._fail(exc, "summarising the paper") + abstract_html(abstract)
 
     # --- digest & compare tab ---------------------------------------------------------------------------------
     def digest(self, paper_ids: list[str] | None, query: str | None, tab: TabSettings) -> tuple[str, Any]:

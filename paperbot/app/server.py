@@ -65,10 +65,12 @@ def start(bot: PaperBot, *, host: str = "127.0.0.1", port: int = 7860, auth: tup
     options = options or AppOptions()
     demo = build_app(bot, options)
     demo.queue(default_concurrency_limit=concurrency, max_size=MAX_QUEUE)
+    # No footer "Settings" link: Gradio's display settings would sit beside the app's own Settings tab, two
+    # "Settings" meaning different things.
     _, url, _ = demo.launch(
         server_name=host, server_port=port, auth=auth, prevent_thread_lock=True, quiet=quiet, share=False,
         inbrowser=False, show_error=False, max_file_size=options.limits.max_file_bytes, ssr_mode=False,
-        mcp_server=False, footer_links=["api", "settings"], css=CSS, js=JS, theme=THEME,
+        mcp_server=False, footer_links=["api"], css=CSS, js=JS, theme=THEME,
         auth_message="paperbot: sign in with the user and password given to `paperbot chat --auth`.",
         # Gradio's own login guards the page's data and API but not every route it serves (the OpenAPI schema,
         # heartbeats, reset/cancel, app id, token, user, ...): the gate closes all but the login page and its

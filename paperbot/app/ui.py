@@ -16,6 +16,7 @@ from paperbot.app.uploads import ALLOWED_SUFFIXES, UploadLimits
 from paperbot.app.views import esc, md, redact_url
 from paperbot.bot import PaperBot
 from paperbot.summary_types import DEFAULT_ASPECTS
+from paperbot.wording import counted
 
 EXAMPLES = [
     "Which papers speed up decoding with a small draft model?",
@@ -33,7 +34,7 @@ class AppOptions:
 
 def _status(tab: TabSettings) -> str:
     mode = f"LLM {tab.model}, temperature {tab.temperature:g}" if tab.mode == "llm" else "extractive (no LLM)"
-    return (f"<span class='pb-meta'>Answering with {esc(mode)} · {tab.k} papers as evidence · change in "
+    return (f"<span class='pb-meta'>Answering with {esc(mode)} · {counted(tab.k, 'paper')} as evidence · change in "
             "Settings</span>")
 
 

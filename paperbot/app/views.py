@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from paperbot.attribution import describe
 from paperbot.summary_types import NOT_STATED, Comparison, Digest, PaperSummary, SentenceRef, SummaryField
 from paperbot.types import Answer, Citation, IngestReport, Paper, SentenceSupport
+from paperbot.wording import counted
 
 # The same key groups the citation checker reads: [P1], [P1, P3], [P1; P2].
 _KEY_GROUP = re.compile(r"\[\s*(P\d+(?:\s*[,;]\s*P\d+)*)\s*\]")
@@ -71,6 +72,11 @@ def redact_url(url: str | None) -> str:
     host = parts.hostname or ""
     port = f":{parts.port}" if parts.port else ""
     return f"{parts.scheme}://{'***@' if parts.username or parts.password else ''}{host}{port}{parts.path}"
+
+
+def _id(text: object) -> str:
+    """An id or URL: long unbroken strings that may wrap anywhere on a narrow screen (prose never breaks mid-word)."""
+    return f'<span class="pb-id">{esc(text)}</span>'
 
 
 def _link(url: str | None, label: str) -> str:
@@ -212,7 +218,11 @@ class SupportFlag:
     css: str
 
 
-def support_flag(item: SentenceSupport) -> SupportFlag:
+def support_flag(item: SentenceSupport, *, quoted: bool = False) -> SupportFlag:
+    """The label beside an answer sentence; `quoted` (an extractive answer): a cited sentence is the paper's own
+    words, so it says so instead of a support score that could only be 1.00."""
+    if quoted and item.keys and item.supported:
+        return SupportFlag("quoted", "pb-ok")
     if item.origin == "attributed":
         return SupportFlag(f"key added {item.score:.2f}", "pb-added")
     if item.origin == "corrected":
@@ -240,7 +250,7 @@ def _source_card(turn: int, citation: Citation, answer: Answer, highlighted: set
     # The cited sentences up front; everything the model was shown of the paper folded below them.
     return (f'<div class="pb-source" id="{esc(source_anchor(turn, citation.key))}">'
             f'<div class="pb-source-title"><span class="pb-key">{esc(citation.key)}</span> {esc(citation.title)}</div>'
-            f'<div class="pb-meta">{esc(citation.paper_id)}{year}{link}</div>'
+            f'<div class="pb-meta">{_id(citation.paper_id)}{year}{link}</div>'
             f'<blockquote class="pb-cited">{quote}</blockquote>'
             f'<details class="pb-more"{"" if cited else " open"}><summary>Evidence shown ({len(sentences)} '
             f'sentences)</summary><p class="pb-evidence">{body}</p></details></div>')
@@ -250,10 +260,10 @@ def _without_keys(sentence: str) -> str:
     return _SPACE_BEFORE_STOP.sub(r"\1", _KEY_GROUP.sub("", sentence)).strip()
 
 
-def _sentence_rows(sentences: Iterable[SentenceSupport]) -> str:
+def _sentence_rows(sentences: Iterable[SentenceSupport], *, quoted: bool = False) -> str:
     rows = []
     for item in sentences:
-        flag = support_flag(item)
+        flag = support_flag(item, quoted=quoted)
         keys = ", ".join(item.keys) or "—"
         rows.append(f'<li><span class="pb-flag {flag.css}">{esc(flag.label)}</span> '
                     f'<span class="pb-keys">[{esc(keys)}]</span> {esc(_without_keys(item.sentence))}</li>')
@@ -267,7 +277,7 @@ def turn_sources_html(turn: int, question: str, answer: Answer | None, error: st
         inner = f'<p class="pb-error">⚠ {esc(error or "no answer")}</p>'
     elif answer.abstained:
         items = "".join(
-            f'<li>{esc(p.title)}{" (" + esc(p.year) + ")" if p.year else ""} <span class="pb-meta">{esc(p.paper_id)}'
+            f'<li>{esc(p.title)}{" (" + esc(p.year) + ")" if p.year else ""} <span class="pb-meta">{_id(p.paper_id)}'
             f'</span></li>' for p in answer.nearest_papers)
         inner = (f'<p class="pb-cannot">⚠ Cannot answer from these papers.</p>'
                  f'<p>Nearest papers:</p><ul>{items or "<li>none</li>"}</ul>')
@@ -277,7 +287,7 @@ def turn_sources_html(turn: int, question: str, answer: Answer | None, error: st
         inner = cards or '<p class="pb-meta">No paper was cited.</p>'
         if answer.sentences:
             inner += ('<div class="pb-subhead">Answer sentences and their support</div>'
-                      + _sentence_rows(answer.sentences))
+                      + _sentence_rows(answer.sentences, quoted=answer.mode == "extractive"))
         if answer.invalid_keys_removed:
             inner += (f'<p class="pb-weak">{answer.invalid_keys_removed} citation key(s) that were not among the '
                       f'sources were removed.</p>')
@@ -313,13 +323,18 @@ def _highlight(abstract: str, sentences: Iterable[SentenceRef]) -> str:
     return "".join(out)
 
 
-def paper_html(paper: Paper) -> str:
+def paper_html(paper: Paper, *, abstract: bool = True) -> str:
+    """Title, id, year, link, authors, and (unless the summary below shows it) the abstract."""
     year = f" · {esc(paper.year)}" if paper.year else ""
-    authors = f'<div class="pb-meta">{esc(", ".join(paper.authors))}</div>' if paper.authors else ""
-    link = f" · {_link(paper.url, paper.url or '')}" if paper.url else ""
+    authors = f'<div class="pb-meta">{esc("; ".join(paper.authors))}</div>' if paper.authors else ""
+    link = f' · <span class="pb-id">{_link(paper.url, paper.url or "")}</span>' if paper.url else ""
+    text = f'<p class="pb-abstract">{esc(paper.abstract)}</p>' if abstract else ""
     return (f'<div class="pb-paper"><h3 class="pb-paper-title">{esc(paper.title)}</h3>'
-            f'<div class="pb-meta">{esc(paper.id)}{year}{link}</div>{authors}'
-            f'<p class="pb-abstract">{esc(paper.abstract)}</p></div>')
+            f'<div class="pb-meta">{_id(paper.id)}{year}{link}</div>{authors}{text}</div>')
+
+
+def abstract_html(abstract: str) -> str:
+    return f'<div class="pb-subhead">Abstract</div><p class="pb-abstract">{esc(abstract)}</p>'
 
 
 def _field(label: str, item: SummaryField) -> str:
@@ -349,7 +364,8 @@ def summary_html(summary: PaperSummary, abstract: str, seconds: float) -> str:
 # --- digests and comparisons --------------------------------------------------------------------------------------
 def digest_html(digest: Digest) -> str:
     scope = f"papers matching “{esc(digest.query)}”" if digest.query else "papers"
-    parts = [f'<div class="pb-digest"><h3>{len(digest.papers)} {scope} in {len(digest.themes)} themes</h3>']
+    papers = "1 paper" + scope.removeprefix("papers") if len(digest.papers) == 1 else f"{len(digest.papers)} {scope}"
+    parts = [f'<div class="pb-digest"><h3>{papers} in {counted(len(digest.themes), "theme")}</h3>']
     for number, theme in enumerate(digest.themes, start=1):
         keywords = f'<div class="pb-meta">keywords: {esc(", ".join(theme.keywords))}</div>' if theme.keywords else ""
         items = []
@@ -357,7 +373,7 @@ def digest_html(digest: Digest) -> str:
             paper = digest.paper(key)
             year = f" ({esc(paper.year)})" if paper.year else ""
             items.append(f'<li><span class="pb-key">{esc(key)}</span> {esc(paper.title)}{year} '
-                         f'<span class="pb-meta">{esc(paper.paper_id)}</span></li>')
+                         f'<span class="pb-meta">{_id(paper.paper_id)}</span></li>')
         parts.append(f'<section class="pb-theme"><h4>{number}. {esc(theme.name)}</h4>{keywords}'
                      f'<p>{esc(theme.paragraph or "(no paragraph)")}</p><ul>{"".join(items)}</ul></section>')
     origin = "extractive (no LLM)" if digest.mode == "extractive" else f"LLM {digest.model}, {digest.requests} requests"
@@ -376,7 +392,7 @@ def comparison_html(table: Comparison) -> str:
                              f'<span class="pb-keys">[s{cell.sentence.index}]</span></td>')
             else:
                 cells.append(f'<td class="pb-meta">{esc(NOT_STATED)}</td>')
-        rows.append(f'<tr><th scope="row">{esc(row.title)}<div class="pb-meta">{esc(row.paper_id)}</div></th>'
+        rows.append(f'<tr><th scope="row">{esc(row.title)}<div class="pb-meta">{_id(row.paper_id)}</div></th>'
                     f'{"".join(cells)}</tr>')
     note = (f'<p class="pb-weak">{table.rejected_cells} cell(s) the model filled were set to “{NOT_STATED}”: the '
             f'sentence they cited does not say it.</p>' if table.rejected_cells else "")
@@ -410,7 +426,7 @@ def ingest_html(report: IngestReport | None, rejected: Sequence[tuple[str, str]]
     def listing(title: str, ids: Sequence[str]) -> str:
         if not ids:
             return ""
-        items = "".join(f'<li>{esc(titles.get(i, i))} <span class="pb-meta">{esc(i)}</span></li>' for i in ids[:200])
+        items = "".join(f'<li>{esc(titles.get(i, i))} <span class="pb-meta">{_id(i)}</span></li>' for i in ids[:200])
         more = f"<li>… and {len(ids) - 200} more</li>" if len(ids) > 200 else ""
         return f'<div class="pb-subhead">{esc(title)}</div><ul>{items}{more}</ul>'
 

@@ -50,7 +50,23 @@ def _split_authors(value: str) -> list[str]:
             start = match.end()
     names.append(value[start:])
     # "and others" is BibTeX for et al., not a person.
-    return [plain for name in names if (plain := _plain(name) or "").strip() and plain.strip().lower() != "others"]
+    return [plain for name in names if (plain := _reading_order(name)) and plain.lower() != "others"]
+
+
+def _reading_order(name: str) -> str:
+    """'Kwon, Woosuk' -> 'Woosuk Kwon', 'King, Jr, Martin' -> 'Martin King Jr' (BibTeX's two forms with commas,
+    outside braces: '{Barnes, Inc.}' is one name); a name without a comma is already in reading order."""
+    parts, depth, start = [], 0, 0
+    for at, char in enumerate(name):
+        depth += {"{": 1, "}": -1}.get(char, 0)
+        if char == "," and depth <= 0:
+            parts.append(name[start:at])
+            start = at + 1
+    parts.append(name[start:])
+    plain = [(_plain(part) or "").strip() for part in parts]
+    if len(plain) in (2, 3) and all(plain):
+        plain = [plain[-1], *plain[:-1]]
+    return " ".join(part for part in plain if part)
 
 
 def _arxiv_id(fields: dict[str, str]) -> str | None:
@@ -70,7 +86,8 @@ def _paper_from_entry(path: Path, entry: Entry) -> Paper:
     fields = {field.key.lower(): str(field.value) for field in entry.fields}
     abstract = _plain(fields.get("abstract"))
     if not abstract or not abstract.strip():
-        hint = "only entries with an 'abstract' field are papers"
+        hint = ("only entries with an 'abstract' field are papers: add one, or ingest with --skip-bad "
+                "(skip_bad=True) to load the others and list the entries skipped")
         raise CorpusError(source, f"entry {entry.key} has no abstract", hint)
     authors = fields.get("author")
     return build_paper(

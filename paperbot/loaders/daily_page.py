@@ -12,13 +12,15 @@ from paperbot.loaders.text_files import read_text
 from paperbot.types import Paper
 
 # Page furniture seen in copies of trending/daily-papers pages.
+_DATE = (r"(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.? \d{1,2}(,? \d{4})?|"
+         r"\d{4}-\d{2}-\d{2}|(mon|tue|wed|thu|fri|sat|sun)[a-z]*day,? .*")
+_DATE_LINE = re.compile(f"^({_DATE})$", re.IGNORECASE)
 _BOILERPLATE = re.compile(
     r"^(new|subscribe|get trending papers in your email inbox!?|by\s*ak and the research community|"
-    r"daily papers|trending papers|submitted by .*|upvote|\d+ upvotes?|\d+|"
-    r"(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.? \d{1,2}(, \d{4})?|"
-    r"\d{4}-\d{2}-\d{2}|(mon|tue|wed|thu|fri|sat|sun)[a-z]*day,? .*)$",
+    r"daily papers|trending papers|submitted by .*|upvote|\d+ upvotes?|\d+|" + _DATE + ")$",
     re.IGNORECASE,
 )
+_YEAR = re.compile(r"\b(19|20)\d\d\b")
 _MAX_TITLE_CHARS = 300
 
 
@@ -31,11 +33,19 @@ def _looks_like_abstract(line: str) -> bool:
 
 def load_daily_page(path: Path) -> Iterator[Paper | CorpusError]:
     text = read_text(path)
-    lines = [(number, line.strip()) for number, line in enumerate(text.splitlines(), start=1)]
-    content = [(n, line) for n, line in lines if line and not _BOILERPLATE.match(line)]
+    # A page lists papers under the date line they appeared on; only a date with a year gives them one ("Mar 14"
+    # alone does not say which year).
+    content: list[tuple[int, str, str | None]] = []
+    date = None
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if _DATE_LINE.match(line):
+            date = line if _YEAR.search(line) else None
+        elif line and not _BOILERPLATE.match(line):
+            content.append((number, line, date))
     index = 0
     while index < len(content):
-        number, title = content[index]
+        number, title, date = content[index]
         if _looks_like_abstract(title):
             yield CorpusError(
                 f"{path}:{number}", "abstract without a title line before it",
@@ -50,9 +60,9 @@ def load_daily_page(path: Path) -> Iterator[Paper | CorpusError]:
             )
             index += 1
             continue
-        _, abstract = content[index + 1]
+        _, abstract, _ = content[index + 1]
         try:
-            yield build_paper(f"{path}:{number}", title=title, abstract=abstract)
+            yield build_paper(f"{path}:{number}", title=title, abstract=abstract, date=date)
         except CorpusError as exc:
             yield exc
         index += 2

@@ -50,6 +50,13 @@ def split_authors(value: object) -> tuple[str, ...]:
     return tuple(name for name in (clean_text(n) for n in names) if name)
 
 
+def _link(arxiv: str | None, doi: str | None) -> str | None:
+    """A paper with no url of its own still gets one to open: its arXiv page, else its DOI's resolver."""
+    if arxiv:
+        return f"https://arxiv.org/abs/{arxiv}"
+    return f"https://doi.org/{doi}" if doi else None
+
+
 def build_paper(
     source: str,
     *,
@@ -78,11 +85,11 @@ def build_paper(
     return Paper(
         id=paper_id(clean_title, arxiv, norm_doi, str(given_id) if given_id not in (None, "") else None),
         title=clean_title,
-        abstract=clean_text(abstract),
+        abstract=readable_tex(clean_text(abstract)),
         authors=split_authors(authors),
         year=parse_year(year) or parse_year(date_text),
         date=date_text or None,
-        url=clean_text(str(url)) if url else (f"https://arxiv.org/abs/{arxiv}" if arxiv else None),
+        url=clean_text(str(url)) if url else _link(arxiv, norm_doi),
         arxiv_id=arxiv,
         doi=norm_doi,
         source=source,

@@ -27,6 +27,8 @@ CREATE TABLE IF NOT EXISTS chunks (
     embed_tokens INTEGER NOT NULL, tiktoken_tokens INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS chunks_paper ON chunks(paper_id);
+CREATE TABLE IF NOT EXISTS changes (generation INTEGER NOT NULL, paper_id TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS changes_generation ON changes(generation);
 """
 class Catalog:
     """One SQLite file per collection; every write is one transaction, so a killed ingest leaves it consistent."""
@@ -43,6 +45,10 @@ class Catalog:
             self._db.executescript(_SCHEMA)
             # Generations start from the clock, so a re-created catalog never reuses a number a saved BM25 index has.
             self._db.execute("INSERT OR IGNORE INTO meta VALUES ('generation', ?)", (str(time.time_ns()),))
+            # The change log covers every generation after this one (a catalog made before the log existed
+            # starts it now); derived indexes older than that rebuild instead of catching up.
+            self._db.execute("INSERT OR IGNORE INTO meta SELECT 'changes_since', value FROM meta "
+                             "WHERE key = 'generation'")
         except sqlite3.DatabaseError as exc:
             self._db.close()
             raise StoreError(
@@ -103,18 +109,52 @@ class Catalog:
                         [(c.id, c.paper_id, c.index, c.title, c.text, c.char_start, c.char_end, c.embed_tokens,
                           c.tiktoken_tokens) for c in chunks],
                     )
-                self._bump_generation()
+                self._bump_generation([paper.id for paper, _, _ in entries])
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
 
-    def _bump_generation(self) -> None:
-        # Derived indexes (BM25) remember the generation they were built from, and rebuild when it moves.
+    def _bump_generation(self, changed: Sequence[str]) -> None:
+        # Derived indexes (BM25) remember the generation they reflect, and catch up with the papers logged since.
         self._db.execute(
             "INSERT INTO meta VALUES ('generation', '1') "
             "ON CONFLICT(key) DO UPDATE SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)"
         )
+        self._db.executemany(
+            "INSERT INTO changes SELECT CAST(value AS INTEGER), ? FROM meta WHERE key = 'generation'",
+            [(paper_id,) for paper_id in dict.fromkeys(changed)],
+        )
+
+    def changes_since(self, generation: int) -> tuple[int, list[str]] | None:
+        """(current generation, ids of the papers written or deleted after `generation`), read together; None when
+        the change log does not reach back that far (the catalog was cleared or re-created since): rebuild then."""
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                current = self.generation
+                since = int(self.get_meta("changes_since") or current)
+                if not since <= generation <= current:
+                    return None
+                rows = self._db.execute("SELECT DISTINCT paper_id FROM changes WHERE generation > ?", (generation,))
+                return current, [r[0] for r in rows]
+            finally:
+                self._db.execute("COMMIT")
+
+    def forget_changes(self, through: int) -> None:
+        """Drop the log up to a generation the derived indexes have caught up with (it would otherwise grow with
+        every ingest); an index older than that rebuilds instead of catching up."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                since = int(self.get_meta("changes_since") or 0)
+                if through > since:
+                    self._db.execute("DELETE FROM changes WHERE generation <= ?", (through,))
+                    self._db.execute("INSERT OR REPLACE INTO meta VALUES ('changes_since', ?)", (str(through),))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
 
     @property
     def generation(self) -> int:
@@ -129,7 +169,7 @@ class Catalog:
             self._db.execute("BEGIN IMMEDIATE")
             for paper_id in paper_ids:
                 self._delete_paper(paper_id)
-            self._bump_generation()
+            self._bump_generation(paper_ids)
             self._db.execute("COMMIT")
 
     def clear(self) -> None:
@@ -137,7 +177,11 @@ class Catalog:
             self._db.execute("BEGIN IMMEDIATE")
             for table in ("chunks", "papers"):
                 self._db.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
-            self._bump_generation()
+            self._bump_generation(())
+            # Everything changed: the log restarts here, so an index of an earlier generation rebuilds.
+            self._db.execute("DELETE FROM changes")
+            self._db.execute("INSERT OR REPLACE INTO meta SELECT 'changes_since', value FROM meta "
+                             "WHERE key = 'generation'")
             self._db.execute("COMMIT")
 
     # --- reads ------------------------------------------------------------------------------------------------
@@ -195,6 +239,10 @@ class Catalog:
     def lexical_rows(self) -> list[tuple[str, str, str, str]]:
         """(chunk id, paper id, title, text) of every chunk, in a stable order, for the BM25 index."""
         return list(self._db.execute("SELECT id, paper_id, title, text FROM chunks ORDER BY id"))
+
+    def lexical_rows_of(self, paper_ids: Sequence[str]) -> list[tuple[str, str, str, str]]:
+        """The same rows for these papers' current chunks only (none for a deleted paper), in chunk id order."""
+        return sorted(self._rows_where_in("SELECT id, paper_id, title, text FROM chunks", "paper_id", paper_ids))
 
     def counts(self) -> tuple[int, int]:
         papers = self._db.execute("SELECT count(*) FROM papers").fetchone()[0]

@@ -1,36 +1,42 @@
-"""BM25 lexical index over the catalog's chunks (bm25s, the only importer of it), saved beside the catalog with a
-checksum per file; writers (ingest, reindex, doctor --repair, under the store lock) build it, readers only load it."""
+"""BM25 lexical index over the catalog's chunks, kept as immutable segments beside the catalog: writers (ingest,
+reindex, doctor --repair, under the store lock) add the changed papers as a new segment, readers only load."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
+import math
 import shutil
 import threading
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import bm25s
 import numpy as np
 
+from paperbot.store import segments
 from paperbot.store.catalog import Catalog
+from paperbot.store.segments import DamagedIndexError, Segment
 from paperbot.terms import terms
 
+__all__ = ["DamagedIndexError", "LexicalIndex", "REPAIR_HINT", "SavedIndex"]
+
 log = logging.getLogger(__name__)
-# bm25s sets its own logger to DEBUG, which would print index-building chatter through any root handler.
-logging.getLogger("bm25s").setLevel(logging.WARNING)
 _MANIFEST = "paperbot-manifest.json"
-# A writer swaps a new index in with two renames; a reader that loads in between sees a missing or mixed folder and
-# tries again (a mixed one fails its checksums), for up to this long before saying the index is unusable.
+_FORMAT = 2  # 1: one bm25s index with scores baked in (rebuilt on every ingest); 2: segments of raw statistics
+# A writer replaces the manifest with a rename and deletes segments no manifest names; a reader that read the
+# manifest just before may find a segment gone and tries again, for up to this long before calling it unusable.
 _LOAD_RETRY_SECONDS = 2.0
+# Merge policy: the newest two segments merge while the older holds at most this many times the newer's chunks, so
+# sizes fall geometrically from the oldest (few segments; a chunk is merged O(log n) times over its life).
+_MERGE_RATIO = 4
+_MAX_SEGMENTS = 12  # beyond this the smallest neighbours merge whatever their sizes
+_PURGE_SHARE = 0.25  # a segment with this share of its chunks deleted is rewritten without them
+K1, B = 1.5, 0.75  # BM25, Lucene variant (the scores bm25s gave with method="lucene")
 REPAIR_HINT = "`paperbot doctor --repair` (or `paperbot reindex`) rebuilds it"
-
-
-class DamagedIndexError(Exception):
-    """The saved index fails its checksums or its shapes: it must be rebuilt, never searched."""
 
 
 @dataclass(frozen=True)
@@ -41,13 +47,7 @@ class SavedIndex:
     generation: int | None
     chunk_ids: tuple[str, ...]
     problem: str | None  # None, "missing", "unreadable (...)" or "damaged (...)"
-    leftovers: tuple[str, ...]  # staging folders a killed save left behind
-
-
-@dataclass
-class _Loaded:
-    model: "bm25s.BM25 | None"
-    manifest: dict
+    leftovers: tuple[str, ...]  # files and folders a killed save left behind
 
 
 def _sha256(path: Path) -> str:
@@ -55,53 +55,75 @@ def _sha256(path: Path) -> str:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
-def _check_shapes(model: "bm25s.BM25 | None", manifest: dict) -> None:
-    """Every array the search indexes into agrees with the others: a damaged file that still parses (the cause of
-    `IndexError: index 27276353 is out of bounds`) is caught here, not in a query."""
-    chunk_ids, paper_ids = manifest["chunk_ids"], manifest["paper_ids"]
-    if not isinstance(chunk_ids, list) or not isinstance(paper_ids, list) or len(chunk_ids) != len(paper_ids):
-        raise DamagedIndexError("chunk and paper id lists differ in length")
-    if model is None:
-        return
-    scores = model.scores
-    data, indices, indptr = (np.asarray(scores[k]) for k in ("data", "indices", "indptr"))
-    if scores["num_docs"] != len(chunk_ids):
-        raise DamagedIndexError(f"{scores['num_docs']} documents for {len(chunk_ids)} chunk ids")
-    if indptr.ndim != 1 or len(indptr) == 0 or indptr[0] != 0 or np.any(np.diff(indptr) < 0):
-        raise DamagedIndexError("posting offsets (indptr) are not an increasing list from 0")
-    if not (indptr[-1] == len(indices) == len(data)):
-        raise DamagedIndexError(f"{indptr[-1]} postings announced, {len(indices)} indices and {len(data)} scores found")
-    if len(indices) and (indices.min() < 0 or indices.max() >= len(chunk_ids)):
-        raise DamagedIndexError(f"document numbers outside 0..{len(chunk_ids) - 1}")
-    if not np.all(np.isfinite(data)):
-        raise DamagedIndexError("scores that are not finite numbers")
-    highest = max((i for t, i in model.vocab_dict.items() if t), default=-1)  # "" is bm25s's own, never searched
-    if highest > len(indptr) - 2:
-        raise DamagedIndexError(f"term number {highest} has no postings list ({len(indptr)} offsets)")
+@dataclass(eq=False)
+class _Part:
+    """A loaded segment as one manifest uses it: its chunks deleted since it was written, and where its chunk
+    numbers start in the index."""
+
+    name: str
+    segment: Segment
+    deleted: np.ndarray  # sorted int32 chunk numbers
+    offset: int = 0
+    live: np.ndarray | None = None  # bool per chunk; None when nothing is deleted
+    norm: np.ndarray | None = None  # K1 * (1 - B + B * length / mean length), per chunk (float64)
+
+    @property
+    def live_count(self) -> int:
+        return self.segment.size - len(self.deleted)
+
+    def live_mask(self) -> np.ndarray:
+        if self.live is not None:
+            return self.live
+        return np.ones(self.segment.size, dtype=bool)
 
 
-def _read(folder: Path, *, verify: bool = True) -> _Loaded:
-    """The saved index, checked; FileNotFoundError when (part of) it is missing, DamagedIndexError when it fails a
-    check, other errors (ValueError, KeyError, ...) when a file does not parse."""
-    manifest = json.loads((folder / _MANIFEST).read_text())
-    files = manifest.get("files")  # indexes saved before checksums were kept have none: shapes are still checked
-    if verify and files is not None:
-        for name, expected in files.items():
-            if _sha256(folder / name) != expected:
-                raise DamagedIndexError(f"{name} does not match its checksum")
-    model = bm25s.BM25.load(str(folder), mmap=False, show_progress=False, verbosity=0) \
-        if manifest["has_model"] else None
-    _check_shapes(model, manifest)
-    return _Loaded(model, manifest)
+@dataclass(eq=False)
+class _View:
+    """Everything a search reads, replaced in one assignment so a query never sees half of two versions."""
+
+    parts: list[_Part]
+    generation: int
+    chunk_ids: list[str]  # every chunk number's id, deleted ones included
+    paper_ids: np.ndarray  # object, the same
+    live: np.ndarray | None  # bool per chunk number; None when nothing is deleted
+    n_live: int
+
+    @classmethod
+    def of(cls, parts: list[_Part], generation: int) -> _View:
+        offset, total_length, n_live = 0, 0, 0
+        for part in parts:
+            part.offset = offset
+            offset += part.segment.size
+            if len(part.deleted):
+                part.live = np.ones(part.segment.size, dtype=bool)
+                part.live[part.deleted] = False
+            total_length += int(part.segment.lengths[part.live_mask()].sum())
+            n_live += part.live_count
+        mean = total_length / n_live if n_live else 1.0
+        for part in parts:
+            # float64, as bm25s computes it at build time: per-term scores then round to float32 exactly as its did.
+            part.norm = K1 * ((1 - B) + B * part.segment.lengths / mean)
+        chunk_ids = [c for part in parts for c in part.segment.chunk_ids]
+        paper_ids = np.asarray([p for part in parts for p in part.segment.paper_ids], dtype=object)
+        deleted = any(len(part.deleted) for part in parts)
+        live = np.concatenate([part.live_mask() for part in parts]) if deleted else None
+        return cls(parts, generation, chunk_ids, paper_ids, live, n_live)
+
+    def live_chunk_ids(self) -> list[str]:
+        if self.live is None:
+            return list(self.chunk_ids)
+        return [c for c, alive in zip(self.chunk_ids, self.live) if alive]
 
 
 class LexicalIndex:
     """Chunk-level BM25 (Lucene variant, k1=1.5, b=0.75) on Snowball-stemmed content words.
 
-    Readers (`ensure_fresh`, `search`) load the newest complete index a writer saved: the current one, or, while
-    a writer is still building, the previous one. They never build: when no usable index is on disk, `problem`
-    says why and search returns nothing, so a caller can fall back to dense search and say so. Writers
-    (`rebuild`, `refresh`) hold the store lock (the caller takes it).
+    Saved as immutable segment files plus a manifest naming them, the chunks deleted from each, and the catalog
+    generation they reflect. Scores use the document frequencies and mean chunk length of all live chunks in all
+    segments, computed at query time, so they equal a full rebuild's. Readers (`ensure_fresh`, `search`) load the
+    newest manifest a writer saved and never build: when no usable index is on disk, `problem` says why and search
+    returns nothing, so a caller can fall back to dense search and say so. Writers (`refresh`, `update`,
+    `rebuild`) hold the store lock (the caller takes it).
     """
 
     def __init__(self, folder: Path, catalog: Catalog, *, title_weight: float = 1.0) -> None:
@@ -110,191 +132,307 @@ class LexicalIndex:
         # The title is part of every chunk once; a higher weight repeats its words (BM25 has no field weights).
         self._title_repeats = max(0, round(title_weight))
         self._lock = threading.Lock()
-        self._model: bm25s.BM25 | None = None
-        self._chunk_ids: list[str] = []
-        self._paper_ids = np.array([], dtype=object)
-        self._vocabulary: set[str] = set()
-        self._generation = -1  # of the catalog the installed index was built from
+        self._view = _View.of([], -1)
+        self._loaded: dict[str, Segment] = {}  # segment files are immutable: loaded once per name
         self._seen: tuple[int, int] | None = None  # (inode, mtime) of the manifest last loaded; None: never looked
         self.problem: str | None = None  # why no index is in use, when none is
 
-    # --- building (writers, under the store lock) ---------------------------------------------------------------
+    @property
+    def generation(self) -> int:
+        """The catalog generation the index in use reflects (-1: none loaded)."""
+        return self._view.generation
+
+    # --- writing (writers, under the store lock) ----------------------------------------------------------------
     def _document(self, title: str, text: str) -> list[str]:
         return terms(title) * self._title_repeats + terms(text)
 
+    def _segment(self, rows) -> Segment:
+        return segments.build((cid, pid, self._document(title, text)) for cid, pid, title, text in rows)
+
     def refresh(self) -> bool:
-        """Writers: make the saved index current (load it if it is, else build and save it); True if it was built."""
+        """Writers: bring the saved index up to the catalog, adding only what changed since its generation (a full
+        build when the catalog's change log cannot say, or the saved index is unusable); True if it wrote."""
         with self._lock:
-            generation = self._catalog.generation
-            if self.problem is None and self._generation == generation and self._seen == self._manifest_stamp():
-                return False  # this process built or loaded the current index and nobody has saved since
             try:
-                loaded = _read(self._folder)
-                if self._fits(loaded.manifest, generation):
-                    self._install_loaded(loaded)
-                    return False
+                view = self._read_view()
             except Exception as exc:  # noqa: BLE001 - any failure to read means: build it again
-                log.info("rebuilding the BM25 index (%s)", type(exc).__name__)
-            self._build(generation)
+                log.info("rebuilding the BM25 index (%s: %s)", type(exc).__name__, exc)
+                self._build()
+                return True
+            changes = self._catalog.changes_since(view.generation)
+            if changes is None:
+                log.info("rebuilding the BM25 index (the catalog's change log does not reach generation %s)",
+                         view.generation)
+                self._build()
+                return True
+            generation, changed = changes
+            if generation == view.generation and not changed:
+                self._install(view)
+                return False
+            self._apply(view, changed, generation)
             return True
 
-    def rebuild(self) -> None:
-        """Writers: build and save the index from the catalog as it is now."""
+    def update(self, paper_ids: Sequence[str], generation: int) -> None:
+        """Writers: re-index these papers as the catalog holds them now (added, changed or deleted alike) and save
+        the index as reflecting `generation`."""
         with self._lock:
-            self._build(self._catalog.generation)
+            self._apply(self._read_view(), list(paper_ids), generation)
 
-    def _fits(self, manifest: dict, generation: int) -> bool:
-        return manifest["generation"] == generation and manifest["title_repeats"] == self._title_repeats
+    def rebuild(self) -> None:
+        """Writers: build and save the index from the catalog as it is now, as one segment."""
+        with self._lock:
+            self._build()
 
-    def _build(self, generation: int) -> None:
-        rows = self._catalog.lexical_rows()
-        corpus = [self._document(title, text) for _, _, title, text in rows]
-        model = None
-        if any(corpus):  # bm25s needs at least one term; a store of one-word abstracts has none
-            model = bm25s.BM25(k1=1.5, b=0.75, method="lucene")
-            model.index(corpus, show_progress=False)
-        chunk_ids = [r[0] for r in rows]
-        paper_ids = [r[1] for r in rows]
-        self._save(model, chunk_ids, paper_ids, generation)
-        self._install(model, chunk_ids, paper_ids, generation)
+    def _build(self) -> None:
+        generation = self._catalog.generation  # read first: rows written after it are applied again, harmlessly
+        part = self._write_segment(self._segment(self._catalog.lexical_rows()))
+        self._save([part] if part is not None else [], generation)
 
-    def _save(self, model, chunk_ids: list[str], paper_ids: list[str], generation: int) -> None:
-        """Write to a fresh folder, then swap it in: a kill mid-save leaves the old index or none, never half."""
-        staging = self._folder.with_name(self._folder.name + ".new")
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
-        if model is not None:
-            model.save(str(staging), show_progress=False)
-        files = {p.name: _sha256(p) for p in sorted(staging.iterdir()) if p.is_file()}
-        manifest = {"generation": generation, "title_repeats": self._title_repeats, "has_model": model is not None,
-                    "files": files, "chunk_ids": chunk_ids, "paper_ids": paper_ids}
-        (staging / _MANIFEST).write_text(json.dumps(manifest))
-        retired = self._folder.with_name(self._folder.name + ".old")
-        shutil.rmtree(retired, ignore_errors=True)
-        if self._folder.exists():
-            self._folder.rename(retired)
-        staging.rename(self._folder)
-        shutil.rmtree(retired, ignore_errors=True)
+    def _apply(self, view: _View, changed: list[str], generation: int) -> None:
+        parts = []
+        wanted = set(changed)
+        gone = np.fromiter(map(wanted.__contains__, view.paper_ids), dtype=bool, count=len(view.paper_ids)) \
+            if changed else None
+        for old in view.parts:  # new _Part objects: the view in use (maybe a reader's) is never changed
+            deleted = old.deleted
+            if gone is not None:
+                mine = np.flatnonzero(gone[old.offset: old.offset + old.segment.size])
+                deleted = np.union1d(deleted, mine).astype(np.int32)
+            parts.append(_Part(old.name, old.segment, deleted))
+        if changed:
+            new = self._write_segment(self._segment(self._catalog.lexical_rows_of(changed)))
+            if new is not None:
+                parts.append(new)
+        self._save(self._merged(parts), generation)
 
-    def _install_loaded(self, loaded: _Loaded) -> None:
-        m = loaded.manifest
-        self._install(loaded.model, m["chunk_ids"], m["paper_ids"], m["generation"])
+    def _merged(self, parts: list[_Part]) -> list[_Part]:
+        """The merge policy (see _MERGE_RATIO); merging costs the merged segments' postings, never the text."""
+        parts = [p for p in parts if p.live_count]  # wholly deleted segments are just dropped
+        for i, part in enumerate(parts):
+            if len(part.deleted) >= _PURGE_SHARE * part.segment.size:
+                parts[i] = self._merge_parts([part])
+        while len(parts) >= 2 and parts[-2].live_count <= _MERGE_RATIO * parts[-1].live_count:
+            parts[-2:] = [self._merge_parts(parts[-2:])]
+        while len(parts) > _MAX_SEGMENTS:
+            i = min(range(len(parts) - 1), key=lambda j: parts[j].live_count + parts[j + 1].live_count)
+            parts[i:i + 2] = [self._merge_parts(parts[i:i + 2])]
+        return parts
 
-    def _install(self, model, chunk_ids: list[str], paper_ids: list[str], generation: int) -> None:
-        self._model = model
-        self._chunk_ids = chunk_ids
-        self._paper_ids = np.asarray(paper_ids, dtype=object)
-        self._vocabulary = set(model.vocab_dict) if model is not None else set()
-        self._generation = generation
+    def _merge_parts(self, parts: list[_Part]) -> _Part:
+        merged = segments.merge([(p.segment, p.live_mask() if len(p.deleted) else
+                                  np.ones(p.segment.size, dtype=bool)) for p in parts])
+        return self._write_segment(merged)
+
+    def _write_segment(self, segment: Segment) -> _Part | None:
+        if segment.size == 0:
+            return None
+        self._folder.mkdir(parents=True, exist_ok=True)
+        name = f"segment-{uuid.uuid4().hex}.npz"
+        segments.save(segment, self._folder / name)
+        self._loaded[name] = segment
+        return _Part(name, segment, np.zeros(0, dtype=np.int32))
+
+    def _save(self, parts: list[_Part], generation: int) -> None:
+        """Replace the manifest with a rename (a kill leaves the old one or the new one), then delete segment files
+        neither it nor the one before it names: a reader that just read the previous manifest can still load."""
+        self._folder.mkdir(parents=True, exist_ok=True)
+        manifest_path = self._folder / _MANIFEST
+        previous: list[str] = []
+        try:
+            previous = [s["name"] for s in json.loads(manifest_path.read_text()).get("segments", [])]
+        except Exception:  # noqa: BLE001 - no readable previous manifest: nothing of it to keep
+            pass
+        manifest = {
+            "format": _FORMAT, "generation": generation, "title_repeats": self._title_repeats,
+            "segments": [{"name": p.name, "sha256": _sha256(self._folder / p.name), "chunks": p.segment.size,
+                          "deleted": p.deleted.tolist()} for p in parts],
+        }
+        temporary = manifest_path.with_name(_MANIFEST + ".tmp")
+        temporary.write_text(json.dumps(manifest))
+        temporary.replace(manifest_path)
+        keep = {p.name for p in parts} | set(previous) | {_MANIFEST}
+        for path in self._folder.iterdir():
+            if path.name not in keep:
+                path.unlink(missing_ok=True)
+        for name in list(self._loaded):
+            if name not in keep:
+                del self._loaded[name]
+        for leftover in self._legacy_leftovers():
+            shutil.rmtree(leftover, ignore_errors=True)
+        self._install(_View.of(parts, generation))
+        self._catalog.forget_changes(generation)
+
+    def _install(self, view: _View) -> None:
+        self._view = view
         self.problem = None
         self._seen = self._manifest_stamp()
 
-    # --- loading (readers) --------------------------------------------------------------------------------------
+    # --- loading --------------------------------------------------------------------------------------------------
+    def _read_view(self, *, verify: bool = True) -> _View:
+        """The saved index, checked; FileNotFoundError when (part of) it is missing, DamagedIndexError when it fails
+        a check, ValueError when it is of another format or title weight, other errors when a file does not parse."""
+        manifest = json.loads((self._folder / _MANIFEST).read_text())
+        if not isinstance(manifest, dict) or manifest.get("format") != _FORMAT:
+            raise ValueError("it was saved by an older paperbot (one bm25s index, rebuilt on every ingest)")
+        if manifest["title_repeats"] != self._title_repeats:
+            raise ValueError(f"built with title weight {manifest['title_repeats']}, {self._title_repeats} is "
+                             "configured")
+        parts = []
+        for entry in manifest["segments"]:
+            name = entry["name"]
+            if Path(name).name != name or not name.startswith("segment-"):
+                raise DamagedIndexError(f"the manifest names a file {name!r} outside the index")
+            segment = self._loaded.get(name)
+            if segment is None:
+                path = self._folder / name
+                if verify and entry.get("sha256") is not None and _sha256(path) != entry["sha256"]:
+                    raise DamagedIndexError(f"{name} does not match its checksum")
+                segment = segments.load(path)
+            if segment.size != entry["chunks"]:
+                raise DamagedIndexError(f"{name} holds {segment.size} chunks, the manifest says {entry['chunks']}")
+            deleted = np.unique(np.asarray(entry["deleted"], dtype=np.int64))
+            if len(deleted) and (deleted[0] < 0 or deleted[-1] >= segment.size):
+                raise DamagedIndexError(f"{name}: deleted chunk numbers outside 0..{segment.size - 1}")
+            parts.append(_Part(name, segment, deleted.astype(np.int32)))
+        for part in parts:
+            self._loaded[part.name] = part.segment
+        return _View.of(parts, int(manifest["generation"]))
+
     def ensure_fresh(self) -> None:
         """Readers: use the newest complete index on disk; never build one (see the class docstring)."""
-        if self.problem is None and self._seen is not None and self._generation == self._catalog.generation:
+        if self.problem is None and self._seen is not None and self._view.generation == self._catalog.generation:
             return
         with self._lock:
             seen = self._manifest_stamp()
             if seen is not None and seen == self._seen:
                 return  # no writer has saved since the last look: keep what is installed (stale, or the problem)
-            self._load_newest(self._catalog.generation)
-            self._seen = seen
+            self._load_newest()
 
-    def _manifest_stamp(self) -> tuple[int, int] | None:
+    def _manifest_stamp(self) -> tuple[int, int]:
         try:
             info = (self._folder / _MANIFEST).stat()
         except OSError:
             return (-1, -1)
         return (info.st_ino, info.st_mtime_ns)
 
-    def _load_newest(self, generation: int) -> None:
+    def _load_newest(self) -> None:
         deadline = time.monotonic() + _LOAD_RETRY_SECONDS
         while True:
+            seen = self._manifest_stamp()
             try:
-                loaded = _read(self._folder)
+                view = self._read_view()
                 break
             except (FileNotFoundError, DamagedIndexError) as exc:
-                # Mid-swap by a writer, or really missing / damaged: only time tells them apart.
+                # A segment deleted after a newer manifest replaced the one read, or really missing / damaged:
+                # only time tells them apart.
                 if time.monotonic() >= deadline:
                     self._unusable("missing" if isinstance(exc, FileNotFoundError) and not self._folder.exists()
                                    else f"damaged ({exc})")
+                    self._seen = seen
                     return
                 time.sleep(0.05)
-            except Exception as exc:  # noqa: BLE001 - a damaged file fails inside json, numpy or bm25s in many ways
+            except Exception as exc:  # noqa: BLE001 - a damaged file fails inside json, numpy or zipfile in many ways
                 self._unusable(f"unreadable ({type(exc).__name__}: {exc})")
+                self._seen = seen
                 return
-        if loaded.manifest["title_repeats"] != self._title_repeats:
-            self._unusable(f"built with title weight {loaded.manifest['title_repeats']}, "
-                           f"{self._title_repeats} is configured")
-            return
-        if loaded.manifest["generation"] != generation:
+        if view.generation != self._catalog.generation:
             # A writer has changed the catalog and not yet saved the index (or was killed before it could): the
-            # previous complete index still finds every older paper; the writer's own save replaces it.
-            log.info("using the BM25 index of catalog generation %s (catalog at %s)",
-                     loaded.manifest["generation"], generation)
-        self._install_loaded(loaded)
+            # index it saved before still finds every older paper; the writer's own save brings the new ones.
+            log.info("using the BM25 index of catalog generation %s (catalog at %s)", view.generation,
+                     self._catalog.generation)
+        self._view = view
+        self.problem = None
+        self._seen = seen
 
     def _unusable(self, why: str) -> None:
-        self._model, self._chunk_ids, self._paper_ids, self._vocabulary = None, [], np.array([], dtype=object), set()
-        self._generation = self._catalog.generation
+        self._view = _View.of([], self._catalog.generation)
         self.problem = f"the keyword (BM25) index {self._folder} is {why}; {REPAIR_HINT}"
         log.warning("%s", self.problem)
 
     # --- checking (paperbot doctor) -------------------------------------------------------------------------------
+    def _legacy_leftovers(self) -> list[Path]:
+        # Staging folders of the format-1 save (a killed save could leave them).
+        return [p for p in (self._folder.with_name(self._folder.name + ".new"),
+                            self._folder.with_name(self._folder.name + ".old")) if p.exists()]
+
     def saved(self) -> SavedIndex:
         """What is on disk, checked (checksums and shapes), without loading it into this process or rebuilding it."""
-        leftovers = tuple(str(p) for p in (self._folder.with_name(self._folder.name + ".new"),
-                                           self._folder.with_name(self._folder.name + ".old")) if p.exists())
+        leftovers = [str(p) for p in self._legacy_leftovers()]
+        checker = LexicalIndex(self._folder, self._catalog, title_weight=self._title_repeats)
         try:
-            loaded = _read(self._folder)
-            generation, chunk_ids = int(loaded.manifest["generation"]), list(loaded.manifest["chunk_ids"])
+            view = checker._read_view()
         except FileNotFoundError:
-            if self._folder.exists():
-                return SavedIndex(str(self._folder), None, (), "unreadable (a file of the index is missing)", leftovers)
-            return SavedIndex(str(self._folder), None, (), "missing", leftovers)
+            problem = "unreadable (a file of the index is missing)" if self._folder.exists() else "missing"
+            return SavedIndex(str(self._folder), None, (), problem, tuple(leftovers))
         except DamagedIndexError as exc:
-            return SavedIndex(str(self._folder), None, (), f"damaged ({exc})", leftovers)
-        except Exception as exc:  # noqa: BLE001 - a damaged file fails inside json, numpy or bm25s in many ways
-            return SavedIndex(str(self._folder), None, (), f"unreadable ({type(exc).__name__}: {exc})", leftovers)
-        return SavedIndex(str(self._folder), generation, tuple(chunk_ids), None, leftovers)
+            return SavedIndex(str(self._folder), None, (), f"damaged ({exc})", tuple(leftovers))
+        except Exception as exc:  # noqa: BLE001 - a damaged file fails inside json, numpy or zipfile in many ways
+            return SavedIndex(str(self._folder), None, (), f"unreadable ({type(exc).__name__}: {exc})",
+                              tuple(leftovers))
+        named = {p.name for p in view.parts} | {_MANIFEST}
+        # Files no manifest names: temporary files of a killed save, or segments it wrote before its manifest.
+        # (Segments of the previous manifest are kept on purpose until the next save.)
+        leftovers += [str(p) for p in sorted(self._folder.iterdir()) if p.name not in named and p.suffix == ".tmp"]
+        return SavedIndex(str(self._folder), view.generation, tuple(view.live_chunk_ids()), None, tuple(leftovers))
 
     # --- reading --------------------------------------------------------------------------------------------------
     def chunk_ids(self) -> set[str]:
         self.ensure_fresh()
-        return set(self._chunk_ids)
+        return set(self._view.live_chunk_ids())
 
     def search(self, query: str, n: int, paper_ids: Sequence[str] | None = None) -> list[tuple[str, float]]:
-        """(chunk id, BM25 score) best first; only chunks that share a term with the query."""
+        """(chunk id, BM25 score) best first, ties by chunk id; only chunks that share a term with the query."""
         self.ensure_fresh()
-        model = self._model
-        if model is None or (paper_ids is not None and not paper_ids):
+        view = self._view
+        if not view.n_live or n <= 0 or (paper_ids is not None and not paper_ids):
             return []
-        tokens = [t for t in dict.fromkeys(terms(query)) if t in self._vocabulary]
-        if not tokens:
+        scores = _scores(view, list(dict.fromkeys(terms(query))))
+        if scores is None:
             return []
-        mask = None
         if paper_ids is not None:
-            mask = np.isin(self._paper_ids, list(paper_ids)).astype(np.float32)
-        k = min(n, len(self._chunk_ids))
-        documents, scores = _top_k(model, tokens, k, mask)
-        return [(self._chunk_ids[d], float(s)) for d, s in zip(documents, scores) if s > 0]
+            scores *= np.isin(view.paper_ids, list(paper_ids))
+        return _top(scores, view.chunk_ids, n)
 
 
-def _top_k(model: bm25s.BM25, tokens: list[str], k: int, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    """The k best documents and their scores, from the index's precomputed per-term scores.
+def _scores(view: _View, tokens: list[str]) -> np.ndarray | None:
+    """BM25 of every chunk number (0 for deleted ones), or None when no query term is in the index.
 
-    Same scores as `model.retrieve`, 3-4x faster at 100k chunks (evals/results/scale-bench.md): bm25s adds each
-    term's postings with np.add.at, which is unbuffered; a term lists each document at most once, so a plain
-    fancy-index += is exact. Ties go to the lower document index (chunk id order), so results are stable.
+    IDF is log(1 + (N - df + 0.5) / (df + 0.5)) over the live chunks of all segments, and each posting adds
+    idf * tf / (tf + norm): the formulas bm25s's Lucene variant precomputes at build time.
     """
-    index = model.scores
-    scores = np.zeros(index["num_docs"], dtype=np.float32)
-    for token_id in model.get_tokens_ids(tokens):
-        start, end = index["indptr"][token_id], index["indptr"][token_id + 1]
-        scores[index["indices"][start:end]] += index["data"][start:end]
-    if mask is not None:
-        scores *= mask
-    top = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
-    top = top[np.lexsort((top, -scores[top]))]
-    return top, scores[top]
+    scores = None
+    for token in tokens:
+        postings, df = [], 0
+        for part in view.parts:
+            local = part.segment.vocab.get(token)
+            if local is None:
+                continue
+            start, end = part.segment.indptr[local], part.segment.indptr[local + 1]
+            docs = part.segment.docs[start:end]
+            df += (end - start) if part.live is None else int(np.count_nonzero(part.live[docs]))
+            postings.append((part, docs, part.segment.tf[start:end]))
+        if df == 0:
+            continue
+        idf = np.float32(math.log(1 + (view.n_live - df + 0.5) / (df + 0.5)))
+        if scores is None:
+            scores = np.zeros(len(view.chunk_ids), dtype=np.float32)
+        for part, docs, tf in postings:
+            # A term lists each chunk at most once, so a fancy-index += is exact (no np.add.at needed). float64
+            # products rounded to float32, summed in float32 in query-term order: bm25s's arithmetic, bit for bit.
+            tf64 = tf.astype(np.float64)
+            scores[part.offset + docs] += (np.float64(idf) * (tf64 / (part.norm[docs] + tf64))).astype(np.float32)
+    if scores is not None and view.live is not None:
+        scores *= view.live
+    return scores
+
+
+def _top(scores: np.ndarray, chunk_ids: list[str], n: int) -> list[tuple[str, float]]:
+    """The n best positive scores, ties broken by chunk id (a full build numbers chunks in id order, so this is
+    the order it gave too)."""
+    positive = np.flatnonzero(scores > 0)
+    if len(positive) > n:
+        cut = np.partition(scores[positive], len(positive) - n)[len(positive) - n]
+        positive = positive[scores[positive] >= cut]  # every chunk tied at the cut stays in, for the tie-break
+    ranked = sorted(positive.tolist(), key=lambda d: (-scores[d], chunk_ids[d]))[:n]
+    return [(chunk_ids[d], float(scores[d])) for d in ranked]
+

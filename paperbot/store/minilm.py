@@ -96,7 +96,3 @@ class MiniLMEmbedder:
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         self._ensure_ready()
         return self._function._forward(list(texts), batch_size=self._batch_size)
-
-    def warm_up(self) -> None:
-        """Load the ONNX session now, so the first query is not the one that pays for it."""
-        self.embed(["warm up"])

@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+from paperbot.config import Settings
 from paperbot.terms import Vocabulary, terms, weighted_coverage
+
+DEFAULT_THRESHOLD: float = Settings.model_fields["lexical_support_threshold"].default
 
 
 class SupportScorer(Protocol):
@@ -29,11 +32,11 @@ class LexicalSupportScorer:
 
     name = "lexical"
 
-    def __init__(self, vocabulary: Vocabulary | Callable[[], Vocabulary], threshold: float = 0.6) -> None:
-        # 0.6: fitted on the tune half of SciFact train claims (evals/results/support-model.json, where the
-        # held-out figure is). A callable vocabulary is asked on every call: the facade's is rebuilt after ingests.
+    def __init__(self, vocabulary: Vocabulary | Callable[[], Vocabulary], threshold: float | None = None) -> None:
+        # None: Settings' lexical_support_threshold default, the one fitted value (evals/train_support.py). A
+        # callable vocabulary is asked on every call: the facade's is rebuilt after ingests.
         self._vocabulary = vocabulary
-        self._threshold = threshold
+        self._threshold = DEFAULT_THRESHOLD if threshold is None else threshold
 
     @property
     def threshold(self) -> float:

@@ -1,0 +1,165 @@
+"""Question focus and declines: a supported sentence about a paper the question is not about is marked and, by
+setting, dropped; an answer whose claims do not stand is declined, and so is the model's own "cannot answer"."""
+
+from __future__ import annotations
+
+import pytest
+
+from paperbot.attribution import AttributionPolicy, attribute, declines, describe, question_focus
+from paperbot.own_decline import declines_in_own_words
+from paperbot.terms import Vocabulary
+from paperbot.types import Answer, Evidence
+from tests.test_attribution import EVIDENCE, TableScorer, _assert_valid
+
+SENTINEL = "I cannot answer this from the provided papers."
+TABLE = {("A", "Heavy hitters"): 0.9, ("B", "Speculative decoding"): 0.9, ("C", "Weight quantization"): 0.9}
+FOCUS = {"P1": 0.8, "P2": 0.6, "P3": 0.1}  # P3 barely touches the question; P2 is half as close as P1
+
+
+def _focused(text: str, policy: AttributionPolicy, focus=FOCUS):
+    result = attribute(text, EVIDENCE, TableScorer(TABLE), policy, focus=focus)
+    _assert_valid(result)
+    return result
+
+
+def test_question_focus_is_the_share_of_the_question_each_paper_covers() -> None:
+    vocabulary = Vocabulary(f"{e.title} {e.text}" for e in EVIDENCE)
+    focus = question_focus("Which method keeps heavy-hitter tokens in the KV cache?", EVIDENCE, vocabulary)
+    assert set(focus) == {"P1", "P2", "P3"} and all(0.0 <= v <= 1.0 for v in focus.values())
+    assert focus["P1"] > 0.5 > focus["P3"], "the heavy-hitter paper is what the question is about"
+    assert max(focus, key=focus.get) == "P1"
+
+
+def test_sentences_about_papers_off_the_question_are_marked_kept_or_dropped() -> None:
+    text = "First claimA result holds [P1]. Also claimC result holds. Then claimB result holds [P2]."
+    relative = AttributionPolicy(focus=0.5, off_question="keep")  # P3 (0.1 < 0.5 x 0.8) is off the question
+    kept = _focused(text, relative)
+    assert kept.text == "First claimA result holds [P1]. Also claimC result holds [P3]. Then claimB result holds [P2]."
+    assert [(s.origin, s.off_question, s.dropped) for s in kept.sentences] == [
+        ("cited", False, False), ("attributed", True, False), ("cited", False, False)]
+    assert kept.summary.off_question == 1 and kept.summary.dropped == 0
+
+    dropped = _focused(text, AttributionPolicy(focus=0.5, off_question="drop"))
+    assert dropped.text == "First claimA result holds [P1]. Then claimB result holds [P2]."
+    assert [s.dropped for s in dropped.sentences] == [False, True, False]
+    assert dropped.summary.off_question == 1 and dropped.summary.dropped == 1
+
+    # A floor makes a paper off the question however close the others are: here P2 too.
+    floored = _focused(text, AttributionPolicy(focus_floor=0.7, off_question="drop"))
+    assert floored.text == "First claimA result holds [P1]."
+    # Without focus figures, or with focus 0 and floor 0, nothing is off the question.
+    assert _focused(text, AttributionPolicy(off_question="drop"), focus=None).summary.off_question == 0
+    assert _focused(text, AttributionPolicy(off_question="drop")).summary.off_question == 0
+
+
+def test_focus_never_marks_flagged_sentences_or_a_claim_that_also_cites_an_on_question_paper() -> None:
+    text = "Invented claimZ finding [P3]. Joint claimA and claimC result [P1, P3]."
+    result = _focused(text, AttributionPolicy(focus=0.5, off_question="drop"))
+    assert [(s.origin, s.off_question) for s in result.sentences] == [("unsupported", False), ("cited", False)]
+
+
+def test_an_answer_whose_claims_do_not_stand_is_declined() -> None:
+    text = ("First claimA result holds [P1]. Invented claimZ number [P1]. Another claimY number. "
+            "Also claimC result holds.")
+    policy = AttributionPolicy(focus=0.5, off_question="drop")
+    checked = _focused(text, policy)
+    assert declines(checked.sentences, policy) is None, "one claim of four stands: no minimum share asked"
+    assert declines(checked.sentences, AttributionPolicy(min_supported=0.25)) is None
+    reason = declines(checked.sentences, AttributionPolicy(min_supported=0.5))
+    assert reason == "Only 1 of the model's 4 claims are supported by these papers and on the question"
+
+    off_only = _focused("Also claimC result holds. And claimC again result holds [P3].", policy)
+    assert declines(off_only.sentences, policy) == "No sentence of the model's answer is about what the question asks"
+    unsupported = _focused("Invented claimZ number.", AttributionPolicy(unsupported="drop"))
+    assert declines(unsupported.sentences, policy) == "No sentence of the model's answer is supported by these papers"
+    assert declines(_focused("In summary, yes.", policy).sentences, AttributionPolicy(min_supported=1.0)) is None
+
+
+@pytest.mark.parametrize(("text", "declined"), [
+    (SENTINEL, True),
+    ("Yes. " + SENTINEL, True),
+    ("No. The paper does not answer this question from the provided papers.", True),
+    ("The sources do not mention the BLEU score [P1].", True),
+    ("The information is not available in the provided papers.", True),
+    ("FlightLLM does not provide a speedup on GPUs [P1].", False),
+    ("Fine-tuning a pruned model does not beat training from scratch [P2].", False),
+    ("Big Little Decoder reaches 40 BLEU [P1]. The papers do not state the price.", False),
+    ("No. [P1].", False),
+    ("", False),
+])
+def test_the_models_own_words_for_cannot_answer_are_a_decline(text: str, declined: bool) -> None:
+    assert declines_in_own_words(text, SENTINEL) is declined
+
+
+def test_describe_names_off_question_sentences_and_what_was_dropped() -> None:
+    checked = _focused("First claimA result holds [P1]. Also claimC result holds.",
+                       AttributionPolicy(focus=0.5, off_question="drop"))
+    answer = Answer(question="q", text=checked.text, mode="llm", model="m", search_query="q", citations=(),
+                    sentences=checked.sentences, evidence=tuple(EVIDENCE), abstained=False,
+                    attribution=checked.summary)
+    assert describe(answer) == ("checked (table): 1 key attributed, 1 sentence off the question (1 dropped); "
+                                "1 sentence kept the model's keys")
+
+
+def test_focus_reads_only_the_titles_and_sentences_shown() -> None:
+    """question_focus reads titles and shown sentences only: a paper whose sentences were cut reads as less focused."""
+    vocabulary = Vocabulary(f"{e.title} {e.text}" for e in EVIDENCE)
+    cut = Evidence("P1", "h2o", "Heavy hitters", None, 2023, ("Throughput improves by 29x.",), 1, 1.0)
+    question = "Which method keeps heavy-hitter tokens in the KV cache?"
+    assert question_focus(question, [cut], vocabulary)["P1"] < question_focus(question, EVIDENCE[:1], vocabulary)["P1"]
+
+
+# --- through the facade, against the real fake OpenAI server ------------------------------------------------------
+
+from tests.test_attribution_llm import QUESTION, _claim, _sources, assert_valid, llm_bot  # noqa: E402,F401
+
+
+def test_a_model_writing_about_a_paper_off_the_question_loses_that_sentence(llm_bot, fake_openai) -> None:  # noqa: F811
+    bot = llm_bot(attribution_focus=1.0, attribution_focus_floor=0.0, off_question="drop")
+    prepared = bot.prepare(QUESTION)
+    focus = question_focus(prepared.search_query, prepared.evidence, bot.vocabulary())
+    best, worst = max(focus, key=focus.get), min(focus, key=focus.get)
+    assert focus[worst] < focus[best], "the demo store's papers differ in how much they are about the question"
+
+    def respond(body: dict) -> str:
+        sources = _sources(body)
+        return f"{_claim(sources[best])} [{best}]. {_claim(sources[worst])} [{worst}]."
+
+    fake_openai.responder = respond
+    answer = bot.ask(QUESTION)
+    assert not answer.abstained
+    assert [(s.keys, s.off_question, s.dropped) for s in answer.sentences] == [
+        ((best,), False, False), ((worst,), True, True)]
+    assert f"[{worst}]" in answer.raw_text and cited_keys_of(answer) == [best]
+    assert answer.attribution.off_question == 1
+    assert_valid(answer)
+
+    kept = llm_bot(attribution_focus=1.0, off_question="keep").ask(QUESTION)
+    assert [s.off_question for s in kept.sentences] == [False, True] and cited_keys_of(kept) == [best, worst]
+
+
+def cited_keys_of(answer: Answer) -> list[str]:
+    return [c.key for c in answer.citations]
+
+
+def test_a_model_saying_it_cannot_answer_in_its_own_words_is_a_decline(llm_bot, fake_openai) -> None:  # noqa: F811
+    fake_openai.responder = "No. The provided papers do not answer this question."
+    answer = llm_bot().ask(QUESTION)
+    assert answer.abstained and answer.citations == () and answer.nearest_papers
+    assert answer.raw_text == "No. The provided papers do not answer this question."
+
+
+def test_an_answer_mostly_unsupported_is_declined_by_setting(llm_bot, fake_openai) -> None:  # noqa: F811
+    def respond(body: dict) -> str:
+        sources = _sources(body)
+        key = next(iter(sources))
+        return (f"{_claim(sources[key])} [{key}]. Quantum gravity explains rotating black holes [{key}]. "
+                "The method was first deployed on a lunar base in 1969.")
+
+    fake_openai.responder = respond
+    assert not llm_bot().ask(QUESTION).abstained, "by default a flagged answer stands, its flags shown"
+    answer = llm_bot(min_supported=0.5).ask(QUESTION)
+    assert answer.abstained and answer.citations == ()
+    assert answer.text == ("I cannot answer this from the provided papers. (Only 1 of the model's 3 claims are "
+                           "supported by these papers and on the question.)")
+    assert [s.origin for s in answer.sentences] == ["cited", "unsupported", "unsupported"]
