@@ -1,16 +1,20 @@
 """Foundation benchmark: ingest throughput vs the raw embedding model, query latency vs dense-only Chroma, and
-retrieval quality (dense / lexical / hybrid) on SciFact train, all measured in one run.
+retrieval quality (dense / lexical / hybrid) on SciFact train, all measured in one run; and, with --startup,
+cold process start of the browsing commands against `python -c pass` in the same run.
 
     python -m evals.bench --datasets ../shared/datasets --corpus ../shared/corpus/inference-cost-papers.txt
+    python -m evals.bench --startup --corpus ../shared/corpus/inference-cost-papers.txt
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import random
 import subprocess
+import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -55,6 +59,60 @@ def quality(bot: PaperBot, queries: dict[str, str], qrels: dict, modes: list[str
     return scores
 
 
+STARTUP_COMMANDS = {"help": ["--help"], "papers": ["papers"], "show": ["show", "{paper}"], "stats": ["stats"]}
+
+
+def startup_times(store: Path, runs: int) -> dict:
+    """Wall time of `runs` fresh processes per command, the commands interleaved round by round so that machine
+    load hits each alike; `python -c pass` is the baseline: the interpreter start no command can avoid."""
+    script = Path(sys.executable).with_name("paperbot")
+    bot = PaperBot(Settings(data_dir=store), must_exist=True)
+    paper = bot.papers()[0].id
+    bot.close()
+    commands = {"python -c pass": [sys.executable, "-c", "pass"]}
+    for name, args in STARTUP_COMMANDS.items():
+        commands[f"paperbot {name}"] = [str(script), "--data-dir", str(store), *(a.format(paper=paper) for a in args)]
+    env = {**os.environ, "ANONYMIZED_TELEMETRY": "False", "GRADIO_ANALYTICS_ENABLED": "False"}
+    seconds: dict[str, list[float]] = {name: [] for name in commands}
+    for _ in range(runs):
+        for name, argv in commands.items():
+            started = time.perf_counter()
+            subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, check=True, timeout=120)
+            seconds[name].append(time.perf_counter() - started)
+    base = percentile(seconds["python -c pass"], 50)
+    return {name: {"median_s": round(percentile(v, 50), 3), "p90_s": round(percentile(v, 90), 3),
+                   "median_over_python": round(percentile(v, 50) / base, 2), "runs": [round(x, 3) for x in v]}
+            for name, v in seconds.items()}
+
+
+def startup_main(args: argparse.Namespace) -> None:
+    store = args.work_dir.resolve() / "startup-store"
+    if not (store / "papers.sqlite3").exists():
+        PaperBot(Settings(data_dir=store)).ingest([args.corpus])  # once; later runs reuse it
+    with open("/proc/loadavg") as handle:
+        load_before = handle.read().split()[:3]
+    results = {"when": datetime.now(timezone.utc).isoformat(timespec="seconds"), "git": git_revision(),
+               "machine": f"{platform.machine()}, {os.cpu_count()} cores, python {platform.python_version()}",
+               "load_average_before": load_before, "runs": args.startup_runs,
+               "commands": startup_times(store, args.startup_runs)}
+    with open("/proc/loadavg") as handle:
+        results["load_average_after"] = handle.read().split()[:3]
+    out = args.out.with_name("startup-bench.md") if args.out.name == "foundation-bench.md" else args.out
+    out.with_suffix(".json").write_text(json.dumps(results, indent=2))
+    lines = ["# Cold start of the command line", "",
+             f"Run {results['when']} at git {results['git']} on {results['machine']}; load average "
+             f"{' '.join(results['load_average_before'])} before, {' '.join(results['load_average_after'])} after "
+             "(other work was running: absolute times scale with load, the ratio to `python -c pass` less so).", "",
+             "Command: `python -m evals.bench --startup --corpus ../shared/corpus/inference-cost-papers.txt "
+             f"--startup-runs {args.startup_runs}` (a fresh process per run, commands interleaved; the store holds "
+             "the demo corpus, 115 papers)", "",
+             "| command | median s | p90 s | median / `python -c pass` |", "|---|---|---|---|"]
+    for name, m in results["commands"].items():
+        lines.append(f"| `{name}` | {m['median_s']:.3f} | {m['p90_s']:.3f} | {m['median_over_python']:.2f} |")
+    out.write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
 def git_revision() -> str:
     try:
         return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
@@ -64,7 +122,7 @@ def git_revision() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--datasets", type=Path, required=True, help="folder holding scifact/ (BEIR layout)")
+    parser.add_argument("--datasets", type=Path, help="folder holding scifact/ (BEIR layout)")
     parser.add_argument("--corpus", type=Path, required=True, help="the demo corpus (daily-papers page)")
     parser.add_argument("--work-dir", type=Path, default=Path("bench-data"), help="stores built by the benchmark")
     parser.add_argument("--raw-sample", type=int, default=600, help="chunks embedded directly for the model baseline")
@@ -72,7 +130,15 @@ def main() -> None:
                         help="SciFact abstracts ingested for the throughput figures (0: all 5,183)")
     parser.add_argument("--out", type=Path, default=Path("evals/results/foundation-bench.md"))
     parser.add_argument("--render-only", action="store_true", help="rewrite the Markdown from the saved JSON")
+    parser.add_argument("--startup", action="store_true",
+                        help="only the cold-start benchmark (evals/results/startup-bench.md)")
+    parser.add_argument("--startup-runs", type=int, default=10, help="fresh processes per command")
     args = parser.parse_args()
+    if args.startup:
+        startup_main(args)
+        return
+    if args.datasets is None:
+        parser.error("--datasets is required (except with --startup)")
     if args.render_only:
         args.out.write_text(render(json.loads(args.out.with_suffix(".json").read_text()), args))
         return

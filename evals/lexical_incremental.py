@@ -24,6 +24,8 @@ import hashlib
 import json
 import os
 import platform
+import random
+import re
 import resource
 import shutil
 import sqlite3
@@ -37,10 +39,9 @@ from pathlib import Path
 import numpy as np
 
 from evals.bench import git_revision, percentile
-from paperbot.sentences import sentence_spans
 from paperbot.types import Chunk, Paper
 
-RESULTS = Path("evals/results/lexical-incremental")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9])")
 TITLE_REPEATS = 2  # the default title weight
 
 
@@ -68,27 +69,57 @@ def _base_papers(datasets: Path, corpus: Path) -> list[Paper]:
     return [p for p in real_papers(datasets, corpus) if not p.id.startswith("scifact:")]
 
 
+def _sentence_starts(text: str) -> list[int]:
+    return [0] + [m.end() for m in _SENTENCE_END.finditer(text)]
+
+
+def _copy(paper: Paper, n: int) -> Paper:
+    """Synthetic copy n of a real paper as evals/synthetic.py makes them (sentences shuffled, a few words dropped),
+    with a regex sentence split instead of nupunkt: 100k copies must be cheap on a shared 2-core machine."""
+    rng = random.Random(f"{n}:{paper.id}")
+    starts = _sentence_starts(paper.abstract) + [len(paper.abstract)]
+    sentences = [paper.abstract[a:b].strip() for a, b in zip(starts, starts[1:]) if paper.abstract[a:b].strip()]
+    rng.shuffle(sentences)
+    words = [w for w in " ".join(sentences).split() if rng.random() >= 0.03]
+    return replace(paper, id=f"synthetic-{n}:{paper.id}", title=f"[synthetic {n}] {paper.title}",
+                   abstract=" ".join(words))
+
+
 def _two_chunks(paper: Paper) -> list[Chunk]:
     """About two chunks per abstract, cut at a sentence boundary (the real chunker gives 2.0 per paper on these
     corpora, evals/results/scale-bench.md); cheap, so 200k chunks need no tokenizer."""
-    spans = sentence_spans(paper.abstract) or [(0, len(paper.abstract))]
-    cut = spans[len(spans) // 2][0] if len(spans) > 1 else len(paper.abstract)
+    starts = _sentence_starts(paper.abstract)
+    cut = starts[len(starts) // 2] if len(starts) > 1 else len(paper.abstract)
     pieces = [(0, cut), (cut, len(paper.abstract))] if cut < len(paper.abstract) else [(0, cut)]
     return [Chunk(f"{paper.id}#{i}", paper.id, paper.title, i, paper.abstract[s:e].strip(), s, e, 1, 1)
             for i, (s, e) in enumerate(pieces)]
 
 
-def _catalog_rows(args, size: int) -> tuple[list[tuple], list[tuple]]:
-    """(base rows of about `size` chunks, rows of 100 new SciFact papers) as (chunk id, paper id, title, text)."""
-    from evals.synthetic import papers_for_chunks
+def _catalog_rows(args, size: int, cache: Path | None = None) -> tuple[list[tuple], list[tuple]]:
+    """(base rows of about `size` chunks, rows of 100 new SciFact papers) as (chunk id, paper id, title, text);
+    kept in `cache` so every engine of a size reads the same rows without splitting sentences again."""
+    if cache is not None and cache.exists():
+        base, new = json.loads(cache.read_text())
+        return [tuple(r) for r in base], [tuple(r) for r in new]
     from paperbot.loaders import load_papers
 
     base = _base_papers(args.datasets, args.corpus)
-    counts = {p.id: len(_two_chunks(p)) for p in base}
-    rows = [(c.id, c.paper_id, c.title, c.text) for p in papers_for_chunks(base, counts, size) for c in _two_chunks(p)]
+    random.Random(0).shuffle(base)
+    rows: list[tuple] = []
+    n = 0
+    while len(rows) < size:
+        for paper in base:
+            if len(rows) >= size:
+                break
+            rows += [(c.id, c.paper_id, c.title, c.text) for c in _two_chunks(paper if n == 0 else _copy(paper, n))]
+        n += 1
     scifact = load_papers([args.datasets / "scifact" / "corpus.jsonl"]).papers
     new = [replace(p, id=f"scifact:{p.id}") for p in scifact if _sha_pick(p.id)][:100]
-    return sorted(rows), sorted((c.id, c.paper_id, c.title, c.text) for p in new for c in _two_chunks(p))
+    out = sorted(rows), sorted((c.id, c.paper_id, c.title, c.text) for p in new for c in _two_chunks(p))
+    if cache is not None:
+        cache.with_suffix(".tmp").write_text(json.dumps(out))
+        cache.with_suffix(".tmp").replace(cache)
+    return out
 
 
 def _sha_pick(pid: str) -> bool:
@@ -111,6 +142,7 @@ class Bm25sFull:
         import bm25s
 
         self.rows = sorted(rows)
+        self.folder = folder
         self.model = bm25s.BM25(k1=1.5, b=0.75, method="lucene")
         self.model.index(_documents(self.rows), show_progress=False)
         shutil.rmtree(folder, ignore_errors=True)
@@ -118,6 +150,9 @@ class Bm25sFull:
 
     def add(self, rows, folder: Path) -> None:
         self.build(self.rows + list(rows), folder)
+
+    # The add is a full build of everything: child_engine builds once, with the new papers, and reports it as both.
+    builds_with_new = True
 
     def search(self, tokens: list[str], n: int) -> list[str]:
         index, vocab = self.model.scores, self.model.vocab_dict
@@ -245,18 +280,22 @@ def child_engine(spec: dict) -> dict:
     from paperbot.terms import terms
 
     args = argparse.Namespace(datasets=Path(spec["datasets"]), corpus=Path(spec["corpus"]))
-    rows, new = _catalog_rows(args, spec["size"])
+    rows, new = _catalog_rows(args, spec["size"], Path(spec["work_dir"]) / f"rows-{spec['size']}.json")
     engine = ENGINES[spec["engine"]]()
     folder = Path(spec["work_dir"]) / f"{spec['engine']}-{spec['size']}"
     gc.collect()
     rss = _rss_mb()
     started = time.perf_counter()
-    engine.build(rows, folder)
-    build = time.perf_counter() - getattr(engine, "timed_from", started)
+    if getattr(engine, "builds_with_new", False):
+        engine.build(rows + new, folder)
+        build = add = time.perf_counter() - started
+    else:
+        engine.build(rows, folder)
+        build = time.perf_counter() - getattr(engine, "timed_from", started)
+        started = time.perf_counter()
+        engine.add(new, folder)
+        add = time.perf_counter() - started
     build_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    started = time.perf_counter()
-    engine.add(new, folder)
-    add = time.perf_counter() - started
     queries = [list(dict.fromkeys(terms(q))) for q in _queries(args.datasets, spec["queries"] + 1)]
     engine.search(queries[0], 100)  # warm-up, excluded
     times, rankings = [], []
@@ -314,36 +353,34 @@ def engines(args) -> None:
                 step["top10_identical_share"] = round(float(np.mean([a == b for a, b in zip(ours, ref)])), 4)
             print(json.dumps(step), flush=True)
             steps.append(step)
-            shutil.rmtree(work / f"{engine}-{size}", ignore_errors=True)
+            if not (args.keep_stores and engine == "segments"):
+                shutil.rmtree(work / f"{engine}-{size}", ignore_errors=True)
             results["engines"] = steps
             _save(args, results)
 
 
+def finish(args) -> None:
+    """Merge engine steps from other runs' JSON (--merge; e.g. a size run on its own), fill in agreement with the
+    bm25s-full rankings of the same size, and render."""
+    results = _results(args)
+    steps = {(s["engine"], s["size_target"]): s for s in results.get("engines", [])}
+    for path in args.merge:
+        other = json.loads(path.read_text())
+        steps.update({(s["engine"], s["size_target"]): s for s in other.get("engines", [])})
+        results.setdefault("engines_other_runs", []).append(other["engines_run"])
+    work = args.work_dir.resolve() / "engines"
+    for (engine, size), step in steps.items():
+        reference, ours = work / f"rankings-bm25s-full-{size}.json", work / f"rankings-{engine}-{size}.json"
+        if reference.exists() and ours.exists():
+            ref, got = json.loads(reference.read_text()), json.loads(ours.read_text())
+            step["top10_agreement"] = round(float(np.mean([len(set(a) & set(b)) / len(b) if b else float(not a)
+                                                           for a, b in zip(got, ref)])), 4)
+            step["top10_identical_share"] = round(float(np.mean([a == b for a, b in zip(got, ref)])), 4)
+    results["engines"] = list(steps.values())
+    _save(args, results)
+
+
 # --- the acceptance store and ingest -----------------------------------------------------------------------------
-class PlaceholderEmbedder:
-    """The real embedder's id, tokenizer and limits, but a seeded random unit vector per text: the store's dense
-    side only has to exist (its cost is Chroma's HNSW insert, the same for any vector); nothing dense is measured
-    on these vectors."""
-
-    def __init__(self, real) -> None:
-        self._real = real
-
-    id = property(lambda self: self._real.id)
-    max_tokens = property(lambda self: self._real.max_tokens)
-    special_tokens = property(lambda self: self._real.special_tokens)
-
-    def count_tokens(self, texts):
-        return self._real.count_tokens(texts)
-
-    def embed(self, texts):
-        out = np.empty((len(texts), 384), dtype=np.float32)
-        for i, text in enumerate(texts):
-            seed = int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
-            v = np.random.default_rng(seed).normal(size=384)
-            out[i] = v / np.linalg.norm(v)
-        return out
-
-
 class TimedEmbedder:
     """The real embedder, with the seconds spent in `embed` added up (what "beyond embedding" subtracts)."""
 
@@ -369,25 +406,35 @@ class TimedEmbedder:
 
 
 def _store_settings(args):
+    """The acceptance store: --data-dir / --collection (e.g. the kept 200k segments engine folder, collection
+    "catalog"), else the one `store` builds."""
     from paperbot import Settings
 
+    if args.data_dir is not None:
+        return Settings(data_dir=args.data_dir.resolve(), collection=args.collection)
     return Settings(data_dir=args.work_dir.resolve() / "store", collection="lexical-200k")
 
 
 def store(args) -> None:
-    """Grow the acceptance store to about --size chunks through PaperBot.ingest_papers (the real chunker)."""
-    from evals.synthetic import papers_for_chunks
+    """The acceptance store: a catalog of about --size chunks (the engines' rows, written directly) and its BM25
+    index; Chroma starts empty (filling its HNSW index with 200k vectors is out of reach on this shared machine,
+    so the dense side of an ingest is measured on a small collection: see the report's notes)."""
     from paperbot import PaperBot
 
-    settings = _store_settings(args)
-    bot = PaperBot(settings)
-    bot = PaperBot(settings, embedder=PlaceholderEmbedder(bot.embedder))
-    base = _base_papers(args.datasets, args.corpus)
-    counts = {p.id: c for p, c in zip(base, (len(x) for x in bot.chunker.chunk_many(base)))}
+    rows, _ = _catalog_rows(args, args.size, args.work_dir.resolve() / "engines" / f"rows-{args.size}.json")
+    bot = PaperBot(_store_settings(args))
+    by_paper: dict[str, list[Chunk]] = {}
+    for cid, pid, title, text in rows:
+        chunks = by_paper.setdefault(pid, [])
+        chunks.append(Chunk(cid, pid, title, len(chunks), text, 0, len(text), 1, 1))
+    entries = [(Paper(pid, chunks[0].title, " ".join(c.text for c in chunks)), "synthetic", chunks)
+               for pid, chunks in by_paper.items()]
+    for start in range(0, len(entries), 2000):
+        bot.catalog.write(entries[start:start + 2000])
     started = time.perf_counter()
-    report = bot.ingest_papers(papers_for_chunks(base, counts, args.size))
-    print(json.dumps({"papers": report.papers_seen, "chunks_written": report.chunks_written,
-                      "chunks": bot.vectors.count(), "seconds": round(time.perf_counter() - started, 1)}), flush=True)
+    bot.lexical.rebuild()
+    print(json.dumps({"papers": len(entries), "chunks": bot.catalog.counts()[1],
+                      "bm25_build_s": round(time.perf_counter() - started, 1)}), flush=True)
 
 
 def child_ingest(spec: dict) -> dict:
@@ -396,7 +443,7 @@ def child_ingest(spec: dict) -> dict:
     from paperbot import PaperBot, Settings
     from paperbot.loaders import load_papers
 
-    settings = Settings(data_dir=Path(spec["data_dir"]), collection="lexical-200k")
+    settings = Settings(data_dir=Path(spec["data_dir"]), collection=spec["collection"])
     bot = PaperBot(settings)
     embedder = TimedEmbedder(bot.embedder)
     bot = PaperBot(settings, embedder=embedder)
@@ -433,9 +480,11 @@ def child_ingest(spec: dict) -> dict:
 def ingest(args) -> None:
     results = _results(args)
     runs = []
-    spec = {"data_dir": str(_store_settings(args).data_dir), "datasets": str(args.datasets.resolve())}
+    settings = _store_settings(args)
+    spec = {"data_dir": str(settings.data_dir), "collection": settings.collection,
+            "datasets": str(args.datasets.resolve())}
     for i in range(args.repeats):
-        run = _child("ingest", {**spec, "rebuild": i == 0})
+        run = _child("ingest", {**spec, "rebuild": False})
         print(json.dumps(run), flush=True)
         runs.append(run)
     results["ingest"] = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "git": git_revision(),
@@ -448,7 +497,7 @@ def child_query(spec: dict) -> dict:
     """Hybrid `bot.search` latency at the store's size (as evals/scale.py times it), and BM25 alone."""
     from paperbot import PaperBot, Settings
 
-    bot = PaperBot(Settings(data_dir=Path(spec["data_dir"]), collection="lexical-200k"))
+    bot = PaperBot(Settings(data_dir=Path(spec["data_dir"]), collection=spec["collection"]))
     queries = _queries(Path(spec["datasets"]), spec["queries"] + 1)
     bot.search(queries[0], k=10)
     hybrid, lexical = [], []
@@ -465,8 +514,9 @@ def child_query(spec: dict) -> dict:
 
 def query(args) -> None:
     results = _results(args)
-    spec = {"data_dir": str(_store_settings(args).data_dir), "datasets": str(args.datasets.resolve()),
-            "queries": args.queries}
+    settings = _store_settings(args)
+    spec = {"data_dir": str(settings.data_dir), "collection": settings.collection,
+            "datasets": str(args.datasets.resolve()), "queries": args.queries}
     results["query"] = {**_child("query", spec), "when": datetime.now(UTC).isoformat(timespec="seconds"),
                         "git": git_revision(), "machine": _machine(),
                         "command": " ".join(["python -m evals.lexical_incremental"] + sys.argv[1:])}
@@ -483,7 +533,11 @@ def ndcg(args) -> None:
     from paperbot import PaperBot, Settings
 
     bot = PaperBot(Settings(data_dir=args.data_dir.resolve(), collection=args.collection))
+    bot.refresh_lexical_index()  # a store whose ingest was stopped early has a catalog but maybe no index yet
     split = load_split(args.datasets / "scifact", "train")
+    # A partial store (an ingest stopped early): only claims whose every cited abstract is in it.
+    present = {p.id for p in bot.papers()}
+    split.queries = {q: t for q, t in split.queries.items() if set(split.qrels.get(q, {})) <= present}
     old = Bm25sFull()
     old.build(bot.catalog.lexical_rows(), args.work_dir.resolve() / "ndcg-bm25s")
 
@@ -507,7 +561,7 @@ def ndcg(args) -> None:
             out[f"{name}_{mode}_ndcg10"] = round(means["ndcg@10"], 4)
             print(name, mode, out[f"{name}_{mode}_ndcg10"], flush=True)
     results = _results(args)
-    results["ndcg"] = {**out, "queries": len(split.queries), "chunks": bot.vectors.count(),
+    results["ndcg"] = {**out, "queries": len(split.queries), "chunks": bot.vectors.count(), "papers": len(present),
                        "when": datetime.now(UTC).isoformat(timespec="seconds"), "git": git_revision(),
                        "command": " ".join(["python -m evals.lexical_incremental"] + sys.argv[1:])}
     _save(args, results)
@@ -526,8 +580,9 @@ def render(results: dict) -> str:
                   f"{run['machine']}. Command: `{run['command']}`.", "",
                   "*build*: index from the whole catalog (seconds; for *segments* the catalog write is not "
                   "included). *add 100 papers*: one ingest's index work after the catalog holds 100 new SciFact "
-                  "abstracts (bm25s-full: a full rebuild, as every ingest did; segments: catalog write + "
-                  "`refresh`). Query: 100 candidates for each SciFact train claim, first excluded. *top-10 "
+                  "abstracts (bm25s-full: a full rebuild, as every ingest did, so build and add are one build of "
+                  "base + new papers, timed once; segments: catalog write + `refresh`; fts5 / tantivy: insert + "
+                  "commit). *peak RSS*: the step's process, rows of the catalog in memory included. Query: 100 candidates for each SciFact train claim, first excluded. *top-10 "
                   "agreement*: share of bm25s-full's top 10 in the engine's top 10 (*identical*: same 10 in the "
                   "same order).", "",
                   "| chunks | engine | build s | add 100 papers s | peak RSS MB | on disk MB | query p50 / p95 ms | "
@@ -565,9 +620,10 @@ def render(results: dict) -> str:
     if results.get("ndcg"):
         n = results["ndcg"]
         lines += ["", "## nDCG@10 on SciFact train: new index against the old full rebuild", "",
-                  f"Run {n['when']} at git {n['git']}. Command: `{n['command']}`. All {n['queries']} train claims "
-                  f"on a store of the SciFact corpus ({n['chunks']:,} chunks, real MiniLM vectors); the same "
-                  "Retriever, dense side and fusion, with each lexical index in turn.", "",
+                  f"Run {n['when']} at git {n['git']}. Command: `{n['command']}`. The {n['queries']} train claims "
+                  f"whose every cited abstract is in the store: {n['papers']:,} SciFact papers ({n['chunks']:,} "
+                  "chunks, real MiniLM vectors; the SciFact ingest was stopped early for time, so not all 5,183); "
+                  "the same Retriever, dense side and fusion, with each lexical index in turn.", "",
                   "| index | hybrid nDCG@10 | lexical nDCG@10 |", "|---|---|---|",
                   f"| bm25s full rebuild (before) | {n['bm25s-full_hybrid_ndcg10']} | {n['bm25s-full_lexical_ndcg10']} |",
                   f"| segments (now) | {n['segments_hybrid_ndcg10']} | {n['segments_lexical_ndcg10']} |"]
@@ -583,7 +639,7 @@ def main() -> None:
         print(json.dumps(phase(spec)), flush=True)
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("action", choices=["engines", "store", "ingest", "query", "ndcg", "render"])
+    parser.add_argument("action", choices=["engines", "store", "ingest", "query", "ndcg", "finish", "render"])
     parser.add_argument("--datasets", type=Path, default=Path("../shared/datasets"))
     parser.add_argument("--corpus", type=Path, default=Path("../shared/corpus/inference-cost-papers.txt"))
     parser.add_argument("--work-dir", type=Path, default=Path("bench-data/lexical"))
@@ -591,15 +647,19 @@ def main() -> None:
     parser.add_argument("--engines", nargs="+", default=list(ENGINES), choices=list(ENGINES))
     parser.add_argument("--size", type=int, default=200000, help="store: chunks to grow the store to")
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--keep-stores", action="store_true",
+                        help="engines: keep the segments engine's catalog and index (a store for `ingest`)")
     parser.add_argument("--repeats", type=int, default=3, help="ingest: runs of the 100-paper ingest")
-    parser.add_argument("--data-dir", type=Path, help="ndcg: the data dir of a store of the SciFact corpus")
-    parser.add_argument("--collection", default="scifact", help="ndcg: its collection")
+    parser.add_argument("--data-dir", type=Path, help="ndcg / ingest / query: the store's data dir")
+    parser.add_argument("--collection", default="scifact", help="its collection")
+    parser.add_argument("--merge", type=Path, nargs="*", default=[], help="finish: other runs' JSON to merge in")
     parser.add_argument("--out", type=Path, default=Path("evals/results/lexical-incremental.md"))
     args = parser.parse_args()
     if args.action == "render":
         args.out.write_text(render(_results(args)))
         return
-    {"engines": engines, "store": store, "ingest": ingest, "query": query, "ndcg": ndcg}[args.action](args)
+    {"engines": engines, "store": store, "ingest": ingest, "query": query, "ndcg": ndcg, "finish": finish
+     }[args.action](args)
 
 
 if __name__ == "__main__":

@@ -111,7 +111,8 @@ class PaperBot:
         from paperbot.store.minilm import MiniLMEmbedder
 
         return MiniLMEmbedder(
-            self.settings.minilm_dir, batch_size=self.settings.embed_batch_size, stamp_dir=self.settings.data_dir
+            self.settings.minilm_dir, batch_size=self.settings.embed_batch_size, stamp_dir=self.settings.data_dir,
+            fused_dir=self.settings.fused_models_dir if self.settings.embed_fused else None,
         )
 
     @property

@@ -53,8 +53,12 @@ def select_sentences(
                    + weighted_coverage(own_terms, sentence_terms | title_terms, vocabulary)) / 2
             if wanted.any and wanted.satisfied_by(sentence):
                 # It gives what is asked ("2x higher throughput" for "how much faster?"), in other words than the
-                # question's; a follow-up says little besides what it asks, so that is most of its topic.
-                own = max(own, 1.0 if context_terms else 0.5)
+                # question's; a follow-up says little besides what it asks, so that is most of its topic. Any
+                # other question: only in a paper its title shows is on the topic ("Alipay" in Lookahead's).
+                if context_terms:
+                    own = max(own, 1.0)
+                elif weighted_coverage(own_terms, sentence_terms | set(terms(item.title)), vocabulary) >= 0.5:
+                    own = max(own, 0.5)
             context = weighted_coverage(context_terms, sentence_terms, vocabulary) if context_terms else 0.0
             if not own and not context:
                 continue  # shares no topic word with the question: off-topic, however well it scores otherwise

@@ -78,6 +78,20 @@ def test_ask_returns_a_cited_extractive_answer(client):
     assert all(s["supported"] for s in answer["sentences"]), "extractive sentences are quoted, hence supported"
 
 
+def test_extractive_follow_up_answers_what_it_newly_asks(client):
+    kv = "Which papers reduce KV cache memory, and by how much?"
+    first = client.predict(kv, api_name="/ask", mode="extractive")
+    history = [{"role": "user", "content": kv}, {"role": "assistant", "content": first["text"]}]
+    second = client.predict("How much faster is it?", history, api_name="/ask", mode="extractive")
+    assert not second["abstained"] and second["text"] != first["text"], "the follow-up is not the first answer again"
+    assert not {s["sentence"] for s in second["sentences"]} & {s["sentence"] for s in first["sentences"]}
+    assert re.search(r"(throughput|latency|speed-?up|faster)[^\n]*\d|\d[^\n]*(throughput|latency|faster)",
+                     second["text"], re.IGNORECASE), second["text"]
+    assert {c["paper_id"] for c in first["citations"]} & {c["paper_id"] for c in second["citations"]}
+    keys = re.findall(r"\[(P\d+)\]", second["text"])
+    assert list(dict.fromkeys(keys)) == [f"P{i}" for i in range(1, len(set(keys)) + 1)], "numbered 1..n, no gaps"
+
+
 def test_ask_without_an_answer_lists_the_nearest_papers(client):
     answer = client.predict("What does the Zorblax-9 protocol say about quantum knitting?", api_name="/ask",
                             mode="extractive")

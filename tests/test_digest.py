@@ -92,6 +92,56 @@ def test_query_digest_covers_only_the_matching_papers(demo_bot):
     assert digest.query and "speculative decoding" in digest_markdown(digest)
 
 
+def test_a_query_digest_keeps_the_papers_that_match_and_quotes_sentences_that_stand_alone(demo_bot):
+    from paperbot.standalone import self_contained
+
+    digest = demo_bot.digest(query="KV cache", mode="extractive")
+    papers = {p.id: p for p in demo_bot.papers()}
+    assert 2 <= len(digest.papers) < demo_bot.digest_k, "a relevance floor, not a fixed k"
+    kept = [papers[p.paper_id] for p in digest.papers]
+    assert all(re.search(r"\bKV\b|key-value", f"{p.title} {p.abstract}") for p in kept[3:])
+    assert not any(p.title.startswith("LLM in a flash") for p in kept), "it never mentions the KV cache"
+    assert all(self_contained(c.sentence.text) for theme in digest.themes for c in theme.cited)
+    assert all(" " in theme.keywords[0] for theme in digest.themes), "themes are named by two-word phrases"
+
+
+def test_sentences_that_lean_on_their_context_are_not_self_contained():
+    from paperbot.standalone import self_contained
+
+    for leaning in ("Within this flash memory-informed framework, we introduce two principal techniques.",
+                    "These tokens contribute most of the value.", "To address this, we propose X.",
+                    "However, it is slow.", "As shown in Fig. 2, the method wins.",
+                    "The aforementioned issues remain."):
+        assert not self_contained(leaning), leaning
+    for standing in ("In this paper, we introduce SwiftKV, which cuts prefill compute by 50%.",
+                     "Speculative decoding accelerates inference with a small draft model."):
+        assert self_contained(standing), standing
+
+
+def test_matching_papers_is_a_relevance_floor_and_themes_prefer_phrases():
+    from paperbot.digest import matching_papers
+    from paperbot.keywords import theme_keywords
+    from paperbot.terms import Vocabulary
+    from paperbot.types import Paper
+
+    def paper(n: int, abstract: str) -> Paper:
+        return Paper(f"p{n}", f"Paper {n}", abstract)
+
+    found = [paper(1, "Dense search liked it."), paper(2, "Nothing relevant here."), paper(3, "Also unrelated."),
+             paper(4, "We compress the KV cache by 4x."), paper(5, "Diffusion models sample faster."),
+             paper(6, "Eviction keeps a small KV cache.")]
+    vocabulary = Vocabulary(p.abstract for p in found)
+    assert [p.id for p in matching_papers("KV cache", found, vocabulary)] == ["p1", "p2", "p3", "p4", "p6"]
+    groups = [[paper(1, "KV cache eviction keeps heavy hitters. Language models are large."),
+               paper(2, "KV cache eviction by attention scores. Language models are large.")],
+              [paper(3, "Diffusion models sample in fewer denoising steps. Language models are large."),
+               paper(4, "Distilled diffusion models need fewer denoising steps. Language models are large.")]]
+    names = theme_keywords(groups)
+    assert "KV cache" in names[0] and any("denoising" in name or "diffusion" in name.lower() for name in names[1])
+    assert all(" " in name for name in names[0] + names[1]), "two-word phrases, with two or more at hand"
+    assert not any("Language models" in name for name in names[0] + names[1]), "shared by all: no distinction"
+
+
 def test_llm_digest_maps_and_reduces_inside_a_tiny_budget(make_bot, llm_settings, fake_openai):
     limit = 600
     bot = make_bot(**llm_settings, max_prompt_tokens=limit, max_answer_tokens=60)

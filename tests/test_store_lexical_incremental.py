@@ -123,11 +123,17 @@ def test_adds_cost_the_new_papers_and_segments_stay_few(tmp_path, papers):
         newest = index._view.parts[-1]
         assert newest.segment.size <= sum(len(e[2]) for e in [_entry(q) for q in papers[80:100]])
     assert index._view.parts[0].name == big.name  # the big segment was never rewritten
-    assert len(index._view.parts) <= 4
+    assert len(index._view.parts) <= 1 + 3 * 3  # the base, and at most 3 segments per size level (4, 16, 64)
     reader.ensure_fresh()
     assert reader.generation == catalog.generation
     assert reader._view.parts[0].segment is loaded  # readers load new segments only
     assert reader.chunk_ids() == {row[0] for row in catalog.lexical_rows()}
+    # Small segments were merged (one holds several one-paper adds), and scores are still a full build's.
+    assert any(len(set(p.segment.paper_ids)) > 1 for p in reader._view.parts[1:])
+    full = LexicalIndex(tmp_path / "full.bm25", catalog, title_weight=TITLE_WEIGHT)
+    full.rebuild()
+    for paper in papers[78:100]:
+        assert reader.search(paper.title, 20) == full.search(paper.title, 20)
 
 
 def test_a_catalog_that_cannot_say_what_changed_gets_a_full_build(tmp_path, papers):

@@ -87,6 +87,21 @@ def test_the_number_check_overrules_any_score():
     assert checked.name == "lexical" and checked.threshold == lexical.threshold
 
 
+def test_the_lexical_threshold_is_the_fitted_one_and_settings_choose_it(make_bot):
+    from pathlib import Path
+
+    from paperbot.config import Settings
+
+    results = Path(__file__).resolve().parent.parent / "evals" / "results" / "support-model.json"
+    fitted = json.loads(results.read_text())["lexical"]["threshold"]  # evals/train_support.py, tune half
+    shipped = Settings.model_fields["lexical_support_threshold"].default
+    assert shipped == fitted
+    assert LexicalSupportScorer(Vocabulary(["a b"])).threshold == shipped
+    assert LexicalSupportScorer(Vocabulary(["a b"]), 0.3).threshold == 0.3
+    bot = make_bot(support_scorer="lexical", lexical_support_threshold=0.42)
+    assert bot.support_scorer.name == "lexical" and bot.support_scorer.threshold == 0.42
+
+
 @pytest.mark.parametrize(("claim", "sentences", "expected"), [
     ("Heavy hitters keep the cache small.", ["We find that heavy hitters keep the cache small."], True),
     ("heavy  hitters, keep the CACHE small", ["Heavy hitters keep the cache small."], True),

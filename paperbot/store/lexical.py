@@ -30,10 +30,12 @@ _FORMAT = 2  # 1: one bm25s index with scores baked in (rebuilt on every ingest)
 # A writer replaces the manifest with a rename and deletes segments no manifest names; a reader that read the
 # manifest just before may find a segment gone and tries again, for up to this long before calling it unusable.
 _LOAD_RETRY_SECONDS = 2.0
-# Merge policy: the newest two segments merge while the older holds at most this many times the newer's chunks, so
-# sizes fall geometrically from the oldest (few segments; a chunk is merged O(log n) times over its life).
-_MERGE_RATIO = 4
-_MAX_SEGMENTS = 12  # beyond this the smallest neighbours merge whatever their sizes
+# Merge policy (tiered, as Lucene's log merge policy): a segment's level is log4 of its live chunks; when the newest
+# 4 segments share a level they merge into one of a higher level. A chunk is merged once per level, O(log n) times
+# in its life; an add costs its own chunks plus, now and then, a merge bounded by the segments merged; at most 3
+# segments per level stay, so a search visits O(log n) segments.
+_MERGE_FACTOR = 4
+_MAX_SEGMENTS = 24  # beyond this (many deletions can leave odd sizes) the smallest neighbours merge
 _PURGE_SHARE = 0.25  # a segment with this share of its chunks deleted is rewritten without them
 K1, B = 1.5, 0.75  # BM25, Lucene variant (the scores bm25s gave with method="lucene")
 REPAIR_HINT = "`paperbot doctor --repair` (or `paperbot reindex`) rebuilds it"
@@ -206,13 +208,13 @@ class LexicalIndex:
         self._save(self._merged(parts), generation)
 
     def _merged(self, parts: list[_Part]) -> list[_Part]:
-        """The merge policy (see _MERGE_RATIO); merging costs the merged segments' postings, never the text."""
+        """The merge policy (see _MERGE_FACTOR); merging costs the merged segments' postings, never the text."""
         parts = [p for p in parts if p.live_count]  # wholly deleted segments are just dropped
         for i, part in enumerate(parts):
             if len(part.deleted) >= _PURGE_SHARE * part.segment.size:
                 parts[i] = self._merge_parts([part])
-        while len(parts) >= 2 and parts[-2].live_count <= _MERGE_RATIO * parts[-1].live_count:
-            parts[-2:] = [self._merge_parts(parts[-2:])]
+        while len(parts) >= _MERGE_FACTOR and len({_level(p.live_count) for p in parts[-_MERGE_FACTOR:]}) == 1:
+            parts[-_MERGE_FACTOR:] = [self._merge_parts(parts[-_MERGE_FACTOR:])]
         while len(parts) > _MAX_SEGMENTS:
             i = min(range(len(parts) - 1), key=lambda j: parts[j].live_count + parts[j + 1].live_count)
             parts[i:i + 2] = [self._merge_parts(parts[i:i + 2])]
@@ -392,6 +394,10 @@ class LexicalIndex:
         if paper_ids is not None:
             scores *= np.isin(view.paper_ids, list(paper_ids))
         return _top(scores, view.chunk_ids, n)
+
+
+def _level(chunks: int) -> int:
+    return (max(chunks, 1).bit_length() - 1) // 2  # floor(log4), exactly (no float rounding at 4**k)
 
 
 def _scores(view: _View, tokens: list[str]) -> np.ndarray | None:

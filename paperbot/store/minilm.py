@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
@@ -13,16 +15,47 @@ from chromadb.utils.embedding_functions import ONNXMiniLM_L6_V2
 from paperbot.errors import ModelFileError
 from paperbot.store.model_files import MINILM_SHA256, verify_files
 
+log = logging.getLogger(__name__)
+
 MAX_TOKENS = 256  # sentence-transformers' max_seq_length for this model; longer input is silently cut
 
 
 class _DynamicPaddingMiniLM(ONNXMiniLM_L6_V2):
     """Same model and pooling as Chroma's; Chroma pads every text to 256 tokens, which costs 2-4x on short ones."""
 
-    def __init__(self, download_path: Path | None) -> None:
+    def __init__(self, download_path: Path | None, fused_dir: Path | None = None) -> None:
         super().__init__(preferred_providers=["CPUExecutionProvider"])
         if download_path is not None:
             self.DOWNLOAD_PATH = download_path  # instance attribute: other users of the class keep Chroma's default
+        self._fused_dir = fused_dir
+        self.fused = False  # True once the session runs the fused copy (see fused_model.py)
+
+    @cached_property
+    def model(self) -> Any:
+        """The same weights as Chroma's session, with attention, GELU and LayerNorm fused when fused_dir is given
+        (the copy is cached there); the model file as it is when fusing or loading the copy fails."""
+        import onnxruntime as ort
+
+        source = Path(self.DOWNLOAD_PATH) / self.EXTRACTED_FOLDER_NAME / "model.onnx"
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # One operator at a time, each spread over every core this process may use: a batch is one long chain.
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.intra_op_num_threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 0
+        options.inter_op_num_threads = 1
+        if self._fused_dir is not None:
+            from paperbot.store.fused_model import fused_copy
+
+            try:
+                fused = fused_copy(source, MINILM_SHA256["model.onnx"], self._fused_dir, num_heads=12, hidden_size=384)
+                session = ort.InferenceSession(str(fused), options, providers=["CPUExecutionProvider"])
+                self.fused = True
+                return session
+            except Exception as exc:  # noqa: BLE001 - any failure to fuse or load the copy leaves the stock model
+                log.warning("embedding with the model as it is: its fused copy is unavailable (%s: %s)",
+                            type(exc).__name__, str(exc)[:200])
+        return ort.InferenceSession(str(source), options, providers=["CPUExecutionProvider"])
 
     @cached_property
     def tokenizer(self) -> Any:
@@ -66,8 +99,10 @@ class MiniLMEmbedder:
     max_tokens = MAX_TOKENS
     special_tokens = 2  # [CLS], [SEP]
 
-    def __init__(self, model_dir: Path | None = None, *, batch_size: int = 32, stamp_dir: Path | None = None) -> None:
-        self._function = _DynamicPaddingMiniLM(model_dir)
+    def __init__(self, model_dir: Path | None = None, *, batch_size: int = 32, stamp_dir: Path | None = None,
+                 fused_dir: Path | None = None) -> None:
+        """fused_dir: where the fused copy of the model is cached (built there on first use); None: no fusing."""
+        self._function = _DynamicPaddingMiniLM(model_dir, fused_dir)
         self._may_download = model_dir is None  # an explicit folder is an offline copy: never fetch into it
         self._batch_size = batch_size
         self._stamp_dir = stamp_dir
@@ -96,3 +131,8 @@ class MiniLMEmbedder:
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         self._ensure_ready()
         return self._function._forward(list(texts), batch_size=self._batch_size)
+
+    @property
+    def fused(self) -> bool:
+        """True when embeddings come from the fused copy of the model (known once the first text is embedded)."""
+        return self._function.fused
