@@ -12,7 +12,7 @@ keys naming the gold paper, as evals/answer_metrics.py counts it), unanswerable 
 refused, and claims marked off the question. The point with the most supported gold-paper sentences kept (on every
 answerable question, so that focus cannot cut a comparison's second paper) minus twice the wrong attributions plus twice
 the unanswerable questions declined, among those refusing at most --max-refused of the tune half's answerable
-questions, is chosen (ties: the least intervention). Halves are split by sha256 of the question id.
+questions (or as many as without focus and declines, when that is more), is chosen (ties: the least intervention). Halves are split by sha256 of the question id.
 """
 
 from __future__ import annotations
@@ -141,7 +141,9 @@ def main() -> None:
     grid = {}
     for focus, floor, minimum in itertools.product(FOCUS, FLOORS, MIN_SUPPORTED):
         grid[(focus, floor, minimum)] = run(replace(base, focus=focus, focus_floor=floor, min_supported=minimum))
-    feasible = [p for p, r in grid.items() if r["tune"]["answerable_refused"] <= args.max_refused]
+    # Never more refusals than --max-refused, or than the unchanged check already makes when that is more.
+    cap = max(args.max_refused, grid[(0.0, 0.0, 0.0)]["tune"]["answerable_refused"])
+    feasible = [p for p, r in grid.items() if r["tune"]["answerable_refused"] <= cap]
     chosen = max(feasible, key=lambda p: (objective(grid[p]["tune"]), -p[0], -p[1], -p[2]))
     none = (0.0, 0.0, 0.0)
     report = {

@@ -21,8 +21,8 @@ from paperbot.evidence import build_evidence, drop_least_relevant_sentence
 from paperbot.extractive import compose, select_sentences
 from paperbot.followup import FollowUp, resolve
 from paperbot.injection import InstructionEcho
-from paperbot.own_decline import declines_in_own_words
 from paperbot.numbering import StreamRenumbering, renumber
+from paperbot.own_decline import declines_in_own_words
 from paperbot.ports import TokenCounter
 from paperbot.prompts import Prompt
 from paperbot.questions import clean_question
@@ -43,9 +43,9 @@ class AnswerConfig:
     temperature: float = 0.1
     max_question_chars: int = 1000
     attribution: AttributionPolicy = AttributionPolicy()  # how LLM answers' keys are checked (Settings)
-    answerable_threshold: float = 0.16  # abstention.decide(): answer at or above this p(answerable); see Settings
-    missing_name_threshold: float = 0.25  # the same when a name the question uses is in no retrieved paper
-    yes_no_threshold: float = 0.25  # the same for a yes/no question
+    answerable_threshold: float = 0.05  # abstention.decide(): answer at or above this p(answerable); see Settings
+    missing_name_threshold: float = 0.43  # the same when a name the question uses is in no retrieved paper
+    yes_no_threshold: float = 0.31  # the same for a yes/no question
     answerability_model: Path | None = None  # None: the packaged model
 
 

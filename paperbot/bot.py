@@ -234,6 +234,10 @@ class PaperBot:
                 chat = ChatModel(self.settings, model)
         chat_model = chat.model if chat is not None else self.settings.chat_model
         price = price_for(self.settings, chat_model)
+        prompts = self.answer_prompts(chat_model)
+        # Question focus and thin-answer declines were fitted on a small local model's answers (compact prompt); no
+        # other model's answers were measured with them, so by default only compact-prompt answers get them.
+        focused = self.settings.focus_scope == "all" or prompts["system"].name == "system_compact"
         config = AnswerConfig(
             k=self.settings.answer_k, prompt_limit=prompt_limit(self.settings, chat_model),
             max_answer_tokens=self.settings.max_answer_tokens,
@@ -245,14 +249,14 @@ class PaperBot:
             answerability_model=self.settings.answerability_model,
             attribution=AttributionPolicy(margin=self.settings.attribution_margin, gap=self.settings.attribution_gap,
                                           unsupported=self.settings.unsupported,
-                                          focus=self.settings.attribution_focus,
-                                          focus_floor=self.settings.attribution_focus_floor,
+                                          focus=self.settings.attribution_focus if focused else 0.0,
+                                          focus_floor=self.settings.attribution_focus_floor if focused else 0.0,
                                           off_question=self.settings.off_question,
-                                          min_supported=self.settings.min_supported),
+                                          min_supported=self.settings.min_supported if focused else 0.0),
         )
         return Answerer(
             retriever=self.retriever, vocabulary=self.vocabulary, counter=self.llm_counter,
-            prompts=self.answer_prompts(chat_model),
+            prompts=prompts,
             config=config, chat=chat, cost=lambda usage: cost_usd(price, usage), support_scorer=self.support_scorer,
         )
 

@@ -57,9 +57,10 @@ class Settings(BaseSettings):
     openai_embedding_model: str = "text-embedding-3-small"
     openai_embedding_base_url: str | None = None  # falls back to OPENAI_BASE_URL
     embed_batch_size: int = Field(default=32, ge=1, le=1024)
-    # MiniLM runs a fused copy of its ONNX graph (same weights, same vectors to 1e-4, faster: see README). It is
-    # cached per machine, not per store, keyed by the source model's sha256 and the onnxruntime version.
-    embed_fused: bool = Field(default=True, description="run MiniLM's fused ONNX graph; false: the file as it is")
+    # Opt-in: MiniLM on a copy of its ONNX graph fused by onnxruntime's transformer optimizer (the `fused` extra).
+    # Off by default: this export's attention does not fuse, and no speed-up was measured (evals/bench_embed.py).
+    # The copy is cached per machine, not per store, keyed by the source's sha256 and the onnxruntime version.
+    embed_fused: bool = Field(default=False, description="run MiniLM on its fused ONNX graph (needs onnx, sympy)")
     fused_models_dir: Path = Field(default_factory=default_fused_models_dir, description="where fused copies are cached")
     # Larger batches embed faster (length-sorted batches pad less: 256 papers ran 18% faster than 64 here).
     ingest_batch_size: int = Field(default=256, ge=1, le=10_000, description="papers embedded and written together")
@@ -106,11 +107,11 @@ class Settings(BaseSettings):
     answer_k: int = Field(default=5, ge=1, le=50, description="papers retrieved as evidence for an answer")
     # Fitted on the tune halves by evals/train_answerability.py, reported on the other halves
     # (evals/results/answerability.json); used by paperbot/abstention.py decide() in both answer modes.
-    answerable_threshold: float = Field(default=0.16, ge=0, le=1, description="answer only when the answerability "
+    answerable_threshold: float = Field(default=0.05, ge=0, le=1, description="answer only when the answerability "
                                         "scorer's p(answerable) reaches this; higher declines more")
-    missing_name_threshold: float = Field(default=0.25, ge=0, le=1, description="the same when a specific name "
+    missing_name_threshold: float = Field(default=0.43, ge=0, le=1, description="the same when a specific name "
                                           "the question uses is in no retrieved paper (any spelling)")
-    yes_no_threshold: float = Field(default=0.25, ge=0, le=1, description="the same for a yes/no question "
+    yes_no_threshold: float = Field(default=0.31, ge=0, le=1, description="the same for a yes/no question "
                                     "(\"Does X reduce Y?\"), which only a study of exactly that answers")
     answerability_model: Path | None = Field(default=None, description="answerability model JSON; default: the "
                                              "packaged paperbot/data/answerability_model.json")
@@ -156,6 +157,9 @@ class Settings(BaseSettings):
     attribution_focus_floor: float = Field(default=0.0, ge=0, le=1, description="... or covering less than this")
     min_supported: float = Field(default=0.0, ge=0, le=1, description="an LLM answer with a smaller share of "
                                  "supported, on-question claims is declined")
+    focus_scope: Literal["compact", "all"] = Field(
+        default="compact", description="answers the three settings above apply to: those written with the compact "
+        "prompt (small local models, where they were fitted), or all")
 
     # A local GGUF model served by llama-cpp-python (the `.[local]` extra), started on demand by the facade.
     local_model: Path | None = Field(default=None, description="a .gguf file: ask/summarize/digest/compare/chat "

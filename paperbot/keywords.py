@@ -74,6 +74,17 @@ def _background_rate(key: str, background: Vocabulary) -> float:
     return min(word_rate(word) for word in key.split(" "))
 
 
+def _take(pool: Sequence[str], chosen: list[str], used: set[str], top: int) -> None:
+    """Add phrases from `pool`, best first, that share no word with those chosen, until there are `top`."""
+    for key in pool:
+        if len(chosen) == top:
+            return
+        words = set(key.split())
+        if not words & used:
+            chosen.append(key)
+            used.update(words)
+
+
 def theme_keywords(groups: Sequence[Sequence[Paper]], *, top: int = 3,
                    background: Vocabulary | None = None) -> list[tuple[str, ...]]:
     """For each group, the `top` phrases most frequent in its papers and rare in the others, without repeating
@@ -110,18 +121,8 @@ def theme_keywords(groups: Sequence[Sequence[Paper]], *, top: int = 3,
         # Two-word phrases first ("KV cache", "speculative decoding" say more than "attention", "translates");
         # single words fill in only when fewer than two phrases distinguish the theme.
         ranked = [key for _, key in reversed(scored)]
-
-        def take(pool: list[str]) -> None:
-            for key in pool:
-                words = set(key.split())
-                if len(chosen) == top:
-                    return
-                if not words & used:
-                    chosen.append(key)
-                    used.update(words)
-
-        take([key for key in ranked if " " in key])
+        _take([key for key in ranked if " " in key], chosen, used, top)
         if len(chosen) < 2:
-            take([key for key in ranked if " " not in key])
+            _take([key for key in ranked if " " not in key], chosen, used, top)
         keywords.append(tuple(_display(surfaces[key]) for key in chosen))
     return keywords

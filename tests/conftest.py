@@ -44,10 +44,15 @@ def demo_corpus() -> Path:
 
 @pytest.fixture(scope="session")
 def embedder(models_dir, tmp_path_factory):
-    """One real MiniLM per test session: loading the ONNX session costs about a second."""
+    """One real MiniLM per test session, behind a cache of its own vectors (tests/embedding_cache.py): the same demo
+    abstracts are embedded once, not in every test that stores them."""
     from paperbot.store.minilm import MiniLMEmbedder
+    from tests.embedding_cache import CachingEmbedder, cache_file
 
-    return MiniLMEmbedder(models_dir / "all-MiniLM-L6-v2", stamp_dir=tmp_path_factory.mktemp("stamp"))
+    cached = CachingEmbedder(MiniLMEmbedder(models_dir / "all-MiniLM-L6-v2", stamp_dir=tmp_path_factory.mktemp("stamp")),
+                             cache_file())
+    yield cached
+    cached.save()
 
 
 @pytest.fixture

@@ -19,34 +19,34 @@ SPEED_FIGURE = re.compile(r"(speed-?up|faster|throughput|latency)[^.]*\d|\d[^.]*
 
 # Abstract sentences (Medusa's is from its arXiv abstract, not in the demo corpus; the others are demo papers').
 MEDUSA = (
-    "Large Language Models (LLMs) employ auto-regressive decoding that requires sequential computation, with each "
-    "step reliant on the previous one's output.",
-    "In this paper, we present Medusa, an efficient method that augments LLM inference by adding extra decoding "
-    "heads to predict multiple subsequent tokens in parallel.",
-    "Using a tree-based attention mechanism, Medusa constructs multiple candidate continuations and verifies them "
-    "simultaneously in each decoding step.",
-    "Medusa-1 can achieve over 2.2x speedup without compromising generation quality, while Medusa-2 further "
-    "improves the speedup to 2.3-3.6x.",
+    ("Large Language Models (LLMs) employ auto-regressive decoding that requires sequential computation, with each "
+     "step reliant on the previous one's output."),
+    ("In this paper, we present Medusa, an efficient method that augments LLM inference by adding extra decoding "
+     "heads to predict multiple subsequent tokens in parallel."),
+    ("Using a tree-based attention mechanism, Medusa constructs multiple candidate continuations and verifies them "
+     "simultaneously in each decoding step."),
+    ("Medusa-1 can achieve over 2.2x speedup without compromising generation quality, while Medusa-2 further "
+     "improves the speedup to 2.3-3.6x."),
 )
 LOOKAHEAD = (
-    "As Large Language Models (LLMs) have made significant advancements across various tasks, the need for accuracy "
-    "in information becomes crucial, especially for serious financial products serving billions of users like "
-    "Alipay.",
-    "To address this, Alipay has developed a Retrieval-Augmented Generation (RAG) system that grounds LLMs on the "
-    "most accurate and up-to-date information.",
+    ("As Large Language Models (LLMs) have made significant advancements across various tasks, the need for accuracy "
+     "in information becomes crucial, especially for serious financial products serving billions of users like "
+     "Alipay."),
+    ("To address this, Alipay has developed a Retrieval-Augmented Generation (RAG) system that grounds LLMs on the "
+     "most accurate and up-to-date information."),
     "To enhance this process, our framework, named lookahead, introduces a multi-branch strategy.",
-    "Instead of generating a single token at a time, we propose a Trie-based Retrieval (TR) process that enables "
-    "the generation of multiple branches simultaneously, each of which is a sequence of tokens.",
+    ("Instead of generating a single token at a time, we propose a Trie-based Retrieval (TR) process that enables "
+     "the generation of multiple branches simultaneously, each of which is a sequence of tokens."),
 )
 DIFFUSION = (
-    "Diffusion models achieve high-quality sample generation at the cost of a lengthy multistep inference "
-    "procedure.",
+    ("Diffusion models achieve high-quality sample generation at the cost of a lengthy multistep inference "
+     "procedure."),
     "We distil the sampler into a one-step generator, so sampling is twenty times faster.",
 )
 ANONYMISATION = (
     "We anonymise faces in images with a diffusion model.",
-    "Every element of a scene is maintained to convey the same meaning, yet manipulated in a way that makes "
-    "re-identification difficult.",
+    ("Every element of a scene is maintained to convey the same meaning, yet manipulated in a way that makes "
+     "re-identification difficult."),
 )
 
 

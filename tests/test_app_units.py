@@ -15,6 +15,7 @@ from paperbot.app.server import exposure_warning, parse_auth  # noqa: E402
 from paperbot.app.uploads import UploadLimits, check_uploads  # noqa: E402
 from paperbot.app.views import (  # noqa: E402
     answer_markdown,
+    digest_html,
     esc,
     md,
     paper_html,
@@ -59,7 +60,7 @@ def test_sources_panel_escapes_titles_highlights_cited_sentences_and_flags_suppo
     assert 'id="pb-src-3-P1"' in block
     assert "<img" not in block and esc(XSS) in block
     assert "<mark>Drafts are verified in parallel.</mark>" in block and "<mark>We study" not in block
-    assert "supported 1.00" in block
+    assert "quoted" in block and "supported 1.00" not in block, "an extractive sentence is the paper's own words"
     assert "javascript:" not in block, "only http(s) links are made clickable"
 
 
@@ -196,3 +197,32 @@ def test_ingest_handler_checks_files_reports_progress_and_skips_with_reasons(mak
     assert str(tmp_path) not in html, "uploads are named by file, not by their temp folder"
     assert ((3, 3), "embedding papers") in steps, "progress reaches every paper"
     assert {p.id for p in bot.papers()} == {"p0", "p1", "p2"}
+
+
+def test_llm_sentences_keep_their_support_score_and_extractive_ones_say_quoted():
+    from dataclasses import replace
+
+    llm = replace(_answer(), mode="llm", model="m")
+    assert "supported 1.00" in turn_sources_html(0, "q", llm, None, open_=True)
+    assert "quoted" in turn_sources_html(0, "q", _answer(), None, open_=True)
+
+
+def test_paper_view_shows_the_abstract_only_when_asked_and_ids_alone_may_break_anywhere():
+    from paperbot.app.assets import CSS
+
+    paper = Paper("a-very-long-paper-id-0123456789abcdef", "T", "The abstract once.", authors=("Woosuk Kwon",
+                  "Zhuohan Li"), url="https://doi.org/10.1/x")
+    assert "The abstract once." in paper_html(paper)
+    header = paper_html(paper, abstract=False)
+    assert "The abstract once." not in header and "Woosuk Kwon; Zhuohan Li" in header
+    assert '<span class="pb-id">a-very-long-paper-id-0123456789abcdef</span>' in header
+    assert "break-all" not in CSS and ".pb-id { overflow-wrap: anywhere; }" in CSS
+
+
+def test_digest_heading_counts_in_words():
+    from paperbot.summary_types import Digest, DigestPaper, DigestPlan, Theme
+
+    plan = DigestPlan("extractive", None, 0, 1, 1, (), None)
+    one = Digest(query="KV cache", papers=(DigestPaper("P1", "p-1", "One", None, None),), themes=(
+        Theme("Eviction", ("kv",), "A paragraph. [P1]", ("P1",)),), mode="extractive", model=None, plan=plan)
+    assert "1 paper matching “KV cache” in 1 theme<" in digest_html(one)

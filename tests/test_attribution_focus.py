@@ -115,7 +115,7 @@ from tests.test_attribution_llm import QUESTION, _claim, _sources, assert_valid,
 
 
 def test_a_model_writing_about_a_paper_off_the_question_loses_that_sentence(llm_bot, fake_openai) -> None:  # noqa: F811
-    bot = llm_bot(attribution_focus=1.0, attribution_focus_floor=0.0, off_question="drop")
+    bot = llm_bot(attribution_focus=1.0, attribution_focus_floor=0.0, off_question="drop", focus_scope="all")
     prepared = bot.prepare(QUESTION)
     focus = question_focus(prepared.search_query, prepared.evidence, bot.vocabulary())
     best, worst = max(focus, key=focus.get), min(focus, key=focus.get)
@@ -134,7 +134,9 @@ def test_a_model_writing_about_a_paper_off_the_question_loses_that_sentence(llm_
     assert answer.attribution.off_question == 1
     assert_valid(answer)
 
-    kept = llm_bot(attribution_focus=1.0, off_question="keep").ask(QUESTION)
+    kept = llm_bot(attribution_focus=1.0, off_question="keep", focus_scope="all").ask(QUESTION)
+    assert llm_bot(attribution_focus=1.0).ask(QUESTION).attribution.off_question == 0, (
+        "by default focus applies to compact-prompt (small local model) answers only")
     assert [s.off_question for s in kept.sentences] == [False, True] and cited_keys_of(kept) == [best, worst]
 
 
@@ -158,7 +160,7 @@ def test_an_answer_mostly_unsupported_is_declined_by_setting(llm_bot, fake_opena
 
     fake_openai.responder = respond
     assert not llm_bot().ask(QUESTION).abstained, "by default a flagged answer stands, its flags shown"
-    answer = llm_bot(min_supported=0.5).ask(QUESTION)
+    answer = llm_bot(min_supported=0.5, focus_scope="all").ask(QUESTION)
     assert answer.abstained and answer.citations == ()
     assert answer.text == ("I cannot answer this from the provided papers. (Only 1 of the model's 3 claims are "
                            "supported by these papers and on the question.)")

@@ -33,7 +33,7 @@ def store(tmp_path_factory, models_dir, embedder):
     records.write_text("\n".join(json.dumps(p) for p in PAPERS) + "\n", encoding="utf-8")
     bot = PaperBot(Settings(data_dir=root / "store", models_dir=models_dir), embedder=embedder)
     report = bot.ingest([records])
-    return root / "store", sorted(report.added)
+    return (root / "store", models_dir), sorted(report.added)
 
 
 def run(store, args: list[str], *, monkeypatch, width: int | None = None, terminal: bool = False) -> tuple[str, str]:
@@ -42,8 +42,14 @@ def run(store, args: list[str], *, monkeypatch, width: int | None = None, termin
     monkeypatch.setattr(cli, "out", Console(file=buffer, force_terminal=terminal, width=width, highlight=False,
                                             soft_wrap=True))
     monkeypatch.setattr(cli, "err", Console(file=errors, highlight=False, soft_wrap=True))
-    result = CliRunner().invoke(cli.app, ["--data-dir", str(store), *args], catch_exceptions=False)
+    folder, models_dir = store
+    result = CliRunner().invoke(cli.app, ["--data-dir", str(folder), "--models-dir", str(models_dir), *args],
+                                catch_exceptions=False)
     return buffer.getvalue() + result.stdout, errors.getvalue()
+
+
+def _where(folder) -> list[str]:
+    return ["--data-dir", str(folder[0]), "--models-dir", str(folder[1])]
 
 
 def main_run(argv: list[str], monkeypatch, capsys) -> tuple[int, str, str]:
@@ -82,7 +88,7 @@ def test_one_paper_is_one_paper(store, tmp_path, monkeypatch):
     assert "1 paper" in shown and "1 papers" not in shown
     one = tmp_path / "one.jsonl"
     one.write_text(json.dumps(PAPERS[0]) + "\n", encoding="utf-8")
-    shown, _ = run(tmp_path / "fresh-store", ["ingest", str(one)], monkeypatch=monkeypatch)
+    shown, _ = run((tmp_path / "fresh-store", folder[1]), ["ingest", str(one)], monkeypatch=monkeypatch)
     assert shown.startswith("1 paper: 1 added")
 
 
@@ -96,16 +102,16 @@ def test_compare_table_in_a_pipe_is_plain_text(store, monkeypatch):
 
 def test_empty_question_errors_before_any_header(store, monkeypatch, capsys):
     folder, _ = store
-    code, out, err = main_run(["--data-dir", str(folder), "ask", "  ", "--mode", "extractive"], monkeypatch, capsys)
+    code, out, err = main_run([*_where(folder), "ask", "  ", "--mode", "extractive"], monkeypatch, capsys)
     assert code == 1 and out == "", "nothing, not even the answer's header, before the error"
     assert err.startswith("error: the question is empty")
 
 
 def test_usage_errors_and_paperbot_errors_share_one_prefix(store, monkeypatch, capsys):
     folder, _ = store
-    code, _, err = main_run(["--data-dir", str(folder), "search", "x", "-k", "many"], monkeypatch, capsys)
+    code, _, err = main_run([*_where(folder), "search", "x", "-k", "many"], monkeypatch, capsys)
     assert code == 2 and "error: Invalid value for '-k'" in err and "Error:" not in err
-    code, _, err = main_run(["--data-dir", str(folder), "show", "no-such-id"], monkeypatch, capsys)
+    code, _, err = main_run([*_where(folder), "show", "no-such-id"], monkeypatch, capsys)
     assert code == 1 and err.startswith("error: no paper with id")
 
 

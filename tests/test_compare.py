@@ -151,7 +151,7 @@ def test_cli_compare_formats(demo_store, models_dir):
 
 
 def test_cells_end_at_a_phrase_boundary_and_keep_their_number():
-    from paperbot.compare import _CUES, _PHRASE_STARTS, phrase_from
+    from paperbot.compare import _CUES, _PHRASE_STARTS, MAX_PHRASE_WORDS, phrase_from
 
     def hits(text: str) -> int:
         return len(_CUES["efficiency gain"].findall(text))
@@ -161,6 +161,7 @@ def test_cells_end_at_a_phrase_boundary_and_keep_their_number():
            "3times on OPT-6.7B and OPT-30B.")
     cell = phrase_from(h2o, hits, figures=True)
     assert "by up to 29times" in cell and cell in h2o, "the figure the cell is about is kept"
+    assert "throughput" in cell and len(cell.split()) <= MAX_PHRASE_WORDS, "with what it measures, and short"
     swiftkv = ("For Llama-3.1-8B and 70B, SwiftKV reduces the compute requirement of prefill by 50% and the memory "
                "requirement of the KV cache by 62.5% while incurring minimum quality degradation across a wide range "
                "of tasks.")

@@ -234,3 +234,13 @@ def test_answer_as_dict_adds_derived_fields_and_is_json():
     assert data["usage"] == {"prompt_tokens": 3, "completion_tokens": 4, "estimated": False, "total_tokens": 7}
     assert data["citations"][0]["paper_id"] == "p1"
     assert json.loads(json.dumps(data))["sentences"][0]["keys"] == ["P1"]  # plain JSON, nothing left to convert
+
+
+# --- the test session's embedding cache (tests/embedding_cache.py) serves the model's own vectors -------------------
+def test_cached_vectors_are_the_models(demo_bot, embedder):
+    paper = demo_bot.papers()[0]
+    texts = [c.embed_text for c in demo_bot.catalog.chunks_of(paper.id)][:2] + ["a text no session has embedded yet"]
+    served = embedder.embed(texts)  # from the cache file or this session's memory, except the last
+    np.testing.assert_allclose(served, embedder.inner.embed(texts), atol=1e-5)
+    assert served.dtype == np.float32 and served.shape == (len(texts), 384)
+    assert embedder.embed([]).shape == (0, 384)

@@ -112,3 +112,14 @@ def test_gate_fails_a_threshold_raised_above_the_measured_value_and_passes_the_c
     assert check(results, THRESHOLDS) == []
     assert main([str(tmp_path / "run" / "results.json")]) == 0
     assert main([str(tmp_path / "run" / "results.json"), str(raised_path)]) == 1
+
+
+def test_gate_table_lists_every_threshold_with_its_measured_value_and_verdict(tmp_path):
+    from evals.gate import table
+
+    configs = {"hybrid": {"retrieval": {"ndcg@10": {"min": 0.75}},
+                          "answers/extractive": {"citation_recall": {"min": 0.95}}}}
+    lines = table(_results(), _thresholds(tmp_path, configs))
+    assert lines[0].split() == ["metric", "measured", "bound", "verdict"]
+    assert lines[1].split() == ["tiny", "hybrid", "retrieval", "ndcg@10", "0.8000", "min", "0.7500", "ok"]
+    assert lines[2].split()[-4:] == ["0.9000", "min", "0.9500", "FAIL"]

@@ -230,3 +230,18 @@ def test_an_abstract_over_the_budget_is_refused_before_any_request(make_bot, sto
     with pytest.raises(Exception, match="over the budget of 200: raise PAPERBOT_MAX_PROMPT_TOKENS"):
         bot.summarize(H2O, mode="llm")
     assert chat_requests(fake_openai) == [] and bot.summary_cache.count() == 0
+
+
+def test_approach_is_another_sentence_than_the_tldr_when_the_abstract_has_one():
+    from paperbot.roles import assign_roles
+    from paperbot.summary_types import SentenceRef
+
+    texts = ["Decoding is slow.", "We propose Draft, a small model that proposes tokens.",
+             "Specifically, the large model verifies every proposed token at once.", "Draft is 2x faster."]
+    sentences = [SentenceRef(i, t) for i, t in enumerate(texts)]
+    assert assign_roles(sentences).approach == (1,)
+    assert assign_roles(sentences, avoid=1).approach == (2,), "the next sentence about the method, not the TL;DR"
+    both = [SentenceRef(0, "We propose A."), SentenceRef(1, "We also introduce B, a cache.")]
+    assert assign_roles(both, avoid=0).approach == (1,)
+    alone = [SentenceRef(0, "We propose A."), SentenceRef(1, "It is 3x faster.")]
+    assert assign_roles(alone, avoid=0).approach == (0,), "no other sentence says how: the same one"

@@ -44,7 +44,8 @@ def readable_tex(text: str) -> str:
     """Only touches text that looks like TeX, so ordinary titles and abstracts pass through unchanged; the spaces
     around converted TeX are kept."""
     if "_" in text or "^" in text:
-        text = _PLAIN_SUP.sub(lambda m: m.group(1).translate(_SUP), _PLAIN_SUB.sub(lambda m: m.group(1).translate(_SUB), text))
+        text = _PLAIN_SUB.sub(lambda m: m.group(1).translate(_SUB), text)
+        text = _PLAIN_SUP.sub(lambda m: m.group(1).translate(_SUP), text)
     if "$" not in text and "\\" not in text:
         return text
     text = _MATH.sub(lambda m: _scripts(m.group(1)), text)

@@ -1,4 +1,4 @@
-"""A fused copy of a BERT-style ONNX model (attention, GELU, LayerNorm), built once, cached by its source's sha256."""
+"""A copy of a BERT-style ONNX model with its operators fused, built once, cached by its source's sha256."""
 
 from __future__ import annotations
 

@@ -32,8 +32,8 @@ class _DynamicPaddingMiniLM(ONNXMiniLM_L6_V2):
 
     @cached_property
     def model(self) -> Any:
-        """The same weights as Chroma's session, with attention, GELU and LayerNorm fused when fused_dir is given
-        (the copy is cached there); the model file as it is when fusing or loading the copy fails."""
+        """The same weights as Chroma's session; with fused_dir, on the fused copy cached there (GELU and LayerNorm
+        fuse; this export's attention does not); the model file as it is when fusing or loading the copy fails."""
         import onnxruntime as ort
 
         source = Path(self.DOWNLOAD_PATH) / self.EXTRACTED_FOLDER_NAME / "model.onnx"
