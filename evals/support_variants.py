@@ -98,7 +98,7 @@ def main() -> None:
         "shipped features, logistic C=1 (the shipped model)": measure(base, logistic(1.0)),
         "shipped features, logistic, C by CV": best_c(base),
         "+ similarity statistics (title, top-3, mean, spread, length)": best_c(np.hstack([base, stats])),
-        "+ InferSent pair vectors (u*v, |u-v| vs closest and centroid; 1536 dims)":
+        "+ InferSent pair vectors (u*v and abs(u-v) vs closest and centroid; 1536 dims)":
             # The grid's smallest C only: 1,557 dimensions from 743 pairs need the most regularisation, and each
             # fit takes minutes on a shared 2-core machine.
             best_c(np.hstack([base, stats, pair_vectors]), C_GRID[:1]),

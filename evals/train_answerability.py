@@ -21,7 +21,7 @@ import hashlib
 import json
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -240,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {"model": saved["version"], "thresholds": dict(zip(("answerable", "missing_name", "yes_no"), thresholds)),
               "limits": {"questions_refused": MAX_REFUSED_QUESTIONS, "comparisons_refused": MAX_REFUSED_COMPARISONS,
                          "pubmedqa_refused": MAX_REFUSED_PUBMEDQA},
-              "command": command, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+              "command": command, "date": datetime.now(UTC).isoformat(timespec="seconds"),
               "seconds": round(time.perf_counter() - started, 1), "feature_importance": importance,
               "figures": {"report": figures(report, p_report, thresholds),
                           "tune_out_of_fold": figures(tune, oof, thresholds),

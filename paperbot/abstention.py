@@ -1,4 +1,4 @@
-"""Decide, before answering, whether the retrieved papers can answer at all: one learned score, one threshold."""
+"""Decide, before answering, whether the retrieved papers can answer: a learned score, thresholds in Settings."""
 
 from __future__ import annotations
 

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +38,7 @@ FEATURES = (
     "rare_found",       # IDF-weighted share of the question's three rarest terms found anywhere in the evidence
     "known_terms",      # IDF-weighted share of the question's terms the corpus uses at all (off-topic: low)
     "asks_quantity",    # 1 when the question asks how much / how many / which figure
-    "number_coverage",  # best sentence coverage among sentences stating a number (sent_coverage when no figure is asked)
+    "number_coverage",  # best coverage by a sentence stating a number (sent_coverage when no figure is asked)
     "focus_answered",   # some sentence has the asked-for thing ("how many GPUs", "which company") with a value for it
     "names_apart",      # share of the names missing from the paper that has most of them, unless the question compares
     "compares",         # 1 when the question compares or lists ("compare", "versus", "both", "which papers")
@@ -193,7 +194,7 @@ class AnswerabilityModel:
         parts = np.zeros(len(FEATURES))
         for tree in self.trees:
             nodes = tree.path(x)
-            for parent, child in zip(nodes, nodes[1:]):
+            for parent, child in pairwise(nodes):
                 parts[tree.feature[parent]] += self.rate * (tree.value[child] - tree.value[parent])
         return dict(zip(FEATURES, map(float, parts)))
 

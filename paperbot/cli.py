@@ -11,6 +11,9 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+# pydantic looks for plugins in every installed package's entry points on first use: a tenth of a second or more
+# of each command's start, for plugins paperbot never uses. Set the variable yourself to keep them.
+os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 import typer  # noqa: E402
 from rich.console import Console  # noqa: E402

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Iterator, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -36,3 +36,39 @@ class TokenCounter(Protocol):
     def encoding_name(self) -> str: ...
 
     def count(self, text: str) -> int: ...
+
+
+class ChatReply(Protocol):
+    """What a chat call returns (llm.chat.ChatResult): the text, why it stopped, tokens, times."""
+
+    text: str
+    finish_reason: str | None
+    usage: Any  # types.TokenUsage
+    first_token_ms: float | None
+    total_ms: float
+
+
+class ChatStreaming(Protocol):
+    """Iterate for text deltas; once exhausted `.result` holds the ChatReply (None when closed early)."""
+
+    result: ChatReply | None
+
+    def __iter__(self) -> Iterator[str]: ...
+
+    def __next__(self) -> str: ...
+
+    def close(self) -> None: ...
+
+
+class Chat(Protocol):
+    """An OpenAI-style chat model (llm.chat.ChatModel, or the local server's LocalChat); tests hand in fakes."""
+
+    model: str
+
+    def complete(self, messages: Sequence[dict[str, Any]], *, max_tokens: int | None = None,
+                 temperature: float | None = None, response_format: dict[str, Any] | None = None) -> ChatReply:
+        """The whole answer in one response."""
+
+    def stream(self, messages: Sequence[dict[str, Any]], *, max_tokens: int | None = None,
+               temperature: float | None = None, response_format: dict[str, Any] | None = None) -> ChatStreaming:
+        """Sends the request; iterate the returned stream for the text deltas."""

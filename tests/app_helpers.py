@@ -85,3 +85,24 @@ class SlowStreamOpenAI(FakeOpenAI):
         if data != "[DONE]":
             time.sleep(self.event_delay)
         super()._write_event(h, data)
+
+
+@contextmanager
+def llm_app(root: Path, demo_store: Path, models_dir: Path, embedder, fake_class: type[FakeOpenAI] = FakeOpenAI):
+    """The app over a copy of the demo store, answering with an LLM (a fake that cites what it is shown): two
+    attempts per call, short backoff. Yields (fake, running app)."""
+    from paperbot.bot import PaperBot
+    from paperbot.config import Settings
+
+    store = copy_store(demo_store, root / "store")
+    with fake_class(responder=citing_responder) as fake:
+        bot = PaperBot(Settings(
+            data_dir=store, models_dir=models_dir, openai_api_key=fake.api_key, openai_base_url=fake.base_url,
+            chat_model="fake-chat", max_attempts=2, retry_base_seconds=0.01, max_retry_seconds=5,
+            request_timeout=10,
+        ), embedder=embedder)
+        running = start_app(bot, root)
+        try:
+            yield fake, running
+        finally:
+            running.close()

@@ -235,7 +235,7 @@ def test_llm_mode_gets_the_same_evidence_check(demo_bot):
         prepared = demo_bot.prepare(question, mode=mode)
         assert not prepared.answerability.answerable, "the LLM is not asked when the evidence cannot answer"
         assert prepared.answerability.reason == "no retrieved paper mentions AlphaFold"
-        assert prepared.answerability.probability < demo_bot.settings.answerable_threshold
+        assert prepared.answerability.probability < demo_bot.settings.missing_name_threshold
 
 
 @pytest.mark.slow

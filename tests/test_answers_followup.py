@@ -82,9 +82,10 @@ def test_off_topic_sentence_is_dropped_and_each_paper_comes_once_first():
     chosen = _chosen("What are the main ways to make diffusion models sample faster?", evidence)
     assert ANONYMISATION[1] not in chosen, "'in a way that makes' is how the question is put, not its topic"
     assert DIFFUSION[1] in chosen
-    two_papers = _evidence(("One-step Diffusion Distillation", DIFFUSION),
-                           ("Medusa: Simple LLM Inference Acceleration", MEDUSA))
-    picked = select_sentences("How much faster is decoding or sampling?", two_papers, _vocabulary(two_papers),
+    two_papers = _evidence(
+        ("KV Cache Eviction", ("Eviction cuts KV cache memory by 80%.", "Eviction of the KV cache saves memory.")),
+        ("KV Cache Quantisation", ("Quantising the KV cache to 2 bits reduces memory.",)))
+    picked = select_sentences("Which papers reduce KV cache memory?", two_papers, _vocabulary(two_papers),
                               max_sentences=2)
     assert {item.key for item, _ in picked} == {"P1", "P2"}, "each relevant paper once before any paper twice"
 

@@ -12,8 +12,8 @@ gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
-from tests.app_helpers import DRAFT_QUESTION, citing_responder, copy_store, start_app  # noqa: E402
-from tests.fake_openai import FakeOpenAI, status  # noqa: E402
+from tests.app_helpers import DRAFT_QUESTION, copy_store, llm_app, start_app  # noqa: E402
+from tests.fake_openai import status  # noqa: E402
 
 pytestmark = pytest.mark.slow  # each module starts a real server and embeds queries
 
@@ -44,20 +44,9 @@ def client(extractive_app, tmp_path_factory):
 @pytest.fixture(scope="module")
 def llm(tmp_path_factory, demo_store, models_dir, embedder):
     """The app with an LLM: a real OpenAI-compatible fake server, two attempts per call, short backoff."""
-    from paperbot.bot import PaperBot
-    from paperbot.config import Settings
-
     root = tmp_path_factory.mktemp("api-llm-app")
-    store = copy_store(demo_store, root / "store")
-    with FakeOpenAI(responder=citing_responder) as fake:
-        bot = PaperBot(Settings(
-            data_dir=store, models_dir=models_dir, openai_api_key=fake.api_key, openai_base_url=fake.base_url,
-            chat_model="fake-chat", max_attempts=2, retry_base_seconds=0.01, max_retry_seconds=5,
-            request_timeout=10,
-        ), embedder=embedder)
-        running = start_app(bot, root)
+    with llm_app(root, demo_store, models_dir, embedder) as (fake, running):
         yield fake, running, root
-        running.close()
 
 
 def test_api_lists_the_named_endpoints_and_hides_the_ui_events(client):

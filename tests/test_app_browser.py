@@ -15,9 +15,7 @@ from playwright.sync_api import Page, expect  # noqa: E402
 from tests.app_helpers import (  # noqa: E402
     DRAFT_QUESTION,
     SlowStreamOpenAI,
-    citing_responder,
-    copy_store,
-    start_app,
+    llm_app,
 )
 from tests.fake_openai import status  # noqa: E402
 
@@ -31,20 +29,9 @@ TIMEOUT = 120_000  # ms; a shared 2-core machine can be slow, and waiting is not
 @pytest.fixture(scope="module")
 def app(tmp_path_factory, demo_store, models_dir, embedder):
     """The app over a copy of the demo store, answering with an LLM (a local fake that cites what it is shown)."""
-    from paperbot.bot import PaperBot
-    from paperbot.config import Settings
-
     root = tmp_path_factory.mktemp("browser-app")
-    store = copy_store(demo_store, root / "store")
-    with SlowStreamOpenAI(responder=citing_responder) as fake:
-        bot = PaperBot(Settings(
-            data_dir=store, models_dir=models_dir, openai_api_key=fake.api_key, openai_base_url=fake.base_url,
-            chat_model="fake-chat", max_attempts=2, retry_base_seconds=0.01, max_retry_seconds=5,
-            request_timeout=10,
-        ), embedder=embedder)
-        running = start_app(bot, root)
+    with llm_app(root, demo_store, models_dir, embedder, SlowStreamOpenAI) as (fake, running):
         yield {"url": running.url, "fake": fake, "root": root}
-        running.close()
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from paperbot.own_decline import declines_in_own_words
 from paperbot.terms import Vocabulary
 from paperbot.types import Answer, Evidence
 from tests.test_attribution import EVIDENCE, TableScorer, _assert_valid
+from tests.test_attribution_llm import QUESTION, _claim, _sources, assert_valid, llm_bot  # noqa: F401 (a fixture)
 
 SENTINEL = "I cannot answer this from the provided papers."
 TABLE = {("A", "Heavy hitters"): 0.9, ("B", "Speculative decoding"): 0.9, ("C", "Weight quantization"): 0.9}
@@ -110,8 +111,6 @@ def test_focus_reads_only_the_titles_and_sentences_shown() -> None:
 
 
 # --- through the facade, against the real fake OpenAI server ------------------------------------------------------
-
-from tests.test_attribution_llm import QUESTION, _claim, _sources, assert_valid, llm_bot  # noqa: E402,F401
 
 
 def test_a_model_writing_about_a_paper_off_the_question_loses_that_sentence(llm_bot, fake_openai) -> None:  # noqa: F811

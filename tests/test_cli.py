@@ -47,6 +47,7 @@ def test_demo_corpus_ingest_then_reingest_then_browse(run, demo_corpus):
     assert "rebuilt the catalog and lexical index: 115 papers" in run("reindex").stdout
 
 
+@pytest.mark.slow  # processes; tests/test_cli_inprocess.py runs the same commands in this process
 def test_errors_are_one_clear_line(run, tmp_path, demo_corpus):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"title": "T", "abstract": "A."}\n{"title": "No abstract"}\n')
@@ -64,6 +65,7 @@ def test_errors_are_one_clear_line(run, tmp_path, demo_corpus):
     assert refused.returncode == 1 and "unknown format" in refused.stderr
 
 
+@pytest.mark.slow  # processes; tests/test_cli_inprocess.py runs the same commands in this process
 def test_search_filters_from_the_command_line(run, tmp_path, demo_corpus):
     corpus = write_jsonl(tmp_path / "few.jsonl", demo_records(demo_corpus, 5))
     run("ingest", str(corpus))

@@ -12,6 +12,10 @@ import pytest
 
 from tests.fake_openai import Fault
 
+# Each test starts a Python process (a few CPU seconds of imports): tests/test_cli_inprocess.py runs the same
+# commands in this process for the fast tier.
+pytestmark = pytest.mark.slow
+
 CANARY_KEY = "sk-canary-CLI-0123456789abcdef"
 
 

@@ -141,8 +141,11 @@ def test_cli_compare_formats(demo_store, models_dir):
         assert done.returncode == 0, done.stderr
         return done.stdout
 
-    table = run()  # in a pipe, the table is Markdown
-    assert table.startswith("| paper | task | approach | efficiency gain |") and "[s" in table and "SwiftKV" in table
+    table = run()  # in a pipe, the table is plain text: a block per paper, a line per aspect
+    assert f"({ids[0]})" in table and "\n  task: " in table and "[s" in table and "SwiftKV" in table
+    assert "|" not in table
+    markdown = run("--format", "markdown")
+    assert markdown.startswith("| paper | task | approach | efficiency gain |") and "SwiftKV" in markdown
     rows = list(csv.reader(io.StringIO(run("--format", "csv", "--aspects", "task,memory"))))
     assert rows[0] == ["paper_id", "title", "task", "task sentence", "task sentence text", "memory",
                        "memory sentence", "memory sentence text"] and len(rows) == 4

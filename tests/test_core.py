@@ -239,8 +239,8 @@ def test_answer_as_dict_adds_derived_fields_and_is_json():
 # --- the test session's embedding cache (tests/embedding_cache.py) serves the model's own vectors -------------------
 def test_cached_vectors_are_the_models(demo_bot, embedder):
     paper = demo_bot.papers()[0]
-    texts = [c.embed_text for c in demo_bot.catalog.chunks_of(paper.id)][:2] + ["a text no session has embedded yet"]
-    served = embedder.embed(texts)  # from the cache file or this session's memory, except the last
+    texts = [c.embed_text for c in demo_bot.catalog.chunks_of(paper.id)][:2] + ["a short text that only this test embeds"]
+    served = embedder.embed(texts)  # from the cache file or this session's memory (the last: from the model once)
     np.testing.assert_allclose(served, embedder.inner.embed(texts), atol=1e-5)
     assert served.dtype == np.float32 and served.shape == (len(texts), 384)
     assert embedder.embed([]).shape == (0, 384)

@@ -74,6 +74,8 @@ def test_fresh_store_is_healthy(local_store):
     assert repaired.healthy and repaired.repairs == []
 
 
+@pytest.mark.slow  # every doctor() run probes Chroma in a child process (seconds of CPU): the fast tier keeps
+# test_fresh_store_is_healthy and test_one_bm25_damage_is_detected_and_rebuilt
 def test_catalog_rows_deleted_are_restored_from_chroma(store):
     bot, _ = store
     before = _snapshot(bot)
@@ -93,6 +95,8 @@ def test_catalog_rows_deleted_are_restored_from_chroma(store):
     assert bot.search(bot.paper(victim).title, k=1)[0].paper_id == victim
 
 
+@pytest.mark.slow  # every doctor() run probes Chroma in a child process (seconds of CPU): the fast tier keeps
+# test_fresh_store_is_healthy and test_one_bm25_damage_is_detected_and_rebuilt
 def test_chroma_chunks_deleted_are_removed_and_reingest_restores_them(store, corpus):
     bot, _ = store
     before = _snapshot(bot)
@@ -113,6 +117,8 @@ def test_chroma_chunks_deleted_are_removed_and_reingest_restores_them(store, cor
     assert bot.doctor().healthy
 
 
+@pytest.mark.slow  # every doctor() run probes Chroma in a child process (seconds of CPU): the fast tier keeps
+# test_fresh_store_is_healthy and test_one_bm25_damage_is_detected_and_rebuilt
 def test_embedder_mismatch_is_reported_not_repaired(store, make_bot, models_dir):
     bot, settings = store
     collection = bot._client.get_collection(settings["collection"])
@@ -130,6 +136,8 @@ def test_embedder_mismatch_is_reported_not_repaired(store, make_bot, models_dir)
     other.close()
 
 
+@pytest.mark.slow  # every doctor() run probes Chroma in a child process (seconds of CPU): the fast tier keeps
+# test_fresh_store_is_healthy and test_one_bm25_damage_is_detected_and_rebuilt
 def test_bm25_damage_is_detected_and_rebuilt(local_store):
     bot, _ = local_store
     hits = [h.paper_id for h in bot.search("KV cache memory", k=3, mode="lexical")]
@@ -164,6 +172,19 @@ def test_bm25_damage_is_detected_and_rebuilt(local_store):
         assert [h.paper_id for h in bot.search("KV cache memory", k=3, mode="lexical")] == hits, damage.__name__
 
 
+def test_one_bm25_damage_is_detected_and_rebuilt(local_store):
+    """The fast tier's doctor check: one kind of damage found, repaired, and the same search results after."""
+    bot, _ = local_store
+    hits = [h.paper_id for h in bot.search("KV cache memory", k=3, mode="lexical")]
+    (bot.catalog.path.with_suffix(".bm25") / "paperbot-manifest.json").write_bytes(b"\x00not json")
+    failed = _failed(bot.doctor())
+    assert "bm25-file" in failed and failed["bm25-file"].repairable
+    _repair_then_healthy(bot)
+    assert [h.paper_id for h in bot.search("KV cache memory", k=3, mode="lexical")] == hits
+
+
+@pytest.mark.slow  # every doctor() run probes Chroma in a child process (seconds of CPU): the fast tier keeps
+# test_fresh_store_is_healthy and test_one_bm25_damage_is_detected_and_rebuilt
 def test_damaged_catalog_file_is_set_aside_and_rebuilt(tmp_path, make_bot, corpus):
     bot = make_bot(collection="damaged")
     bot.ingest([corpus])
@@ -209,6 +230,8 @@ def test_cli_exit_codes_and_json(tmp_path, make_bot, corpus, models_dir):
     assert "repaired" in fixed.stdout and "healthy" in fixed.stdout
 
 
+@pytest.mark.slow  # every doctor() run probes Chroma in a child process (seconds of CPU): the fast tier keeps
+# test_fresh_store_is_healthy and test_one_bm25_damage_is_detected_and_rebuilt
 def test_repair_backs_up_the_catalog_before_dropping_papers(local_store):
     bot, _ = local_store
     victim = _multi_chunk_paper(bot)

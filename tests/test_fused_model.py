@@ -58,7 +58,8 @@ def test_damaged_copy_is_rebuilt_not_loaded(tmp_path):
     copy.write_bytes(copy.read_bytes()[:-3] + b"xyz")  # same size: only the hash can tell
     again = fused_copy(source, sha, tmp_path / "cache", num_heads=1, hidden_size=4)
     assert _run(again, 1.0) == 2.0
-    assert hashlib.sha256(again.read_bytes()).hexdigest() == json.loads(again.with_suffix(".json").read_text())["sha256"]
+    recorded = json.loads(again.with_suffix(".json").read_text())["sha256"]
+    assert hashlib.sha256(again.read_bytes()).hexdigest() == recorded
 
 
 def test_minilm_falls_back_to_the_stock_model_when_fusing_fails(models_dir, tmp_path, embedder, caplog):

@@ -21,6 +21,7 @@ HEAVY = ("chromadb", "gradio", "openai", "tiktoken", "onnxruntime", "tokenizers"
 # Runs the real command line in a fresh interpreter, then reports which heavy top-level packages it imported.
 _PROBE = """
 import json, sys
+heavy = set(json.loads(sys.argv[2]))
 sys.argv = ["paperbot", *json.loads(sys.argv[1])]
 from paperbot.cli import main
 try:
@@ -29,9 +30,9 @@ except SystemExit as exc:
     code = exc.code or 0
 else:
     code = 0
-loaded = sorted({name.split(".")[0] for name in sys.modules} & set(json.loads(sys.argv_heavy)))
+loaded = sorted({name.split(".")[0] for name in sys.modules} & heavy)
 sys.stderr.write("\\nPROBE " + json.dumps({"code": code, "loaded": loaded}) + "\\n")
-""".replace("sys.argv_heavy", repr(json.dumps(HEAVY)))
+"""
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +55,8 @@ def catalog_store(tmp_path_factory):
 
 def _run(args: list[str], env_extra: dict | None = None) -> tuple[str, dict]:
     env = {**os.environ, "ANONYMIZED_TELEMETRY": "False", **(env_extra or {})}
-    done = subprocess.run([sys.executable, "-c", _PROBE, json.dumps(args)], capture_output=True, text=True,
-                          timeout=120, env=env)
+    done = subprocess.run([sys.executable, "-c", _PROBE, json.dumps(args), json.dumps(HEAVY)], capture_output=True,
+                          text=True, timeout=120, env=env)
     probe = [line for line in done.stderr.splitlines() if line.startswith("PROBE ")]
     assert probe, done.stderr[-2000:]
     return done.stdout, json.loads(probe[-1][len("PROBE "):])

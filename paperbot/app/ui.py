@@ -88,7 +88,7 @@ def build_app(bot: PaperBot, options: AppOptions | None = None) -> gr.Blocks:
                         count = gr.Markdown(elem_id="pb-count")
                         table = gr.Dataframe(headers=TABLE_HEADERS, datatype=["str", "number", "str"],
                                              interactive=False, wrap=True, max_height=620, elem_id="pb-papers",
-                                             column_widths=["62%", "8%", "30%"],
+                                             column_widths=["52%", "18%", "30%"],
                                              label="Papers (click a row to open it; ⋮ in a header sorts or filters)")
                     with gr.Column(scale=2):
                         paper_view = gr.HTML(notice("Select a paper to see its abstract and summary."),

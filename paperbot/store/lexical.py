@@ -22,7 +22,7 @@ from paperbot.store.catalog import Catalog
 from paperbot.store.segments import DamagedIndexError, Segment
 from paperbot.terms import terms
 
-__all__ = ["DamagedIndexError", "LexicalIndex", "REPAIR_HINT", "SavedIndex"]
+__all__ = ["REPAIR_HINT", "DamagedIndexError", "LexicalIndex", "SavedIndex"]
 
 log = logging.getLogger(__name__)
 _MANIFEST = "paperbot-manifest.json"
@@ -135,7 +135,10 @@ class LexicalIndex:
         self._title_repeats = max(0, round(title_weight))
         self._lock = threading.Lock()
         self._view = _View.of([], -1)
-        self._loaded: dict[str, Segment] = {}  # segment files are immutable: loaded once per name
+        # Segment files are immutable: each is loaded once per name, and read again only if its file changed (the
+        # (inode, mtime, size) kept beside it), which is damage to be found, not a cache to trust.
+        self._loaded: dict[str, Segment] = {}
+        self._stamps: dict[str, tuple[int, int, int]] = {}
         self._seen: tuple[int, int] | None = None  # (inode, mtime) of the manifest last loaded; None: never looked
         self.problem: str | None = None  # why no index is in use, when none is
 
@@ -232,6 +235,7 @@ class LexicalIndex:
         name = f"segment-{uuid.uuid4().hex}.npz"
         segments.save(segment, self._folder / name)
         self._loaded[name] = segment
+        self._stamps[name] = _file_stamp(self._folder / name)
         return _Part(name, segment, np.zeros(0, dtype=np.int32))
 
     def _save(self, parts: list[_Part], generation: int) -> None:
@@ -239,11 +243,10 @@ class LexicalIndex:
         neither it nor the one before it names: a reader that just read the previous manifest can still load."""
         self._folder.mkdir(parents=True, exist_ok=True)
         manifest_path = self._folder / _MANIFEST
-        previous: list[str] = []
         try:
             previous = [s["name"] for s in json.loads(manifest_path.read_text()).get("segments", [])]
         except Exception:  # noqa: BLE001 - no readable previous manifest: nothing of it to keep
-            pass
+            previous = []
         manifest = {
             "format": _FORMAT, "generation": generation, "title_repeats": self._title_repeats,
             "segments": [{"name": p.name, "sha256": _sha256(self._folder / p.name), "chunks": p.segment.size,
@@ -259,6 +262,7 @@ class LexicalIndex:
         for name in list(self._loaded):
             if name not in keep:
                 del self._loaded[name]
+                self._stamps.pop(name, None)
         for leftover in self._legacy_leftovers():
             shutil.rmtree(leftover, ignore_errors=True)
         self._install(_View.of(parts, generation))
@@ -284,9 +288,10 @@ class LexicalIndex:
             name = entry["name"]
             if Path(name).name != name or not name.startswith("segment-"):
                 raise DamagedIndexError(f"the manifest names a file {name!r} outside the index")
-            segment = self._loaded.get(name)
+            path = self._folder / name
+            stamp = _file_stamp(path)
+            segment = self._loaded.get(name) if self._stamps.get(name) == stamp else None
             if segment is None:
-                path = self._folder / name
                 if verify and entry.get("sha256") is not None and _sha256(path) != entry["sha256"]:
                     raise DamagedIndexError(f"{name} does not match its checksum")
                 segment = segments.load(path)
@@ -296,6 +301,7 @@ class LexicalIndex:
             if len(deleted) and (deleted[0] < 0 or deleted[-1] >= segment.size):
                 raise DamagedIndexError(f"{name}: deleted chunk numbers outside 0..{segment.size - 1}")
             parts.append(_Part(name, segment, deleted.astype(np.int32)))
+            self._stamps[name] = stamp
         for part in parts:
             self._loaded[part.name] = part.segment
         return _View.of(parts, int(manifest["generation"]))
@@ -394,6 +400,11 @@ class LexicalIndex:
         if paper_ids is not None:
             scores *= np.isin(view.paper_ids, list(paper_ids))
         return _top(scores, view.chunk_ids, n)
+
+
+def _file_stamp(path: Path) -> tuple[int, int, int]:
+    info = path.stat()  # FileNotFoundError when a newer save has deleted it: the caller reads the manifest again
+    return (info.st_ino, info.st_mtime_ns, info.st_size)
 
 
 def _level(chunks: int) -> int:

@@ -1,18 +1,22 @@
 #!/bin/bash
-# Recording runs of the real local model through evals/record_proxy.py: demo sample on server A, PubMedQA on B.
+# Recording runs of the real local model through evals/record_proxy.py: PubMedQA (100) on server A, demo on B.
+# Runs a snapshot of the code (SNAPSHOT: HEAD + this session's prompts and eval changes), since the working tree
+# is mid-change by other engineers.
 set -u
-cd .
+cd SNAPSHOT
+export PYTHONPATH=SNAPSHOT
 export ANONYMIZED_TELEMETRY=False GRADIO_ANALYTICS_ENABLED=False PAPERBOT_MODELS_DIR=../shared/models
 export PAPERBOT_LOCAL_MODEL=../local-models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf
-export PAPERBOT_LOCAL_PROMPT_TOKENS=700
+export PAPERBOT_LOCAL_PROMPT_TOKENS=700 PAPERBOT_LOCAL_MAX_ANSWER_TOKENS=160
 C=../h1-eval
-PAPERBOT_LOCAL_BASE_URL=http://127.0.0.1:8012/v1 .venv/bin/paperbot eval --questions $C/demo-sample.jsonl \
-  --corpus ../shared/corpus/inference-cost-papers.txt --collection eval-demo-249750b7f5 --mode llm --no-judge \
-  --configs hybrid --work-dir $C --out $C/runs/demo-record > $C/demo-record.log 2>&1 &
+PY=.venv/bin/python
+PAPERBOT_LOCAL_BASE_URL=http://127.0.0.1:8112/v1 nice -n 10 $PY -m paperbot eval --dataset pubmedqa-dev \
+  --datasets-dir ../shared/datasets --limit 100 --max-corpus 200 --mode llm --no-judge --configs hybrid:answer_k=3 \
+  --work-dir $C --out $C/runs2/pubmedqa-record > $C/runs2/pubmedqa-record.log 2>&1 &
 A=$!
-PAPERBOT_LOCAL_BASE_URL=http://127.0.0.1:8022/v1 .venv/bin/paperbot eval --dataset pubmedqa-dev \
-  --datasets-dir ../shared/datasets --limit 15 --max-corpus 200 --mode llm --no-judge --configs hybrid:answer_k=3 \
-  --work-dir $C --out $C/runs/pubmedqa-record > $C/pubmedqa-record.log 2>&1 &
+PAPERBOT_LOCAL_BASE_URL=http://127.0.0.1:8114/v1 nice -n 10 $PY -m paperbot eval --dataset demo --datasets-dir ../shared/datasets \
+  --collection eval-demo-249750b7f5 --mode llm --no-judge --configs hybrid --work-dir $C --out $C/runs2/demo-record \
+  > $C/runs2/demo-record.log 2>&1 &
 B=$!
-wait $A; echo "demo exit $?" >> $C/record.status
-wait $B; echo "pubmedqa exit $?" >> $C/record.status
+wait $A; echo "pubmedqa exit $?" >> $C/runs2/record.status
+wait $B; echo "demo exit $?" >> $C/runs2/record.status
