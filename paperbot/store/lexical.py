@@ -76,7 +76,10 @@ class _Part:
     def live_mask(self) -> np.ndarray:
         if self.live is not None:
             return self.live
-        return np.ones(self.segment.size, dtype=bool)
+        # A part made by a writer (not yet part of a view) has no mask cached: derive it from its deletions.
+        live = np.ones(self.segment.size, dtype=bool)
+        live[self.deleted] = False
+        return live
 
 
 @dataclass(eq=False)
@@ -101,7 +104,8 @@ class _View:
                 part.live[part.deleted] = False
             total_length += int(part.segment.lengths[part.live_mask()].sum())
             n_live += part.live_count
-        mean = total_length / n_live if n_live else 1.0
+        # An index whose live chunks have no terms at all has no mean length; any positive value scores them all 0.
+        mean = total_length / n_live if n_live and total_length else 1.0
         for part in parts:
             # float64, as bm25s computes it at build time: per-term scores then round to float32 exactly as its did.
             part.norm = K1 * ((1 - B) + B * part.segment.lengths / mean)
