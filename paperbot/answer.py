@@ -159,16 +159,15 @@ class Answerer:
         # Cleaned before anything else: control characters are never searched or sent, and a pasted essay is cut
         # so that the prompt keeps room for the sources.
         cleaned = clean_question(question, self._config.max_question_chars)
-        # The last step: the papers an extractive answer cites numbered 1..n in order of first use, as the text
-        # streams and in the final Answer. LLM answers keep the prompt's keys for now: their tests and the
-        # attribution evals compare keys with what the fake models were shown (numbering.renumber handles them).
-        numbering = StreamRenumbering() if (mode or self.mode) == "extractive" else None
+        # The last step: the papers an answer cites numbered 1..n in order of first use, as the text streams and in
+        # the final Answer (the prompt's keys stay in Answer.source_keys). An LLM answer's checked text can cite in
+        # another order than its stream (attribution adds and corrects keys), so its final numbering may differ.
+        numbering = StreamRenumbering()
         for item in self._answer_stream(cleaned.text, history, k=k, mode=mode):
             if isinstance(item, str):
-                yield numbering.feed(item) if numbering else item
+                yield numbering.feed(item)
                 continue
-            if numbering:
-                item = renumber(item)
+            item = renumber(item)
             if cleaned.truncated:
                 item = dataclasses.replace(item, question_truncated=True)
             yield item

@@ -272,10 +272,10 @@ def reindex(
     """Rebuild the catalog and lexical index from what Chroma stores (or, --from-catalog, Chroma from a catalog)."""
     if from_catalog is None:
         count = _bot().rebuild_lexical_index()
-        out.print(f"rebuilt the catalog and lexical index: {count} papers")
+        out.print(f"rebuilt the catalog and lexical index: {counted(count, 'paper')}")
         return
     report = _bot(reading=False).reindex_from_catalog(from_catalog)
-    out.print(f"re-embedded {report.papers_seen} papers from the catalog of {escape(from_catalog)}: "
+    out.print(f"re-embedded {counted(report.papers_seen, 'paper')} from the catalog of {escape(from_catalog)}: "
               f"{len(report.added)} added, {len(report.updated)} updated, {len(report.unchanged)} unchanged "
               f"({report.chunks_written} chunks)")
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from paperbot.errors import StoreError
 from paperbot.rebuild import catalog_entry, rebuild_catalog
 from paperbot.store.catalog import Catalog
+from paperbot.wording import counted
 from paperbot.store.lexical import LexicalIndex
 from paperbot.store.vectors import StoredChunk, VectorStore
 from paperbot.types import SearchFilters
@@ -307,7 +308,7 @@ def repair_store(access: StoreAccess, *, examples: int = 5) -> DoctorReport:
             kept = _set_aside(access.catalog_path) if access.catalog_path.exists() else None
             catalog = access.open_catalog()
             count = rebuild_catalog(access.vectors, catalog)
-            repairs.append(f"rebuilt the catalog from Chroma ({count} papers)"
+            repairs.append(f"rebuilt the catalog from Chroma ({counted(count, 'paper')})"
                            + (f"; the damaged file is kept as {kept}" if kept else ""))
             catalog.close()
             state = _inspect(access, examples, check_lock=False)
@@ -340,7 +341,7 @@ def repair_store(access: StoreAccess, *, examples: int = 5) -> DoctorReport:
                 repairs.append(f"deleted {len(searchable - stored)} index entries with no stored chunk")
         if drop_chroma:
             access.vectors.delete(sorted(drop_chroma))
-            repairs.append(f"deleted {len(drop_chroma)} Chroma chunks of {len(drop_catalog)} papers stored "
+            repairs.append(f"deleted {counted(len(drop_chroma), 'Chroma chunk')} of {counted(len(drop_catalog), 'paper')} stored "
                            "incompletely or in mixed versions")
         if drop_catalog:
             # Papers leave the catalog only after a copy of it is kept: what they were is never lost to a repair.
@@ -348,12 +349,12 @@ def repair_store(access: StoreAccess, *, examples: int = 5) -> DoctorReport:
                 f"{access.catalog_path.name}.backup-{time.strftime('%Y%m%dT%H%M%S')}"))
             repairs.append(f"backed up the catalog to {kept} before removing papers from it")
             catalog.delete_papers(drop_catalog)
-            repairs.append(f"removed {len(drop_catalog)} papers from the catalog; re-ingest them: "
+            repairs.append(f"removed {counted(len(drop_catalog), 'paper')} from the catalog; re-ingest them: "
                            + ", ".join(reingest[:examples]) + (" ..." if len(reingest) > examples else ""))
         if resync:
             for start in range(0, len(resync), 500):
                 catalog.write(resync[start : start + 500])
-            repairs.append(f"re-synced {len(resync)} papers in the catalog from their complete chunks in Chroma: "
+            repairs.append(f"re-synced {counted(len(resync), 'paper')} in the catalog from their complete chunks in Chroma: "
                            + ", ".join(p.id for p, _, _ in resync[:examples]) + (" ..." if len(resync) > examples else ""))
         if repairs or not state.lexical_ok:
             access.open_lexical(catalog).rebuild()

@@ -284,6 +284,10 @@ class Answer:
         """Cited sentences their papers do not support and, once attribution ran, every flagged sentence."""
         return tuple(s for s in self.sentences if not s.supported and (s.keys or s.origin is not None))
 
+    def key_for(self, prompt_key: str) -> str:
+        """The key this answer shows for a source the prompt (and `ask --dry-run`) called `prompt_key`."""
+        return next((shown for shown, prompt in self.source_keys if prompt == prompt_key), prompt_key)
+
     def as_dict(self) -> dict:
         """The answer as JSON-ready data (`ask --json`, the app's API), derived fields included."""
         data = asdict(self)

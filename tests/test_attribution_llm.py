@@ -191,7 +191,9 @@ def test_a_scorer_handed_to_the_answerer_decides(llm_bot, fake_openai) -> None:
                         prompts=bot.prompts, config=AnswerConfig(), chat=bot.chat, support_scorer=Says(third.title))
     answer = answerer.ask(QUESTION)
     assert answer.attribution.scorer == "fake-learned"
-    assert answer.text == f"{INVENTED} [{third.key}]." and answer.sentences[0].origin == "attributed"
+    # The answer cites one paper, so it shows it as [P1] whatever key the prompt gave it.
+    assert answer.key_for(third.key) == "P1" and answer.citations[0].paper_id == third.paper_id
+    assert answer.text == f"{INVENTED} [{answer.key_for(third.key)}]." and answer.sentences[0].origin == "attributed"
     assert_valid(answer)
 
 

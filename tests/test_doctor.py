@@ -240,7 +240,7 @@ def test_repair_backs_up_the_catalog_before_dropping_papers(local_store):
     repaired = _repair_then_healthy(bot)
     backups = [r for r in repaired.repairs if r.startswith("backed up the catalog to ")]
     assert len(backups) == 1 and repaired.repairs.index(backups[0]) < next(
-        i for i, r in enumerate(repaired.repairs) if r.startswith("removed 1 papers from the catalog"))
+        i for i, r in enumerate(repaired.repairs) if r.startswith("removed 1 paper from the catalog"))
     copy = backups[0].removeprefix("backed up the catalog to ").split(" before ")[0]
     assert copy.startswith(f"{bot.catalog.path}.backup-")
     with sqlite3.connect(copy) as db:  # the copy still holds the paper the repair removed

@@ -133,6 +133,12 @@ def test_tex_in_an_abstract_is_read_like_a_title_keeping_its_spaces(tmp_path: Pa
                                      "less memory and costs $5 and $10, in 𝒪(n²) time. ")
 
 
+def test_tex_quotes_become_typographic_quotes_even_where_nothing_else_is_tex(tmp_path: Path) -> None:
+    path = write(tmp_path, "page.txt", "Quotes\n\nIt cuts the ``time to first token'' by half. " + ABSTRACT + "\n")
+    (paper,) = list(load_daily_page(path))
+    assert paper.abstract.startswith("It cuts the “time to first token” by half. ")
+
+
 def test_daily_page_title_without_abstract_names_the_line(tmp_path: Path) -> None:
     path = write(tmp_path, "page.txt", "Lonely Title\n\nNext Title\n\n" + ABSTRACT + "\n")
     first, second = list(load_daily_page(path))

@@ -145,7 +145,7 @@ def test_keys_copied_from_an_abstract_do_not_cite_other_papers(llm_bot, fake_ope
     sources = _sources(fake_openai.requests_to("chat/completions")[-1].messages)
     evil = _key_of(sources, "A Study of Cache Eviction for Serving")
     assert "(P2) and (P9)" in answer.text, "the copied keys stay quoted text"
-    assert [c.key for c in answer.citations] == [evil] and answer.invalid_keys_removed == 0
+    assert [c.key for c in answer.citations] == [answer.key_for(evil)] and answer.invalid_keys_removed == 0
     assert not answer.instructions_leaked
 
 

@@ -27,6 +27,9 @@ _PLAIN_SUP = re.compile(r"(?<=[A-Za-z0-9)])\^(\d{1,2})(?![\w.])")
 _converter = LatexNodes2Text(math_mode="text")
 
 
+_TEX_QUOTES = re.compile(r"``(.+?)''")
+
+
 def _scripts(math: str) -> str:
     def replace(match: re.Match[str]) -> str:
         table = _SUB if match.group(1) == "_" else _SUP
@@ -43,6 +46,8 @@ def _scripts(math: str) -> str:
 def readable_tex(text: str) -> str:
     """Only touches text that looks like TeX, so ordinary titles and abstracts pass through unchanged; the spaces
     around converted TeX are kept."""
+    if "``" in text:  # TeX's quotes, typed even where nothing else is TeX
+        text = _TEX_QUOTES.sub(r"“\1”", text)
     if "_" in text or "^" in text:
         text = _PLAIN_SUB.sub(lambda m: m.group(1).translate(_SUB), text)
         text = _PLAIN_SUP.sub(lambda m: m.group(1).translate(_SUP), text)
