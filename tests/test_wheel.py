@@ -36,7 +36,8 @@ def test_wheel_ships_every_prompt_and_data_file_and_no_evals_package(wheel: Path
     assert top_level == {"paperbot"}
 
 
-def test_installed_wheel_loads_its_own_prompts_outside_the_checkout(wheel: Path, tmp_path: Path) -> None:
+def test_installed_wheel_loads_its_own_prompts_outside_the_checkout(wheel: Path, tmp_path: Path,
+                                                                   models_dir: Path) -> None:
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
     elsewhere = tmp_path / "elsewhere"
@@ -52,7 +53,9 @@ def test_installed_wheel_loads_its_own_prompts_outside_the_checkout(wheel: Path,
     # -S: no .pth files, so the checkout's editable install cannot shadow the unpacked wheel; the venv's
     # site-packages still provides the dependencies.
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), sysconfig.get_paths()["purelib"],
-                                                       sysconfig.get_paths()["platlib"]])}
+                                                       sysconfig.get_paths()["platlib"]]),
+           # Absolute: the environment's may be relative to the checkout, and this runs from another folder.
+           "PAPERBOT_MODELS_DIR": str(models_dir.resolve())}
     done = subprocess.run([sys.executable, "-S", "-c", script], cwd=elsewhere, env=env, capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr
