@@ -78,7 +78,7 @@ def build_results(eval_set: EvalSet, results: list[ConfigResult], stores, *, lim
                     "processor": platform.processor() or "unknown", "cpus": _cpus()},
         "command": command,
         "seconds": round(seconds, 1),
-        "stores": [vars(s) for s in stores],
+        "stores": [{**vars(s), "data_dir": _relative(s.data_dir)} for s in stores],
         "configs": configs,
     })
 
