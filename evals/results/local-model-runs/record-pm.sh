@@ -1,13 +1,6 @@
 #!/bin/bash
 # PubMedQA's first 100 dev questions, forward on server A and from the end on server B, into the same recordings.
-set -u
-cd SNAPSHOT
-export PYTHONPATH=SNAPSHOT
-export ANONYMIZED_TELEMETRY=False GRADIO_ANALYTICS_ENABLED=False PAPERBOT_MODELS_DIR=../shared/models
-export PAPERBOT_LOCAL_MODEL=../local-models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf
-export PAPERBOT_LOCAL_PROMPT_TOKENS=700 PAPERBOT_LOCAL_MAX_ANSWER_TOKENS=160
-C=../h1-eval
-PY=.venv/bin/python
+. "$(dirname "$0")/env.sh" "$1"  # the code snapshot to run, and the shared settings
 run() {  # $1 proxy port, $2 question file, $3 name
   PAPERBOT_LOCAL_BASE_URL=http://127.0.0.1:$1/v1 nice -n 10 $PY -m paperbot eval --questions $2 \
     --corpus $C/runs2/pubmedqa-dev-100.jsonl --corpus $C/runs2/pubmedqa-dev-distractors.jsonl \

@@ -1,12 +1,6 @@
 #!/bin/bash
 # The demo questions from the end, on server A, into the same recordings (meets the forward run in the middle).
-set -u
-cd SNAPSHOT
-export PYTHONPATH=SNAPSHOT
-export ANONYMIZED_TELEMETRY=False GRADIO_ANALYTICS_ENABLED=False PAPERBOT_MODELS_DIR=../shared/models
-export PAPERBOT_LOCAL_MODEL=../local-models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf
-export PAPERBOT_LOCAL_PROMPT_TOKENS=700 PAPERBOT_LOCAL_MAX_ANSWER_TOKENS=160
-C=../h1-eval
+. "$(dirname "$0")/env.sh" "$1"  # the code snapshot to run, and the shared settings
 PAPERBOT_LOCAL_BASE_URL=http://127.0.0.1:8112/v1 nice -n 10 .venv/bin/python -m paperbot eval \
   --questions $C/runs2/demo-reversed.jsonl --corpus ../shared/corpus/inference-cost-papers.txt \
   --collection eval-demo-249750b7f5 --mode llm --no-judge --configs hybrid --work-dir $C --out $C/runs2/demo-rev-record \

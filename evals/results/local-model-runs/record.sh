@@ -1,15 +1,7 @@
 #!/bin/bash
 # Recording runs of the real local model through evals/record_proxy.py: PubMedQA (100) on server A, demo on B.
-# Runs a snapshot of the code (SNAPSHOT: HEAD + this session's prompts and eval changes), since the working tree
-# is mid-change by other engineers.
-set -u
-cd SNAPSHOT
-export PYTHONPATH=SNAPSHOT
-export ANONYMIZED_TELEMETRY=False GRADIO_ANALYTICS_ENABLED=False PAPERBOT_MODELS_DIR=../shared/models
-export PAPERBOT_LOCAL_MODEL=../local-models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf
-export PAPERBOT_LOCAL_PROMPT_TOKENS=700 PAPERBOT_LOCAL_MAX_ANSWER_TOKENS=160
-C=../h1-eval
-PY=.venv/bin/python
+# Usage: record.sh SNAPSHOT (HEAD + this session's prompts and eval changes).
+. "$(dirname "$0")/env.sh" "$1"  # the code snapshot to run, and the shared settings
 PAPERBOT_LOCAL_BASE_URL=http://127.0.0.1:8112/v1 nice -n 10 $PY -m paperbot eval --dataset pubmedqa-dev \
   --datasets-dir ../shared/datasets --limit 100 --max-corpus 200 --mode llm --no-judge --configs hybrid:answer_k=3 \
   --work-dir $C --out $C/runs2/pubmedqa-record > $C/runs2/pubmedqa-record.log 2>&1 &

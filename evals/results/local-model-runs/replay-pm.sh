@@ -1,13 +1,6 @@
 #!/bin/bash
 # Final PubMedQA run: the recorded part of the first 100 dev questions, replayed through a --replay-only proxy.
-set -u
-SRC=$1
-cd $SRC
-export PYTHONPATH=$SRC
-export ANONYMIZED_TELEMETRY=False GRADIO_ANALYTICS_ENABLED=False PAPERBOT_MODELS_DIR=../shared/models
-export PAPERBOT_LOCAL_MODEL=../local-models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf
-export PAPERBOT_LOCAL_PROMPT_TOKENS=700 PAPERBOT_LOCAL_MAX_ANSWER_TOKENS=160
-C=../h1-eval
+. "$(dirname "$0")/env.sh" "$1"  # the code snapshot to run, and the shared settings
 PAPERBOT_LOCAL_BASE_URL=http://127.0.0.1:8116/v1 nice -n 10 .venv/bin/python -m paperbot eval \
   --questions $C/runs2/pubmedqa-sample.jsonl --corpus $C/runs2/pubmedqa-dev-100.jsonl \
   --corpus $C/runs2/pubmedqa-dev-distractors.jsonl --collection eval-pubmedqa-dev-5ac283d0a5 --mode llm --no-judge \
