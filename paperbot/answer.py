@@ -103,14 +103,15 @@ class Answerer:
         return other
 
     # --- preparation ----------------------------------------------------------------------------------------------
-    def condense(self, question: str, history: Sequence[Message], *, use_llm: bool = True) -> tuple[str, TokenUsage]:
+    def condense(self, question: str, history: Sequence[Message], *, use_llm: bool = True,
+                 follow_up: FollowUp | None = None) -> tuple[str, TokenUsage]:
         """A standalone search query for a follow-up: the LLM rewrites it, or, without one, the questions it continues
         join it (a question that stands alone is searched as it is)."""
         previous = [m["content"] for m in history if m.get("role") == "user"]
         if not previous:
             return question, TokenUsage()
         if self._chat is None or not use_llm:
-            return resolve(question, history).search_query, TokenUsage()
+            return (follow_up or resolve(question, history)).search_query, TokenUsage()
         transcript = "\n".join(f"{m['role']}: {m['content']}" for m in history[-6:])
         prompt = self._prompts["condense"].render(history=transcript, question=question)
         result = self._chat.complete([{"role": "user", "content": prompt}], max_tokens=80, temperature=0.0)
@@ -180,7 +181,9 @@ class Answerer:
             from paperbot.errors import ConfigError
 
             raise ConfigError("LLM mode needs an API: set OPENAI_API_KEY and/or OPENAI_BASE_URL, or use extractive mode")
-        query, condense_usage = self.condense(question, history, use_llm=mode == "llm")
+        # Resolved once: the extractive answer searches with it and answers what the follow-up newly asks.
+        follow_up = resolve(question, history) if mode == "extractive" else None
+        query, condense_usage = self.condense(question, history, use_llm=mode == "llm", follow_up=follow_up)
         prepared = self.prepare(question, history if mode == "llm" else (), search_query=query, k=k, mode=mode)
         if not prepared.answerability.answerable:
             answer = self._abstain(question, prepared, mode, condense_usage, started)
@@ -188,7 +191,7 @@ class Answerer:
             yield answer
             return
         if mode == "extractive":
-            yield from self._extractive(question, prepared, started, resolve(question, history))
+            yield from self._extractive(question, prepared, started, follow_up)
         else:
             yield from self._llm(question, prepared, condense_usage, started)
 
