@@ -281,7 +281,7 @@ def evaluate_answers(bot: PaperBot, items: list[EvalItem], *, mode: str, k: int 
 
 
 def _decision_cost(bot: PaperBot) -> Callable[[Any], float | None]:
-    from paperbot.pricing import cost_usd, price_for
+    from paperbot.llm.pricing import cost_usd, price_for
 
     price = price_for(bot.settings, bot.chat.model)
     return lambda usage: cost_usd(price, usage)

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from evals.answers_demo import load_questions
 from paperbot import PaperBot, Settings
-from paperbot.attribution import AttributionPolicy, attribute
+from paperbot.answer.attribution import AttributionPolicy, attribute
 
 MARGINS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3)
 GAPS = (0.0, 0.02, 0.05, 0.1, 0.15)

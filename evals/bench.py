@@ -25,7 +25,7 @@ from ranx import Qrels, Run, evaluate
 
 from evals.beir import load_split
 from paperbot import PaperBot, Settings
-from paperbot.loaders import load_papers
+from paperbot.ingest.loaders import load_papers
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -1,9 +1,9 @@
 """Extractive answer latency with the learned abstention against the committed rule (git HEAD), in the same run.
 
-The baseline is the `paperbot/abstention.py` of a git revision (default HEAD), loaded from git and put in the
+The baseline is the `paperbot/answer/abstention.py` of a git revision (default HEAD), loaded from git and put in the
 answerer's place; the two alternate question by question (ABAB...), so machine load hits both alike. Each
 variant's abstention figures on the set come with it (answerable refused, comparison refused, unanswerable
-declined): `--questions fresh` gives them on the second question set (reported only, nothing is fitted here).
+declined): `--questions fresh` or `holdout` gives them on a report-only question set (nothing is fitted here).
 
     python -m evals.bench_abstention --corpus ../shared/corpus/inference-cost-papers.txt --work-dir eval-data
 """
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-import paperbot.answer as answer_module
+import paperbot.answer.answerer as answer_module
 from evals import datasets
 from evals.report import git_revision
 from evals.stores import open_store
@@ -33,7 +33,7 @@ OUT = Path(__file__).resolve().parent / "results" / "abstention-bench-{}.json"
 
 def baseline_assess(revision: str):
     """The old assess(question, hits, evidence, *, strict) adapted to today's call (extractive: strict)."""
-    source = subprocess.run(["git", "show", f"{revision}:paperbot/abstention.py"], capture_output=True, text=True,
+    source = subprocess.run(["git", "show", f"{revision}:paperbot/answer/abstention.py"], capture_output=True, text=True,
                             check=True, cwd=Path(__file__).resolve().parents[1]).stdout
     with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as handle:
         handle.write(source)
@@ -60,10 +60,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work-dir", type=Path, default=Path("eval-data"))
     parser.add_argument("--baseline", default="HEAD", help="git revision whose abstention is the baseline")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--questions", choices=("demo", "fresh"), default="demo")
+    parser.add_argument("--questions", choices=("demo", "fresh", "holdout"), default="demo")
     args = parser.parse_args(argv)
     eval_set = datasets.demo(None, args.corpus, questions={"demo": datasets.DEMO_QUESTIONS,
-                                                           "fresh": datasets.FRESH_QUESTIONS}[args.questions])
+                                                           "fresh": datasets.FRESH_QUESTIONS,
+                                                           "holdout": datasets.HOLDOUT_QUESTIONS}[args.questions])
     bot, _ = open_store(eval_set, Settings(data_dir=args.work_dir.resolve()))
     variants = {"baseline": baseline_assess(args.baseline), "learned": answer_module.assess}
     questions = [item.question for item in eval_set.items]

@@ -9,9 +9,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from evals.judge import parse_reply
-from paperbot.answer import render_sources
-from paperbot.prompts import Prompt
-from paperbot.structured import response_format
+from paperbot.answer.evidence import render_sources
+from paperbot.llm.prompts import Prompt
+from paperbot.summaries.structured import response_format
 from paperbot.types import Answer, TokenUsage
 
 LABELS = ("yes", "no", "maybe")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 
-from paperbot.retrieval import Retriever
+from paperbot.retrieval.retriever import Retriever
 from paperbot.types import PaperHit, RetrievalMode, SearchFilters
 
 

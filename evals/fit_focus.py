@@ -27,10 +27,10 @@ from evals import datasets
 from evals.answer_metrics import _ask
 from evals.items import EvalItem
 from paperbot import PaperBot, Settings
-from paperbot.answer import SENTINEL
-from paperbot.attribution import AttributionPolicy, attribute, declines, question_focus
-from paperbot.injection import InstructionEcho
-from paperbot.own_decline import declines_in_own_words
+from paperbot.answer.answerer import SENTINEL
+from paperbot.answer.attribution import AttributionPolicy, attribute, declines, question_focus
+from paperbot.answer.injection import InstructionEcho
+from paperbot.answer.own_decline import declines_in_own_words
 from paperbot.types import Answer
 
 FOCUS = (0.0, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
@@ -64,7 +64,7 @@ def ask_all(bot: PaperBot, items: list[EvalItem]) -> list[Asked]:
 
 
 def check(asked: Asked, bot: PaperBot, scorer, echo: InstructionEcho, policy: AttributionPolicy) -> dict:
-    """The item re-checked under `policy`, as paperbot/answer.py checks an LLM answer."""
+    """The item re-checked under `policy`, as paperbot/answer/answerer.py checks an LLM answer."""
     item, answer = asked.item, asked.answer
     raw = answer.raw_text
     row = {"split": item.split, "answerable": bool(item.gold), "single": len(item.gold) == 1, "declined": True,

@@ -87,12 +87,12 @@ def main(argv: list[str] | None = None) -> int:
                         "time grows with the square of the size")
     args = parser.parse_args(argv)
 
-    from paperbot.chunking import Chunker
-    from paperbot.loaders import LoadLimits, load_papers
-    from paperbot.loaders.pdf_runner import PdfBudget, stop_worker
-    from paperbot.sentences import sentence_spans
+    from paperbot.ingest.chunking import Chunker
+    from paperbot.ingest.loaders import LoadLimits, load_papers
+    from paperbot.ingest.loaders.pdf_runner import PdfBudget, stop_worker
+    from paperbot.llm.tokens import TiktokenCounter, encoding_for_model, use_cache_dir
     from paperbot.store.minilm import MiniLMEmbedder
-    from paperbot.tokens import TiktokenCounter, encoding_for_model, use_cache_dir
+    from paperbot.text.sentences import sentence_spans
     from paperbot.types import Paper
 
     limits = LoadLimits(pdf=PdfBudget(seconds=args.pdf_seconds))
@@ -149,9 +149,9 @@ def main(argv: list[str] | None = None) -> int:
 _BEFORE = """
 import sys, time
 from pathlib import Path
-from paperbot.chunking import Chunker
+from paperbot.ingest.chunking import Chunker
 from paperbot.store.minilm import MiniLMEmbedder
-from paperbot.tokens import TiktokenCounter, encoding_for_model, use_cache_dir
+from paperbot.llm.tokens import TiktokenCounter, encoding_for_model, use_cache_dir
 from paperbot.types import Paper
 models, text = Path(sys.argv[1]), sys.stdin.read()
 use_cache_dir(models / "tiktoken")

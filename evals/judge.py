@@ -8,12 +8,12 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from paperbot.answer import render_sources
+from paperbot.answer.evidence import render_sources
 from paperbot.config import Settings
 from paperbot.errors import PaperbotError
-from paperbot.pricing import cost_usd, price_for
-from paperbot.prompts import Prompt, load_prompt
-from paperbot.structured import describe_error, response_format
+from paperbot.llm.pricing import cost_usd, price_for
+from paperbot.llm.prompts import Prompt, load_prompt
+from paperbot.summaries.structured import describe_error, response_format
 from paperbot.types import Answer, TokenUsage
 
 M = TypeVar("M", bound=BaseModel)

@@ -9,7 +9,7 @@ issue-15 acceptance figures (100 new SciFact abstracts into a 200k-chunk store; 
 
 Engines, each over the same catalog of SciTLDR, PubMedQA and demo abstracts plus synthetic copies of them
 (evals/synthetic.py; SciFact is kept out, so its abstracts are new to every store), each chunk's terms from
-paperbot.terms (stemming and stopwords as in paperbot): *bm25s-full* (the index before this change: one bm25s
+paperbot.text.terms (stemming and stopwords as in paperbot): *bm25s-full* (the index before this change: one bm25s
 index, rebuilt from the whole catalog on every ingest), *segments* (paperbot.store.lexical now), *fts5* (SQLite
 FTS5 over the same terms, its own bm25()) and *tantivy* (when importable; its own BM25, k1=1.2). Every engine builds
 the index, adds 100 papers (one ingest's worth), and answers SciFact train claims (100 candidates, as hybrid
@@ -101,7 +101,7 @@ def _catalog_rows(args, size: int, cache: Path | None = None) -> tuple[list[tupl
     if cache is not None and cache.exists():
         base, new = json.loads(cache.read_text())
         return [tuple(r) for r in base], [tuple(r) for r in new]
-    from paperbot.loaders import load_papers
+    from paperbot.ingest.loaders import load_papers
 
     base = _base_papers(args.datasets, args.corpus)
     random.Random(0).shuffle(base)
@@ -127,7 +127,7 @@ def _sha_pick(pid: str) -> bool:
 
 
 def _documents(rows) -> list[list[str]]:
-    from paperbot.terms import terms
+    from paperbot.text.terms import terms
 
     return [terms(title) * TITLE_REPEATS + terms(text) for _, _, title, text in rows]
 
@@ -283,7 +283,7 @@ def _folder_mb(folder: Path) -> float:
 
 def child_engine(spec: dict) -> dict:
     """One engine at one size in a fresh process: build, add 100 papers, query; rankings saved for agreement."""
-    from paperbot.terms import terms
+    from paperbot.text.terms import terms
 
     args = argparse.Namespace(datasets=Path(spec["datasets"]), corpus=Path(spec["corpus"]))
     rows, new = _catalog_rows(args, spec["size"], Path(spec["work_dir"]) / f"rows-{spec['size']}.json")
@@ -488,7 +488,7 @@ def child_ingest(spec: dict) -> dict:
     """100 SciFact abstracts into the store, timed; then removed again (catalog and Chroma), so the next run
     starts from the same 200k-chunk store."""
     from paperbot import PaperBot, Settings
-    from paperbot.loaders import load_papers
+    from paperbot.ingest.loaders import load_papers
 
     settings = Settings(data_dir=Path(spec["data_dir"]), collection=spec["collection"])
     bot = PaperBot(settings)
@@ -599,7 +599,7 @@ def ndcg(args) -> None:
         problem = None
 
         def search(self, query, n, paper_ids=None):
-            from paperbot.terms import terms
+            from paperbot.text.terms import terms
 
             ranking = old.search(list(dict.fromkeys(terms(query))), n)
             return [(cid, 1.0) for cid in ranking]

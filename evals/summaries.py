@@ -7,7 +7,7 @@ run), and citation validity of digests and comparisons on the demo corpus.
 ROUGE is Google's rouge-score (the maintained reimplementation of ROUGE-1.5.5) with its Porter stemmer, F-measure,
 max over a paper's references, averaged over papers. The TL;DR weights were tuned on SciTLDR *train*
 (evals/tune_tldr.py); dev is only reported. Ingesting SciTLDR would take minutes of embedding, so the TL;DR runs
-on Paper objects through paperbot.summarize.extractive_summary, the function PaperBot.summarize uses.
+on Paper objects through paperbot.summaries.summarize.extractive_summary, the function PaperBot.summarize uses.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from pathlib import Path
 
 from rouge_score import rouge_scorer
 
-from paperbot.numbered import numbered_sentences, sentence_exists
-from paperbot.summarize import extractive_summary
-from paperbot.terms import Vocabulary
+from paperbot.summaries.numbered import numbered_sentences, sentence_exists
+from paperbot.summaries.summarize import extractive_summary
+from paperbot.text.terms import Vocabulary
 from paperbot.types import Paper
 
 METRICS = ("rouge1", "rouge2", "rougeL")
@@ -133,7 +133,7 @@ def markdown(command: str, rouge: dict, rows: int, demo: dict | None) -> str:
              "| system | ROUGE-1 | ROUGE-2 | ROUGE-L |", "|---|---|---|---|"]
     for system, scores in rouge.items():
         lines.append(f"| {system} | {scores['rouge1']:.2f} | {scores['rouge2']:.2f} | {scores['rougeL']:.2f} |")
-    lines += ["", "The extractive TL;DR is one abstract sentence chosen by `paperbot/tldr.py` (title similarity, "
+    lines += ["", "The extractive TL;DR is one abstract sentence chosen by `paperbot/summaries/tldr.py` (title similarity, "
               "centrality, position, contribution cues; weights tuned on SciTLDR train with `evals/tune_tldr.py`). "
               "The oracle is the abstract sentence with the best ROUGE-1 against the references: the ceiling of any "
               "one-sentence extractive TL;DR."]

@@ -9,8 +9,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from paperbot.loaders import load_papers
-from paperbot.sentences import sentence_spans
+from paperbot.ingest.loaders import load_papers
+from paperbot.text.sentences import sentence_spans
 from paperbot.types import Paper
 
 SYNTHETIC_TITLE = re.compile(r"^\[synthetic (\d+)\] ")

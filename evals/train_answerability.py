@@ -31,10 +31,10 @@ from evals.exclusion import Excluding
 from evals.items import EvalItem
 from evals.stores import open_store
 from paperbot import Settings
-from paperbot.abstention import decide
-from paperbot.answerability import FEATURES, MODEL_FORMAT, features
-from paperbot.evidence import build_evidence
-from paperbot.questions import clean_question
+from paperbot.answer.abstention import decide
+from paperbot.answer.answerability import FEATURES, MODEL_FORMAT, features
+from paperbot.answer.evidence import build_evidence
+from paperbot.text.questions import clean_question
 
 MODEL = Path(__file__).resolve().parents[1] / "paperbot" / "data" / "answerability_model.json"
 RESULTS = Path(__file__).resolve().parent / "results" / "answerability.json"
@@ -230,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
                             "tune_ids_sha256": hashlib.sha256("\n".join(tune_ids).encode()).hexdigest()},
              "trees_params": TREES, "command": command}
     MODEL.write_text(json.dumps(saved, separators=(",", ":")) + "\n", encoding="utf-8")
-    from paperbot.answerability import parse_model
+    from paperbot.answer.answerability import parse_model
     runtime = parse_model(saved, str(MODEL))  # what paperbot will load must give sklearn's probabilities
     x_report = np.array([r["x"] for r in report])
     p_report = model.predict_proba(x_report)[:, 1]

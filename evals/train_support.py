@@ -28,12 +28,12 @@ import numpy as np
 
 from evals.tune import half
 from paperbot.config import Settings
-from paperbot.sentences import sentence_spans
+from paperbot.support.checks import NumberChecked
 from paperbot.support.features import FEATURE_NAMES, GROUPS
 from paperbot.support.learned import DEFAULT_MODEL_FILE, LearnedSupportScorer, SupportModel
 from paperbot.support.scorer import DEFAULT_THRESHOLD, LexicalSupportScorer
-from paperbot.support.checks import NumberChecked
-from paperbot.terms import Vocabulary, terms
+from paperbot.text.sentences import sentence_spans
+from paperbot.text.terms import Vocabulary, terms
 
 MODEL_NAME = "learned-v1"
 COMMAND = "python -m evals.train_support --scifact ../shared/datasets/scifact"

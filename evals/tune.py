@@ -15,7 +15,7 @@ from evals.items import EvalSet
 from evals.retrieval_metrics import retrieval_metrics
 from evals.stores import open_store
 from paperbot import PaperBot, Settings
-from paperbot.fusion import reciprocal_rank_fusion
+from paperbot.retrieval.fusion import reciprocal_rank_fusion
 
 DEPTH = 100
 RRF_K = (1, 2, 5, 10, 20, 30, 60, 100)

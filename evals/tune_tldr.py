@@ -1,4 +1,4 @@
-"""Tune the extractive TL;DR weights (paperbot/tldr.py) on SciTLDR train: grid search on ROUGE-1, dev never seen.
+"""Tune the extractive TL;DR weights (paperbot/summaries/tldr.py) on SciTLDR train: grid search on ROUGE-1, dev never seen.
 
     python -m evals.tune_tldr --data ../shared/datasets/scitldr
 
@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from evals.summaries import load_scitldr, paper_sentences, rouge_scorer_, scitldr_vocabulary
-from paperbot.tldr import FEATURES, TLDR_WEIGHTS, TldrWeights, features
+from paperbot.summaries.tldr import FEATURES, TLDR_WEIGHTS, TldrWeights, features
 
 GRID = {
     "title": [1.0],  # the scale: only ratios matter

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from paperbot.errors import CorpusError, EmbedderMismatchError, ModelFileError, PaperbotError, StoreError
     from paperbot.types import ChunkHit, IngestReport, Paper, PaperHit, SearchFilters, StoreStats
 
-# Loaded on first use (PEP 562): `import paperbot.cli` must not pay for Chroma, the model and the LLM client.
+# Loaded on first use (PEP 562): `import paperbot.cli.commands` must not pay for Chroma, the model and the LLM client.
 _HOMES = {
     "PaperBot": "paperbot.bot", "Settings": "paperbot.config",
     **dict.fromkeys(("CorpusError", "EmbedderMismatchError", "ModelFileError", "PaperbotError", "StoreError"),

@@ -1,5 +1,5 @@
 """`python -m paperbot` runs the command line."""
 
-from paperbot.cli import main
+from paperbot.cli.commands import main
 
 main()

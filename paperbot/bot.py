@@ -12,25 +12,25 @@ from typing import TYPE_CHECKING
 
 from paperbot.config import Settings
 from paperbot.errors import PaperNotFoundError, StoreError
-from paperbot.prompts import PLACEHOLDERS, load_prompt
+from paperbot.llm.prompts import PLACEHOLDERS, load_prompt
+from paperbot.llm.tokens import use_cache_dir
 from paperbot.store.catalog import Catalog
 from paperbot.store.lock import store_lock
-from paperbot.tokens import use_cache_dir
 from paperbot.types import Answer, AnswerMode, IngestReport, Paper, PaperHit, RetrievalMode, SearchFilters, StoreStats
 
 # Everything that loads Chroma, the models, tiktoken, the LLM client or numpy is imported where it is used, so
 # that browsing commands (papers, show, stats) start in a fraction of a second (evals/bench.py measures it).
 if TYPE_CHECKING:
-    from paperbot.answer import Answerer, PreparedPrompt
-    from paperbot.chunking import Chunker
-    from paperbot.ingest import Progress
-    from paperbot.loaders import LoadLimits
+    from paperbot.answer.answerer import Answerer, PreparedPrompt
+    from paperbot.ingest.chunking import Chunker
+    from paperbot.ingest.ingester import Progress
+    from paperbot.ingest.loaders import LoadLimits
+    from paperbot.llm.tokens import TiktokenCounter
     from paperbot.ports import Embedder
-    from paperbot.retrieval import Retriever
+    from paperbot.retrieval.retriever import Retriever
     from paperbot.store.lexical import LexicalIndex
     from paperbot.store.vectors import VectorStore
-    from paperbot.terms import Vocabulary
-    from paperbot.tokens import TiktokenCounter
+    from paperbot.text.terms import Vocabulary
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +138,7 @@ class PaperBot:
         # A catalog that is missing (new machine for a server store) or from another collection is rebuilt, by a
         # writer: under the store lock, with its BM25 index, so readers find both complete.
         if catalog.counts()[0] == 0 and self.vectors.count() > 0:
-            from paperbot.rebuild import rebuild_catalog
+            from paperbot.ingest.rebuild import rebuild_catalog
             from paperbot.store.lexical import LexicalIndex
 
             with store_lock(self._lock_path(), self.settings.lock_timeout, what="the catalog rebuild"):
@@ -164,8 +164,8 @@ class PaperBot:
 
     @cached_property
     def chunker(self) -> Chunker:
-        from paperbot.chunking import Chunker
-        from paperbot.tokens import TiktokenCounter, encoding_for_model
+        from paperbot.ingest.chunking import Chunker
+        from paperbot.llm.tokens import TiktokenCounter, encoding_for_model
 
         counter = TiktokenCounter(self.settings.tiktoken_encoding or encoding_for_model(None))
         return Chunker(self.embedder, counter.count_many, self.settings.chunk_tokens)
@@ -173,7 +173,7 @@ class PaperBot:
     @property
     def chunker_version(self) -> str:
         # A chunk-size override is part of the version, so one collection never mixes two chunkings.
-        from paperbot.chunking import CHUNKER_VERSION
+        from paperbot.ingest.chunking import CHUNKER_VERSION
 
         size = self.settings.chunk_tokens
         return CHUNKER_VERSION if size is None else f"{CHUNKER_VERSION}/max{size}"
@@ -193,14 +193,14 @@ class PaperBot:
 
     @cached_property
     def llm_counter(self) -> TiktokenCounter:
-        from paperbot.tokens import TiktokenCounter, encoding_for_model
+        from paperbot.llm.tokens import TiktokenCounter, encoding_for_model
 
         return TiktokenCounter(self.settings.tiktoken_encoding or encoding_for_model(self.settings.chat_model))
 
     def vocabulary(self) -> Vocabulary:
         """Term statistics of the whole collection, for sentence relevance and support; rebuilt after an ingest."""
         if self._vocabulary is None:
-            from paperbot.terms import Vocabulary
+            from paperbot.text.terms import Vocabulary
 
             # One query over all chunks, not one per paper: this runs on the first question after every ingest.
             self._vocabulary = Vocabulary(f"{title} {text}" for _, _, title, text in self.catalog.lexical_rows())
@@ -219,10 +219,9 @@ class PaperBot:
 
     def answerer(self, *, mode: AnswerMode | None = None, model: str | None = None,
                  temperature: float | None = None) -> Answerer:
-        from paperbot.answer import AnswerConfig, Answerer
-        from paperbot.attribution import AttributionPolicy
-        from paperbot.budget import prompt_limit
-        from paperbot.pricing import cost_usd, price_for
+        from paperbot.answer.answerer import AnswerConfig, Answerer
+        from paperbot.answer.attribution import AttributionPolicy
+        from paperbot.llm.pricing import cost_usd, price_for, prompt_limit
 
         wanted = mode or (None if self.settings.answer_mode == "auto" else self.settings.answer_mode)
         chat = None
@@ -292,7 +291,7 @@ class PaperBot:
 
     @cached_property
     def retriever(self) -> Retriever:
-        from paperbot.retrieval import FusionParams, Retriever
+        from paperbot.retrieval.retriever import FusionParams, Retriever
 
         s = self.settings
         params = FusionParams(s.candidates, s.rrf_k, s.dense_weight, s.lexical_weight, s.title_weight)
@@ -305,7 +304,7 @@ class PaperBot:
     ) -> IngestReport:
         """Load every file first (a bad record stops everything before a write, unless skip_bad), then write.
         `paths` is one path or many."""
-        from paperbot.loaders import load_papers
+        from paperbot.ingest.loaders import load_papers
 
         loaded = load_papers(paths, skip_bad=skip_bad, fmt=fmt, limits=self.load_limits)
         report = self.ingest_papers(loaded.papers, progress=progress)
@@ -315,8 +314,8 @@ class PaperBot:
 
     @property
     def load_limits(self) -> LoadLimits:
-        from paperbot.loaders import LoadLimits
-        from paperbot.loaders.pdf_runner import PdfBudget
+        from paperbot.ingest.loaders import LoadLimits
+        from paperbot.ingest.loaders.pdf_runner import PdfBudget
 
         s = self.settings
         return LoadLimits(max_file_bytes=int(s.max_file_mb * 1024 * 1024),
@@ -324,7 +323,7 @@ class PaperBot:
 
     def ingest_papers(self, papers: Iterable[Paper], *, progress: Progress | None = None) -> IngestReport:
         """A list is deduplicated as a whole; a generator is streamed in windows (bounded memory)."""
-        from paperbot.ingest import ingest_papers
+        from paperbot.ingest.ingester import ingest_papers
 
         catalog = self.catalog  # first, outside the lock: opening it may rebuild it, which takes the lock itself
         with store_lock(self._lock_path(), self.settings.lock_timeout):
@@ -345,7 +344,7 @@ class PaperBot:
     def search(
         self, query: str, k: int | None = None, filters: SearchFilters | None = None, mode: RetrievalMode = "hybrid"
     ) -> list[PaperHit]:
-        from paperbot.questions import clean_question
+        from paperbot.text.questions import clean_question
 
         query = clean_question(query, self.settings.max_question_chars).text
         hits = self.retriever.search(query, k or self.settings.k, filters, mode)
@@ -356,7 +355,7 @@ class PaperBot:
     def filter_notes(self, filters: SearchFilters | None) -> list[str]:
         """Why a search with these filters found nothing: which filter matches no paper, and how many papers lack
         the field it filters on (empty when the filters match papers)."""
-        from paperbot.filter_notes import empty_filter_notes
+        from paperbot.retrieval.filter_notes import empty_filter_notes
 
         return empty_filter_notes(self.catalog, filters) if filters is not None else []
 
@@ -427,7 +426,7 @@ class PaperBot:
     def doctor(self, *, repair: bool = False, examples: int = 5, probe: bool = True):
         """Check that Chroma, the catalog and the BM25 index agree (a DoctorReport); repair=True fixes what it can.
         probe: first read the collection in a child process, since damaged vector files can crash the reader."""
-        from paperbot.doctor import StoreAccess, check_store, repair_store, unreadable_vectors_report
+        from paperbot.ingest.doctor import StoreAccess, check_store, repair_store, unreadable_vectors_report
         from paperbot.store.lexical import LexicalIndex
         from paperbot.store.lock import lock_is_held
         from paperbot.store.probe import probe_collection
@@ -499,7 +498,7 @@ class PaperBot:
 
     def rebuild_lexical_index(self) -> int:
         """Recreate the catalog and BM25 index from Chroma, holding the store lock; returns the number of papers."""
-        from paperbot.rebuild import rebuild_catalog
+        from paperbot.ingest.rebuild import rebuild_catalog
 
         catalog = self.catalog  # outside the lock, as in ingest_papers
         with store_lock(self._lock_path(), self.settings.lock_timeout, what="reindex"):
@@ -544,14 +543,14 @@ class PaperBot:
         return "llm", chat
 
     def _cost_for(self, model: str | None):
-        from paperbot.pricing import cost_usd, price_for
+        from paperbot.llm.pricing import cost_usd, price_for
 
         price = price_for(self.settings, model or self.settings.chat_model)
         return lambda usage: cost_usd(price, usage)
 
     def summarizer(self, *, mode: AnswerMode | None = None, model: str | None = None):
-        from paperbot.budget import prompt_limit
-        from paperbot.summarize import Summarizer
+        from paperbot.llm.pricing import prompt_limit
+        from paperbot.summaries.summarize import Summarizer
 
         _, chat = self._structured_chat(mode, model)
         chat_model = chat.model if chat is not None else self.settings.chat_model
@@ -567,8 +566,8 @@ class PaperBot:
 
     def digester(self, *, mode: AnswerMode | None = None, model: str | None = None):
         """An LLM digester can plan without an API (for --dry-run); running it then needs one."""
-        from paperbot.budget import prompt_limit
-        from paperbot.digest import DigestConfig, Digester
+        from paperbot.llm.pricing import prompt_limit
+        from paperbot.summaries.digest import DigestConfig, Digester
 
         wanted = mode or (None if self.settings.answer_mode == "auto" else self.settings.answer_mode)
         chat = None if wanted == "extractive" or not self.settings.llm_configured else self._structured_chat(
@@ -590,7 +589,7 @@ class PaperBot:
         if query:
             papers = [self.paper(hit.paper_id) for hit in self.search(query, k=k or self.digest_k)]
             if k is None:  # no number asked for: the papers that match the query, not a fixed 30
-                from paperbot.digest import matching_papers
+                from paperbot.summaries.digest import matching_papers
 
                 papers = matching_papers(query, papers, self.vocabulary())
         else:
@@ -617,8 +616,8 @@ class PaperBot:
     def compare(self, ids: Iterable[str], aspects: Iterable[str] | None = None, *, mode: AnswerMode | None = None,
                 model: str | None = None):
         """One row per paper, one cell per aspect, each a phrase citing its sentence or "not stated"."""
-        from paperbot.budget import prompt_limit
-        from paperbot.compare import CompareConfig, Comparer
+        from paperbot.llm.pricing import prompt_limit
+        from paperbot.summaries.compare import CompareConfig, Comparer
 
         papers = [self.paper(pid) for pid in dict.fromkeys(ids)]
         _, chat = self._structured_chat(mode, model)

@@ -9,7 +9,6 @@ from platformdirs import user_cache_dir, user_data_dir
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-
 _RULES = {"collection": "a collection name is 3 to 62 letters, digits, '.', '_' or '-', starting and ending with a "
                         "letter or digit"}
 
@@ -106,7 +105,7 @@ class Settings(BaseSettings):
     )
     answer_k: int = Field(default=5, ge=1, le=50, description="papers retrieved as evidence for an answer")
     # Fitted on the tune halves by evals/train_answerability.py, reported on the other halves
-    # (evals/results/answerability.json); used by paperbot/abstention.py decide() in both answer modes.
+    # (evals/results/answerability.json); used by paperbot/answer/abstention.py decide() in both answer modes.
     answerable_threshold: float = Field(default=0.05, ge=0, le=1, description="answer only when the answerability "
                                         "scorer's p(answerable) reaches this; higher declines more")
     missing_name_threshold: float = Field(default=0.43, ge=0, le=1, description="the same when a specific name "
@@ -134,7 +133,7 @@ class Settings(BaseSettings):
                                              "a sentence as supported at or above this share of its terms")
     nli_model_dir: Path | None = Field(default=None, description="an ONNX NLI model: model.onnx, tokenizer.json, "
                                        "config.json (id2label names the entailment class)")
-    # Post-hoc attribution of LLM answers (paperbot/attribution.py): each sentence against every shown paper.
+    # Post-hoc attribution of LLM answers (paperbot/answer/attribution.py): each sentence against every shown paper.
     unsupported: Literal["flag", "drop"] = Field(
         default="flag", description="answer sentences no paper supports: flagged, or dropped from the answer text")
     # Fitted by `python -m evals.attribution_margins --support-scorer learned|lexical` on the demo questions' tune
@@ -146,7 +145,7 @@ class Settings(BaseSettings):
                                       "threshold + this; needed to add or change a key")
     attribution_gap: float = Field(default=0.15, ge=0, le=1, description="papers scoring within this of the "
                                    "best one are a tie: the sentence is flagged ambiguous")
-    # Question focus and thin answers (paperbot/attribution.py), fitted by `python -m evals.fit_focus` on the demo
+    # Question focus and thin answers (paperbot/answer/attribution.py), fitted by `python -m evals.fit_focus` on the demo
     # questions' tune half with the local model's recorded answers, reported on both halves
     # (evals/results/local-model.md).
     off_question: Literal["keep", "drop"] = Field(

@@ -202,3 +202,8 @@ class Comparison:
     requests: int = 0
     usage: TokenUsage = field(default_factory=TokenUsage)
     cost_usd: float | None = None
+
+
+def is_not_stated(text: str) -> bool:
+    """A model's way of saying a field is not in the abstract ("Not stated.", "n/a", empty)."""
+    return text.strip().strip(".").strip().casefold() in {"not stated", "", "n/a", "none"}

@@ -276,7 +276,7 @@ class Answer:
     store_warnings: tuple[str, ...] = ()
     support_scorer: str = "lexical"  # which scorer gave `sentences` their support ("learned-v1", "nli:<dir>", ...)
     # (key in this answer, key its source had in the prompt): answers number the papers they cite 1..n in order of
-    # first use (paperbot.numbering), so these differ from the prompt's (and `paperbot ask --dry-run`'s) keys.
+    # first use (paperbot.answer.numbering), so these differ from the prompt's (and `paperbot ask --dry-run`'s) keys.
     source_keys: tuple[tuple[str, str], ...] = ()
 
     @property

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from paperbot.loaders import load_papers
+from paperbot.ingest.loaders import load_papers
 
 
 def demo_records(demo_corpus: Path, n: int) -> list[dict]:

@@ -8,13 +8,13 @@ from importlib import resources
 
 import pytest
 
-from paperbot.abstention import assess, decide
-from paperbot.answer import SENTINEL
-from paperbot.answerability import FEATURES, MODEL_FORMAT, features, load_model, parse_model
-from paperbot.answerability_names import found_names, name_key, named_terms, spellings
+from paperbot.answer.abstention import assess, decide
+from paperbot.answer.answerability import FEATURES, MODEL_FORMAT, features, load_model, parse_model
+from paperbot.answer.answerability_names import found_names, name_key, named_terms, spellings
+from paperbot.answer.answerer import SENTINEL
 from paperbot.config import Settings
 from paperbot.errors import ConfigError
-from paperbot.terms import Vocabulary
+from paperbot.text.terms import Vocabulary
 from paperbot.types import ChunkHit, Evidence, PaperHit
 
 

@@ -13,7 +13,7 @@ from evals.answers_demo import load_questions
 from evals.items import EvalItem
 from evals.judge import JudgeOutputError, make_judge
 from paperbot.errors import ConfigError
-from paperbot.prompts import load_prompt
+from paperbot.llm.prompts import load_prompt
 from paperbot.types import Answer, Citation, Evidence, SentenceSupport
 
 

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from paperbot.answer import SENTINEL
+from paperbot.answer.answerer import SENTINEL
 
 
 def test_kv_cache_question_cites_the_paper_each_sentence_comes_from(demo_bot):

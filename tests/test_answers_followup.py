@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import re
 
-from paperbot.asks import asks
-from paperbot.citations import cited_keys
-from paperbot.extractive import select_sentences
-from paperbot.followup import resolve
-from paperbot.numbering import StreamRenumbering, first_use, renumber
-from paperbot.terms import Vocabulary
+from paperbot.answer.citations import cited_keys
+from paperbot.answer.extractive import select_sentences
+from paperbot.answer.followup import resolve
+from paperbot.answer.numbering import StreamRenumbering, first_use, renumber
+from paperbot.text.asks import asks
+from paperbot.text.terms import Vocabulary
 from paperbot.types import Answer, Citation, Evidence, SentenceSupport
 
 KV = "Which papers reduce KV cache memory, and by how much?"

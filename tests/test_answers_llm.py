@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from paperbot.answer import SENTINEL
+from paperbot.answer.answerer import SENTINEL
 from tests.corpus_files import write_jsonl
 from tests.fake_openai import Fault
 

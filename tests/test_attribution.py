@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from paperbot.attribution import AttributionPolicy, attribute
-from paperbot.citations import answer_sentences, cited_keys
+from paperbot.answer.attribution import AttributionPolicy, attribute
+from paperbot.answer.citations import answer_sentences, cited_keys
 from paperbot.support.scorer import LexicalSupportScorer, SupportScorer
-from paperbot.terms import Vocabulary
+from paperbot.text.terms import Vocabulary
 from paperbot.types import Evidence
 
 EVIDENCE = [

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from paperbot.attribution import AttributionPolicy, attribute, declines, describe, question_focus
-from paperbot.own_decline import declines_in_own_words
-from paperbot.terms import Vocabulary
+from paperbot.answer.attribution import AttributionPolicy, attribute, declines, describe, question_focus
+from paperbot.answer.own_decline import declines_in_own_words
+from paperbot.text.terms import Vocabulary
 from paperbot.types import Answer, Evidence
 from tests.test_attribution import EVIDENCE, TableScorer, _assert_valid
 from tests.test_attribution_llm import QUESTION, _claim, _sources, assert_valid, llm_bot  # noqa: F401 (a fixture)

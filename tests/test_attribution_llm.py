@@ -15,8 +15,8 @@ import sys
 
 import pytest
 
-from paperbot.citations import cited_keys
-from paperbot.sentences import sentence_spans
+from paperbot.answer.citations import cited_keys
+from paperbot.text.sentences import sentence_spans
 from paperbot.types import Answer, AnswerTimings
 
 QUESTION = "Which method keeps only heavy-hitter tokens in the KV cache?"
@@ -169,7 +169,7 @@ def test_invalid_keys_are_removed_before_attribution_and_validity_holds(llm_bot,
 def test_a_scorer_handed_to_the_answerer_decides(llm_bot, fake_openai) -> None:
     """The seam the learned scorer uses: any SupportScorer passed as support_scorer= makes the decisions and is named
     on the Answer."""
-    from paperbot.answer import AnswerConfig, Answerer
+    from paperbot.answer.answerer import AnswerConfig, Answerer
 
     class Says:
         """Deterministic: the claim is supported by exactly the paper whose title comes first in the sources."""
@@ -214,7 +214,7 @@ def test_the_cli_and_the_app_show_what_the_check_changed(llm_bot, fake_openai) -
     from rich.console import Console
 
     from paperbot.app.views import answer_markdown, turn_sources_html
-    from paperbot.render import print_answer
+    from paperbot.cli.render_answers import print_answer
 
     fake_openai.responder = respond = scripted("no keys")
     answer = llm_bot().ask(QUESTION)

@@ -6,11 +6,12 @@ from dataclasses import dataclass, replace
 
 import pytest
 
-from paperbot.budget import PromptTooLong, count_messages, drop_oldest_turn, fit_evidence, prompt_limit
+from paperbot.answer.budget import PromptTooLong, drop_oldest_turn, fit_evidence
 from paperbot.config import Settings
 from paperbot.errors import ConfigError
-from paperbot.sentences import sentence_spans
-from paperbot.tokens import TiktokenCounter, use_cache_dir
+from paperbot.llm.pricing import prompt_limit
+from paperbot.llm.tokens import TiktokenCounter, count_messages, use_cache_dir
+from paperbot.text.sentences import sentence_spans
 
 SYSTEM = "Answer only from the numbered evidence and cite it like [P1]. Say so when the evidence is not enough."
 QUESTION = "How do speculative decoding methods reduce the latency of large language model inference?"
@@ -186,7 +187,7 @@ def test_history_too_long_for_any_room_is_dropped_not_an_error(counter):
 
 
 def test_fit_on_demo_corpus_abstracts(counter, demo_corpus):
-    from paperbot.loaders import load_papers
+    from paperbot.ingest.loaders import load_papers
 
     papers = load_papers([demo_corpus]).papers
     ranked = [item(f"P{n}", p.abstract) for n, p in enumerate(papers[:10], start=1)]

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from paperbot.chunking import Chunker
-from paperbot.loaders import load_papers
-from paperbot.sentences import sentence_spans
+from paperbot.ingest.chunking import Chunker
+from paperbot.ingest.loaders import load_papers
+from paperbot.llm.tokens import TiktokenCounter, use_cache_dir
 from paperbot.store.minilm import MAX_TOKENS
-from paperbot.tokens import TiktokenCounter, use_cache_dir
+from paperbot.text.sentences import sentence_spans
 from paperbot.types import Paper
 
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from paperbot.citations import StreamingKeyFilter, clean_keys, cited_keys, quote_keys
+from paperbot.answer.citations import StreamingKeyFilter, cited_keys, clean_keys, quote_keys
 
 SHOWN = {"P1", "P2", "P3"}
 # Anything bracket- or key-like left in a cleaned text that is not a well-formed group of shown keys.

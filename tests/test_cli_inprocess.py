@@ -1,4 +1,4 @@
-"""The command line's logic in this process (`paperbot.cli.main` with argv, output captured): what test_cli.py and
+"""The command line's logic in this process (`paperbot.cli.commands.main` with argv, output captured): what test_cli.py and
 test_cli_ask.py check through real processes, in the slow tier. The bot the CLI builds gets the session's cached
 embedder, so no test here loads or runs the model again."""
 
@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from paperbot.bot import PaperBot
-from paperbot.cli import main
+from paperbot.cli.commands import main
 from tests.corpus_files import demo_records, write_jsonl
 
 

@@ -11,7 +11,7 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from paperbot import cli
+from paperbot.cli import commands as cli
 
 PAPERS = [
     {"title": "Heavy hitters keep the KV cache small",

@@ -13,8 +13,8 @@ import sys
 
 import pytest
 
-from paperbot.numbered import numbered_sentences, sentence_exists
-from paperbot.summary_formats import comparison_csv, comparison_markdown
+from paperbot.summaries.formats import comparison_csv, comparison_markdown
+from paperbot.summaries.numbered import numbered_sentences, sentence_exists
 from paperbot.summary_types import DEFAULT_ASPECTS, NOT_STATED
 
 KV_PAPERS = ("H₂O: Heavy-Hitter Oracle", "SwiftKV", "InstInfer")
@@ -154,7 +154,7 @@ def test_cli_compare_formats(demo_store, models_dir):
 
 
 def test_cells_end_at_a_phrase_boundary_and_keep_their_number():
-    from paperbot.compare import _CUES, _PHRASE_STARTS, MAX_PHRASE_WORDS, phrase_from
+    from paperbot.summaries.compare import _CUES, _PHRASE_STARTS, MAX_PHRASE_WORDS, phrase_from
 
     def hits(text: str) -> int:
         return len(_CUES["efficiency gain"].findall(text))

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from paperbot.bot import PaperBot
-from paperbot.loaders import load_papers
+from paperbot.ingest.loaders import load_papers
 from tests.corpus_files import demo_records, write_jsonl
 
 pytestmark = pytest.mark.slow

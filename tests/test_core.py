@@ -10,12 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from paperbot.clustering import by_centrality, cluster, max_themes, silhouette
-from paperbot.fusion import papers_in_rank_order, reciprocal_rank_fusion
-from paperbot.ids import normalize_arxiv_id, normalize_doi, normalize_title, paper_id, title_slug_id
-from paperbot.ingest import merge_duplicates
-from paperbot.roles import assign_roles
+from paperbot.ingest.ingester import merge_duplicates
+from paperbot.retrieval.fusion import papers_in_rank_order, reciprocal_rank_fusion
+from paperbot.summaries.clustering import by_centrality, cluster, max_themes, silhouette
+from paperbot.summaries.roles import assign_roles
 from paperbot.summary_types import SentenceRef
+from paperbot.text.ids import normalize_arxiv_id, normalize_doi, normalize_title, paper_id, title_slug_id
 from paperbot.types import Answer, Citation, Paper, SentenceSupport, TokenUsage
 
 

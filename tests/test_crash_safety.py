@@ -28,7 +28,7 @@ import pytest
 
 from paperbot.bot import PaperBot
 from paperbot.config import Settings
-from paperbot.loaders import load_papers
+from paperbot.ingest.loaders import load_papers
 from tests.corpus_files import write_jsonl
 
 pytestmark = pytest.mark.slow

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from paperbot.loaders import load_papers
+from paperbot.ingest.loaders import load_papers
 
 REPO = Path(__file__).resolve().parents[1]
 QUESTIONS = REPO / "evals" / "questions" / "demo.jsonl"

@@ -12,10 +12,10 @@ import sys
 import numpy as np
 import pytest
 
-from paperbot.budget import count_messages
 from paperbot.errors import ConfigError
-from paperbot.numbered import sentence_exists
-from paperbot.summary_formats import digest_markdown
+from paperbot.llm.tokens import count_messages
+from paperbot.summaries.formats import digest_markdown
+from paperbot.summaries.numbered import sentence_exists
 
 SPECULATIVE = ("Online Speculative Decoding", "Speculative Decoding with Big Little Decoder")
 DIFFUSION = ("Adaptive Guidance: Training-free Acceleration of Conditional Diffusion",
@@ -93,7 +93,7 @@ def test_query_digest_covers_only_the_matching_papers(demo_bot):
 
 
 def test_a_query_digest_keeps_the_papers_that_match_and_quotes_sentences_that_stand_alone(demo_bot):
-    from paperbot.standalone import self_contained
+    from paperbot.text.standalone import self_contained
 
     digest = demo_bot.digest(query="KV cache", mode="extractive")
     papers = {p.id: p for p in demo_bot.papers()}
@@ -106,7 +106,7 @@ def test_a_query_digest_keeps_the_papers_that_match_and_quotes_sentences_that_st
 
 
 def test_sentences_that_lean_on_their_context_are_not_self_contained():
-    from paperbot.standalone import self_contained
+    from paperbot.text.standalone import self_contained
 
     for leaning in ("Within this flash memory-informed framework, we introduce two principal techniques.",
                     "These tokens contribute most of the value.", "To address this, we propose X.",
@@ -119,9 +119,9 @@ def test_sentences_that_lean_on_their_context_are_not_self_contained():
 
 
 def test_matching_papers_is_a_relevance_floor_and_themes_prefer_phrases():
-    from paperbot.digest import matching_papers
-    from paperbot.keywords import theme_keywords
-    from paperbot.terms import Vocabulary
+    from paperbot.summaries.digest import matching_papers
+    from paperbot.summaries.keywords import theme_keywords
+    from paperbot.text.terms import Vocabulary
     from paperbot.types import Paper
 
     def paper(n: int, abstract: str) -> Paper:

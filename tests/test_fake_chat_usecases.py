@@ -8,9 +8,9 @@ import json
 import pytest
 from pydantic import BaseModel
 
+from paperbot.llm.prompts import load_prompt
 from paperbot.ports import Chat
-from paperbot.prompts import load_prompt
-from paperbot.structured import InvalidModelOutput, complete_json
+from paperbot.summaries.structured import InvalidModelOutput, complete_json
 from paperbot.types import TokenUsage
 from tests.fake_chat import FakeChat, FakeReply
 

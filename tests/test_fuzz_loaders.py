@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from paperbot.errors import CorpusError
-from paperbot.loaders import FORMATS, detect_format, load_papers
+from paperbot.ingest.loaders import FORMATS, detect_format, load_papers
 from tests.test_loader_pdf import H2O_PAGE, make_pdf
 
 OUTPUT = Path(__file__).resolve().parents[1] / "test-output"

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from paperbot.errors import CorpusError
-from paperbot.loaders import load_papers
-from paperbot.sentences import sentence_spans
+from paperbot.ingest.loaders import load_papers
+from paperbot.text.sentences import sentence_spans
 from paperbot.types import Paper, SearchFilters
 
 GOOD = {"title": "Speculative Decoding with Small Drafts", "abstract": "A small model drafts tokens. It is fast."}
@@ -59,7 +59,7 @@ def test_fifo_and_device_are_refused_by_name(tmp_path):
 
 
 def test_files_over_the_size_limit_are_refused_before_reading(tmp_path):
-    from paperbot.loaders import LoadLimits
+    from paperbot.ingest.loaders import LoadLimits
 
     path = tmp_path / "big.jsonl"
     path.write_text(json.dumps(GOOD) + "\n" + " " * 5000 + "\n", encoding="utf-8")
@@ -80,7 +80,7 @@ def test_folder_with_only_a_symlink_loop_is_reported(tmp_path):
 
 # --- item 3: a sentence without full stops costs time linear in its length --------------------------------------
 def test_sentences_are_capped_so_text_without_full_stops_splits_in_bounded_pieces():
-    from paperbot.sentences import MAX_SENTENCE_CHARS
+    from paperbot.text.sentences import MAX_SENTENCE_CHARS
 
     words = "token cache memory attention decoding layer batch quantization throughput latency".split()
     text = " ".join(words[i % len(words)] for i in range(40_000))  # ~300 KB, not one full stop
@@ -113,8 +113,8 @@ class _CountingEmbedder:
 
 
 def test_chunking_an_abstract_without_full_stops_does_linear_work(embedder, models_dir):
-    from paperbot.chunking import Chunker
-    from paperbot.tokens import TiktokenCounter, encoding_for_model, use_cache_dir
+    from paperbot.ingest.chunking import Chunker
+    from paperbot.llm.tokens import TiktokenCounter, encoding_for_model, use_cache_dir
 
     use_cache_dir(models_dir / "tiktoken")
     counter = TiktokenCounter(encoding_for_model(None))

@@ -12,7 +12,7 @@ import pytest
 
 from evals.hostile_files import paper_pdf, slow_pdf
 from paperbot.errors import CorpusError
-from paperbot.loaders import load_papers
+from paperbot.ingest.loaders import load_papers
 
 ABSTRACT = "We cache keys and values on the device. It saves memory."
 
@@ -22,15 +22,16 @@ def pdfs(tmp_path):
     folder = tmp_path / "pdfs"
     folder.mkdir()
     (folder / "a-good.pdf").write_bytes(paper_pdf(ABSTRACT))
-    # 20,000 text objects: about 9 s of text extraction unbounded on this machine, far over a 1 s budget.
-    (folder / "b-slow.pdf").write_bytes(slow_pdf(20_000))
+    # 200,000 text objects: about 10 s of text extraction unbounded on an idle 2-core machine, far over a 1 s
+    # budget however fast the machine (20,000 took 1.0 s idle, so a budget of 1 s was a coin toss).
+    (folder / "b-slow.pdf").write_bytes(slow_pdf(200_000))
     (folder / "c-long.pdf").write_bytes(paper_pdf(ABSTRACT, title="A Very Long Paper About Caches", pages=40))
     return folder
 
 
 def _limits(seconds: float, pages: int = 500):
-    from paperbot.loaders import LoadLimits
-    from paperbot.loaders.pdf_runner import PdfBudget
+    from paperbot.ingest.loaders import LoadLimits
+    from paperbot.ingest.loaders.pdf_runner import PdfBudget
 
     return LoadLimits(pdf=PdfBudget(seconds=seconds, max_pages=pages))
 
@@ -58,7 +59,7 @@ def test_without_skip_bad_a_slow_pdf_is_a_clear_error_naming_it(pdfs):
 
 @pytest.mark.slow
 def test_the_parser_process_is_stopped_not_left_running(pdfs):
-    from paperbot.loaders import pdf_runner
+    from paperbot.ingest.loaders import pdf_runner
 
     load_papers([pdfs / "b-slow.pdf"], skip_bad=True, limits=_limits(seconds=1))
     assert pdf_runner._worker is None  # the one that ran over was killed and forgotten

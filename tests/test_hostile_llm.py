@@ -179,7 +179,7 @@ def test_cli_json_answer_escapes_what_it_carries(hostile, fake, demo_store, mode
 _COUNT = """
 import os, resource, sys
 os.environ["TIKTOKEN_CACHE_DIR"] = sys.argv[2]
-from paperbot.tokens import TiktokenCounter
+from paperbot.llm.tokens import TiktokenCounter
 counter, size = TiktokenCounter("cl100k_base"), int(sys.argv[1])
 text = ("lorem ipsum dolor sit amet " * (size // 27 + 1))[:size]
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -8,7 +8,7 @@ from pathlib import Path
 import bm25s
 import numpy as np
 
-from paperbot.terms import terms
+from paperbot.text.terms import terms
 
 QUESTIONS = Path(__file__).resolve().parents[1] / "evals" / "questions" / "demo.jsonl"
 

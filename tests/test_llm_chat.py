@@ -10,7 +10,7 @@ import pytest
 
 from paperbot.llm.chat import ChatModel, EmptyResponse, MalformedResponse, StreamInterrupted, TokenUsage
 from paperbot.llm.errors import LLMError
-from paperbot.tokens import TiktokenCounter, encoding_for_model
+from paperbot.llm.tokens import TiktokenCounter, encoding_for_model
 from tests.fake_openai import (
     FakeOpenAI,
     count_tokens,

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from paperbot.errors import CorpusError
-from paperbot.loaders import detect_format, load_papers
-from paperbot.loaders.arxiv_atom import load_arxiv_atom
+from paperbot.ingest.loaders import detect_format, load_papers
+from paperbot.ingest.loaders.arxiv_atom import load_arxiv_atom
 from paperbot.types import Paper
 
 FEED = """<?xml version="1.0" encoding="UTF-8"?>

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from paperbot.errors import CorpusError
-from paperbot.loaders.bibtex import load_bibtex
+from paperbot.ingest.loaders.bibtex import load_bibtex
 from paperbot.types import Paper
 
 GOOD = r"""% exported from a reference manager

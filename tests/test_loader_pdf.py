@@ -8,8 +8,8 @@ import pytest
 from pypdf import PdfWriter
 
 from paperbot.errors import CorpusError
-from paperbot.loaders import detect_format, load_papers
-from paperbot.loaders.pdf import load_pdf
+from paperbot.ingest.loaders import detect_format, load_papers
+from paperbot.ingest.loaders.pdf import load_pdf
 from paperbot.types import Paper
 
 H2O_PAGE = [

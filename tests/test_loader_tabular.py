@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from paperbot.errors import CorpusError
-from paperbot.loaders.tabular import load_csv, load_jsonl
+from paperbot.ingest.loaders.tabular import load_csv, load_jsonl
 from paperbot.types import Paper
 
 H2O_ABSTRACT = "Large Language Models (LLMs) are costly to deploy. We introduce H2O, a KV cache eviction policy."

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from paperbot.errors import CorpusError
-from paperbot.loaders import detect_format, expand_paths, load_papers
-from paperbot.loaders.daily_page import load_daily_page
+from paperbot.ingest.loaders import detect_format, expand_paths, load_papers
+from paperbot.ingest.loaders.daily_page import load_daily_page
 from paperbot.types import Paper
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"

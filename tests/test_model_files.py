@@ -58,7 +58,7 @@ def test_stamp_does_not_hide_a_changed_file(model_copy, tmp_path):
 
 def test_missing_tiktoken_cache_is_a_clear_error(tmp_path):
     code = (
-        "from paperbot.tokens import TiktokenCounter\n"
+        "from paperbot.llm.tokens import TiktokenCounter\n"
         "from paperbot.errors import ModelFileError\n"
         "try:\n    TiktokenCounter('o200k_base')\nexcept ModelFileError as e:\n    print('ERR', e)\n"
     )

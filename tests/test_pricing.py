@@ -8,7 +8,7 @@ import pytest
 
 from paperbot.config import Settings
 from paperbot.errors import ConfigError
-from paperbot.pricing import DEFAULT_CONTEXT_WINDOW, context_window_for, cost_usd, price_for
+from paperbot.llm.pricing import DEFAULT_CONTEXT_WINDOW, context_window_for, cost_usd, price_for
 from paperbot.types import TokenUsage
 
 BRIEF_MODELS = ["gpt-4o", "gpt-4o-mini", "gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano", "o3", "o4-mini", "gpt-5",

@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from paperbot.errors import ConfigError
-from paperbot.prompts import DEFAULT_PROMPTS_DIR, PLACEHOLDERS, load_prompt
+from paperbot.llm.prompts import DEFAULT_PROMPTS_DIR, PLACEHOLDERS, load_prompt
 
 
 def test_shipped_prompts_load_and_have_versions():

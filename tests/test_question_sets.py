@@ -1,8 +1,8 @@
-"""Checks the question sets over the demo corpus: demo.jsonl, the report-only fresh.jsonl and the fitting set tune.jsonl.
+"""Checks the question sets over the demo corpus: demo.jsonl, the report-only fresh.jsonl and holdout.jsonl, and tune.jsonl.
 
 Each file must follow the schema in evals/questions/README.md, load through the eval loader, and have gold quotes
-that are exact substrings of the demo corpus abstracts; fresh.jsonl must have its promised composition and must not
-repeat a demo question, since it exists to measure the bot on questions nobody tuned for.
+that are exact substrings of the demo corpus abstracts; the report-only sets must have their promised composition and
+must not repeat a question of another set, since they exist to measure the bot on questions nobody tuned for.
 """
 
 from __future__ import annotations
@@ -16,12 +16,14 @@ from pathlib import Path
 import pytest
 
 from evals.datasets import question_file
-from paperbot.loaders import load_papers
+from paperbot.ingest.loaders import load_papers
 
 REPO = Path(__file__).resolve().parents[1]
 QUESTIONS = REPO / "evals" / "questions"
-SETS = {"demo": QUESTIONS / "demo.jsonl", "fresh": QUESTIONS / "fresh.jsonl", "tune": QUESTIONS / "tune.jsonl"}
-ID_PATTERN = {"demo": re.compile(r"q\d{3}"), "fresh": re.compile(r"f\d{3}"), "tune": re.compile(r"t\d{3}")}
+SETS = {"demo": QUESTIONS / "demo.jsonl", "fresh": QUESTIONS / "fresh.jsonl", "tune": QUESTIONS / "tune.jsonl",
+        "holdout": QUESTIONS / "holdout.jsonl"}
+ID_PATTERN = {"demo": re.compile(r"q\d{3}"), "fresh": re.compile(r"f\d{3}"), "tune": re.compile(r"t\d{3}"),
+              "holdout": re.compile(r"h\d{3}")}
 CORPUS = Path(os.environ.get("PAPERBOT_DEMO_CORPUS") or REPO.parent / "shared" / "corpus" / "inference-cost-papers.txt")
 
 TYPES = {"fact", "concept", "multi", "comparison", "unanswerable"}
@@ -139,6 +141,32 @@ def test_tune_does_not_reword_demo_or_fresh_questions() -> None:
     others = {q["id"]: _words(q["question"]) for q in _read("demo") + _read("fresh")}
     for q in _read("tune"):
         words = _words(q["question"])
+        for other_id, other in others.items():
+            overlap = len(words & other) / len(words | other)
+            assert overlap <= MAX_OVERLAP, f"{q['id']} rewords {other_id} (word overlap {overlap:.2f})"
+
+
+def test_holdout_composition() -> None:
+    """The report-only set of issue 12: every kind of question, with at least 20 on-topic near-misses."""
+    holdout = _read("holdout")
+    types = Counter(q["type"] for q in holdout)
+    assert len(holdout) >= 85
+    assert types["fact"] >= 22 and types["concept"] >= 10 and types["multi"] >= 14 and types["comparison"] >= 14
+    kinds = Counter(q.get("notes", "").split(":", 1)[0] for q in holdout if q["type"] == "unanswerable")
+    assert set(kinds) <= {"near-miss", "off-topic"}, kinds
+    assert kinds["near-miss"] >= 20
+    named = [q for q in holdout if q["type"] == "fact" and not q["paraphrase"]]
+    assert len(named) >= 10, "many fact questions name a specific model, dataset, method or GPU"
+
+
+def test_holdout_does_not_reword_another_set() -> None:
+    """A holdout question that rewords a demo, fresh or tune one would carry that set's tuning (or its seen results)."""
+    others = {q["id"]: _words(q["question"]) for name in ("demo", "fresh", "tune") for q in _read(name)}
+    seen: set[frozenset[str]] = set()
+    for q in _read("holdout"):
+        words = _words(q["question"])
+        assert frozenset(words) not in seen, f"{q['id']} repeats another holdout question"
+        seen.add(frozenset(words))
         for other_id, other in others.items():
             overlap = len(words & other) / len(words | other)
             assert overlap <= MAX_OVERLAP, f"{q['id']} rewords {other_id} (word overlap {overlap:.2f})"

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from paperbot.errors import QuestionError
-from paperbot.questions import clean_question
+from paperbot.text.questions import clean_question
 
 QUESTION = "Which method keeps only heavy-hitter tokens in the KV cache?"
 LONG = (QUESTION + " ") * 1700  # about 105 KB
@@ -93,7 +93,7 @@ def test_bot_answers_a_100kb_question_cut_to_the_limit(demo_bot) -> None:
 
     from rich.console import Console
 
-    from paperbot.render import print_answer
+    from paperbot.cli.render_answers import print_answer
 
     printed = io.StringIO()
     print_answer(Console(file=printed, width=200), answer, as_json=False, streamed=False)
@@ -113,7 +113,8 @@ def _cites_first_source(request: dict) -> str:
 
 
 def test_llm_request_carries_the_cleaned_question_within_the_token_budget(llm_bot, fake_openai) -> None:
-    from paperbot.budget import count_messages, prompt_limit
+    from paperbot.llm.pricing import prompt_limit
+    from paperbot.llm.tokens import count_messages
 
     fake_openai.responder = _cites_first_source
     answer = llm_bot.ask(LONG + HOSTILE)

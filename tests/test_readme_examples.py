@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from paperbot import cli
+from paperbot.cli import commands as cli
 
 REPO = Path(__file__).resolve().parents[1]
 # Commands that write the store, start a server or need files and ids the reader supplies.

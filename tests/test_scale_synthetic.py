@@ -11,9 +11,9 @@ import pytest
 from evals.replay import EmbeddingTable, ReplayEmbedder
 from evals.synthetic import SYNTHETIC_TITLE, papers_for_chunks, perturb
 from paperbot.bot import PaperBot
-from paperbot.chunking import Chunker
-from paperbot.loaders import load_papers
-from paperbot.tokens import TiktokenCounter
+from paperbot.ingest.chunking import Chunker
+from paperbot.ingest.loaders import load_papers
+from paperbot.llm.tokens import TiktokenCounter
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +24,7 @@ def real(demo_corpus):
 @pytest.fixture(scope="module")
 def table(real, embedder, models_dir):
     """The prepare step in small: the real chunks embedded once by the real model."""
-    from paperbot.tokens import use_cache_dir
+    from paperbot.llm.tokens import use_cache_dir
 
     use_cache_dir(models_dir / "tiktoken")
     chunker = Chunker(embedder, TiktokenCounter("cl100k_base").count_many)
@@ -68,7 +68,7 @@ def test_stream_is_real_papers_first_then_copies_until_the_target(real, table):
 
 
 def test_replay_embedder(real, table, embedder, models_dir):
-    from paperbot.tokens import use_cache_dir
+    from paperbot.llm.tokens import use_cache_dir
 
     use_cache_dir(models_dir / "tiktoken")
     replay = ReplayEmbedder(embedder, table)

@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
-from paperbot.chunking import CHUNKER_VERSION
 from paperbot.config import Settings
+from paperbot.ingest.chunking import CHUNKER_VERSION
 from paperbot.store.catalog import Catalog
 from paperbot.store.lexical import LexicalIndex
 from paperbot.types import Chunk, Paper
@@ -23,7 +23,7 @@ _PROBE = """
 import json, sys
 heavy = set(json.loads(sys.argv[2]))
 sys.argv = ["paperbot", *json.loads(sys.argv[1])]
-from paperbot.cli import main
+from paperbot.cli.commands import main
 try:
     main()
 except SystemExit as exc:

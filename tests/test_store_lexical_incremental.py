@@ -13,10 +13,10 @@ import bm25s
 import numpy as np
 import pytest
 
-from paperbot.loaders import load_papers
+from paperbot.ingest.loaders import load_papers
 from paperbot.store.catalog import Catalog
 from paperbot.store.lexical import LexicalIndex
-from paperbot.terms import terms
+from paperbot.text.terms import terms
 from paperbot.types import Chunk, Paper
 
 QUESTIONS = Path(__file__).resolve().parents[1] / "evals" / "questions" / "demo.jsonl"

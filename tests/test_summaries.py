@@ -12,10 +12,10 @@ import sys
 
 import pytest
 
-from paperbot.numbered import numbered_sentences, sentence_exists
-from paperbot.numbers import numbers_in, unsupported_numbers
-from paperbot.structured import InvalidModelOutput
+from paperbot.summaries.numbered import numbered_sentences, sentence_exists
+from paperbot.summaries.structured import InvalidModelOutput
 from paperbot.summary_types import NOT_STATED
+from paperbot.text.numbers import numbers_in, unsupported_numbers
 from tests.fake_openai import Fault
 
 H2O = "h2o-heavy-hitter-oracle-for-efficient-generative-cba233"
@@ -104,8 +104,8 @@ def test_invalid_reply_gets_one_repair_request_that_shows_the_error(llm_bot, fak
 
 
 def test_validation_errors_read_as_instructions():
-    from paperbot.structured import describe_error, validate_reply
-    from paperbot.summarize import LLMSummary
+    from paperbot.summaries.structured import describe_error, validate_reply
+    from paperbot.summaries.summarize import LLMSummary
 
     with pytest.raises(ValueError) as caught:
         validate_reply('{"tldr": {"text": "x", "sentences": [0]}, "problem": 3}', LLMSummary, {"n_sentences": 2})
@@ -185,7 +185,7 @@ def test_extractive_summary_of_a_demo_paper(make_bot, store):
 
 
 def test_every_demo_paper_gets_a_tldr_and_only_its_own_sentences(demo_bot):
-    from paperbot.summarize import extractive_summary
+    from paperbot.summaries.summarize import extractive_summary
 
     vocabulary = demo_bot.vocabulary()
     for paper in demo_bot.papers():
@@ -233,7 +233,7 @@ def test_an_abstract_over_the_budget_is_refused_before_any_request(make_bot, sto
 
 
 def test_approach_is_another_sentence_than_the_tldr_when_the_abstract_has_one():
-    from paperbot.roles import assign_roles
+    from paperbot.summaries.roles import assign_roles
     from paperbot.summary_types import SentenceRef
 
     texts = ["Decoding is slow.", "We propose Draft, a small model that proposes tokens.",

@@ -6,9 +6,16 @@ import numpy as np
 import pytest
 
 from paperbot.support.features import (
-    FEATURE_NAMES, GROUPS, PairVectors, batch_features, entities, flipped_direction, negated, pair_features,
+    FEATURE_NAMES,
+    GROUPS,
+    PairVectors,
+    batch_features,
+    entities,
+    flipped_direction,
+    negated,
+    pair_features,
 )
-from paperbot.terms import Vocabulary, terms
+from paperbot.text.terms import Vocabulary, terms
 
 
 @pytest.mark.parametrize(("text", "expected"), [

@@ -12,7 +12,7 @@ from paperbot.support.checks import NumberChecked, numbers_stated
 from paperbot.support.features import FEATURE_NAMES
 from paperbot.support.learned import DEFAULT_MODEL_FILE, LearnedSupportScorer, SupportModelError, load_model, quoted
 from paperbot.support.scorer import LexicalSupportScorer
-from paperbot.terms import Vocabulary
+from paperbot.text.terms import Vocabulary
 
 
 def test_shipped_model_loads_and_says_how_it_was_made():
@@ -145,7 +145,7 @@ def _scifact(models_dir):
     corpus = models_dir.parent / "datasets" / "scifact" / "corpus.jsonl"
     if not corpus.is_file():
         pytest.skip(f"SciFact not found at {corpus}")
-    from paperbot.sentences import sentence_spans
+    from paperbot.text.sentences import sentence_spans
 
     records = {}
     for line in corpus.read_text().splitlines():

@@ -13,7 +13,7 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from paperbot import cli
+from paperbot.cli import commands as cli
 from tests.fake_openai import FakeOpenAI
 
 CLEAR = "\x1b[2J"
@@ -69,7 +69,7 @@ def run(args: list[str], *, terminal: bool = False, env: dict | None = None, mon
 
 
 def test_clean_removes_sequences_whole_and_keeps_text():
-    from paperbot.terminal import clean, escape_json, one_line
+    from paperbot.text.terminal import clean, escape_json, one_line
 
     assert clean(f"a{HOSTILE}b\tc\nd") == "alinkb\tc\nd"
     assert clean("H₂O café — ok") == "H₂O café — ok"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from paperbot.prompts import PLACEHOLDERS
+from paperbot.llm.prompts import PLACEHOLDERS
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -43,7 +43,7 @@ def test_installed_wheel_loads_its_own_prompts_outside_the_checkout(wheel: Path,
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     script = (
-        "import paperbot, paperbot.prompts as p\n"
+        "import paperbot, paperbot.llm.prompts as p\n"
         "from paperbot import PaperBot, Settings\n"
         "bot = PaperBot(Settings(data_dir='store'))\n"
         "print(paperbot.__file__)\n"
@@ -66,7 +66,7 @@ def test_installed_wheel_loads_its_own_prompts_outside_the_checkout(wheel: Path,
 
 
 def test_load_papers_takes_a_single_path(tmp_path: Path) -> None:
-    from paperbot.loaders import load_papers
+    from paperbot.ingest.loaders import load_papers
 
     corpus = tmp_path / "one.jsonl"
     corpus.write_text('{"id": "a", "title": "A title", "abstract": "An abstract sentence."}\n')

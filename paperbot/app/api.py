@@ -10,7 +10,7 @@ import gradio as gr
 from paperbot.app.chat import api_secret
 from paperbot.app.failures import readable
 from paperbot.bot import PaperBot
-from paperbot.summary_formats import comparison_csv, comparison_markdown, digest_markdown
+from paperbot.summaries.formats import comparison_csv, comparison_markdown, digest_markdown
 from paperbot.types import AnswerMode
 
 

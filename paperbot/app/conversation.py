@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from paperbot.answer.attribution import describe
 from paperbot.app.views import answer_markdown, error_markdown, footer, md
-from paperbot.attribution import describe
 from paperbot.types import Answer
 
 

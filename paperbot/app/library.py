@@ -16,8 +16,8 @@ from paperbot.app.tab_settings import TabSettings
 from paperbot.app.uploads import UploadLimits, check_uploads
 from paperbot.app.views import abstract_html, comparison_html, digest_html, esc, ingest_html, paper_html, summary_html
 from paperbot.bot import PaperBot
-from paperbot.summary_formats import comparison_csv, comparison_markdown, digest_markdown
-from paperbot.wording import counted
+from paperbot.summaries.formats import comparison_csv, comparison_markdown, digest_markdown
+from paperbot.text.wording import counted
 
 TABLE_HEADERS = ["title", "year", "id"]
 COMPARE_FROM_QUERY = 5  # papers a query-only comparison takes from the search

@@ -16,7 +16,7 @@ from paperbot.app.uploads import ALLOWED_SUFFIXES, UploadLimits
 from paperbot.app.views import esc, md, redact_url
 from paperbot.bot import PaperBot
 from paperbot.summary_types import DEFAULT_ASPECTS
-from paperbot.wording import counted
+from paperbot.text.wording import counted
 
 EXAMPLES = [
     "Which papers speed up decoding with a small draft model?",

@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from paperbot.errors import CorpusError
-from paperbot.loaders import detect_format
+from paperbot.ingest.loaders import detect_format
 
-# Every extension the loaders read (see paperbot.loaders.detect_format); the upload widget offers the same list.
+# Every extension the loaders read (see paperbot.ingest.loaders.detect_format); the upload widget offers the same list.
 ALLOWED_SUFFIXES = (".txt", ".md", ".jsonl", ".ndjson", ".json", ".csv", ".tsv", ".bib", ".bibtex", ".xml", ".atom",
                     ".pdf")
 MAX_FILE_MB = 20

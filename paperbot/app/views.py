@@ -10,10 +10,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from paperbot.attribution import describe
+from paperbot.answer.attribution import describe
 from paperbot.summary_types import NOT_STATED, Comparison, Digest, PaperSummary, SentenceRef, SummaryField
+from paperbot.text.wording import counted
 from paperbot.types import Answer, Citation, IngestReport, Paper, SentenceSupport
-from paperbot.wording import counted
 
 # The same key groups the citation checker reads: [P1], [P1, P3], [P1; P2].
 _KEY_GROUP = re.compile(r"\[\s*(P\d+(?:\s*[,;]\s*P\d+)*)\s*\]")

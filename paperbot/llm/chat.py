@@ -34,12 +34,11 @@ from typing import Any, TypeVar
 
 import openai
 
-from paperbot.budget import count_messages
 from paperbot.config import Settings
 from paperbot.llm.bounds import ReplyBounds, bounded, max_reply_bytes, max_reply_chars
 from paperbot.llm.client import RetryPolicy, describe, make_client, translate
 from paperbot.llm.errors import AnswerCut, AnswerTimedOut, AnswerTooLong, LLMError, redact
-from paperbot.tokens import TiktokenCounter, encoding_for_model, use_cache_dir
+from paperbot.llm.tokens import TiktokenCounter, count_messages, encoding_for_model, use_cache_dir
 from paperbot.types import TokenUsage  # shared with Answer.usage; `estimated` marks tiktoken counts
 
 __all__ = ["AnswerCut", "AnswerTimedOut", "AnswerTooLong", "ChatModel", "ChatResult", "ChatStream", "EmptyResponse",

@@ -9,7 +9,7 @@ import openai
 
 from paperbot.config import Settings
 from paperbot.llm.client import RetryPolicy, make_client, translate
-from paperbot.tokens import TiktokenCounter
+from paperbot.llm.tokens import TiktokenCounter
 
 _BATCH = 256  # inputs per request: well under OpenAI's 2,048 limit and small enough to retry cheaply
 

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from paperbot.errors import StoreError
-from paperbot.ids import normalize_title
+from paperbot.text.ids import normalize_title
 from paperbot.types import Chunk, Paper, SearchFilters
 
 _SCHEMA = """

@@ -20,7 +20,7 @@ import numpy as np
 from paperbot.store import segments
 from paperbot.store.catalog import Catalog
 from paperbot.store.segments import DamagedIndexError, Segment
-from paperbot.terms import terms
+from paperbot.text.terms import terms
 
 __all__ = ["REPAIR_HINT", "DamagedIndexError", "LexicalIndex", "SavedIndex"]
 

@@ -6,8 +6,8 @@ import re
 import unicodedata
 from collections.abc import Sequence
 
-from paperbot.numbers import numbers_in
 from paperbot.support.scorer import SupportScorer
+from paperbot.text.numbers import numbers_in
 
 # Digits right after a letter belong to a name (M2 macrophages, H2O, CD4, B12), not to a quantity; a name the
 # sources do not use is the entity features' business, not a wrong number.

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from paperbot.numbers import numbers_in
 from paperbot.ports import Embedder
 from paperbot.support.checks import quantities
-from paperbot.terms import Vocabulary, terms, weighted_coverage
+from paperbot.text.numbers import numbers_in
+from paperbot.text.terms import Vocabulary, terms, weighted_coverage
 
 # Each feature, in the order the weights file stores them, with what it measures. The groups are what the
 # ablation in evals/train_support.py drops one at a time.

@@ -17,7 +17,7 @@ from paperbot.errors import ModelFileError
 from paperbot.ports import Embedder
 from paperbot.support.checks import numbers_stated
 from paperbot.support.features import FEATURE_NAMES, batch_features
-from paperbot.terms import Vocabulary
+from paperbot.text.terms import Vocabulary
 
 MODEL_FORMAT = "paperbot-support-model"
 MODEL_VERSION = 1

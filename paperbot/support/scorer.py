@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from paperbot.config import Settings
-from paperbot.terms import Vocabulary, terms, weighted_coverage
+from paperbot.text.terms import Vocabulary, terms, weighted_coverage
 
 DEFAULT_THRESHOLD: float = Settings.model_fields["lexical_support_threshold"].default
 

@@ -1,0 +1,1 @@
+"""The `paperbot` command line and its terminal rendering (typer, click and rich are imported only here)."""

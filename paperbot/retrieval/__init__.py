@@ -1,0 +1,1 @@
+"""Retrieval use case: hybrid dense + lexical search fused per paper, with filters."""
