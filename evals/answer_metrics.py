@@ -228,21 +228,17 @@ def _ask(bot: PaperBot, item: EvalItem, mode: str, k: int | None) -> tuple[Answe
     """The streamed answer, with wall times to its first text and to its end."""
     started = time.perf_counter()
     first_ms = None
-    answer = None
     if item.exclude:  # the item's own source hidden from retrieval: the unanswerable twin of an answerable item
         from evals.exclusion import Excluding
 
         answerer = bot.answerer(mode=mode).searching(Excluding(bot.retriever, item.exclude))
-        stream = answerer.ask_stream(item.question, (), k=k, mode=mode)
+        response = answerer.ask_stream(item.question, (), k=k, mode=mode)
     else:
-        stream = bot.ask_stream(item.question, k=k, mode=mode)
-    for piece in stream:
-        if isinstance(piece, str):
-            if piece and first_ms is None:
-                first_ms = (time.perf_counter() - started) * 1e3
-        else:
-            answer = piece
-    assert isinstance(answer, Answer)
+        response = bot.ask_stream(item.question, k=k, mode=mode)
+    for piece in response:
+        if piece and first_ms is None:
+            first_ms = (time.perf_counter() - started) * 1e3
+    answer = response.answer()
     return answer, first_ms, (time.perf_counter() - started) * 1e3
 
 

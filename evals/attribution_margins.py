@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from evals.answers_demo import load_questions
@@ -75,7 +76,7 @@ def build_cases(bot: PaperBot) -> list[dict]:
 
 def score(cases: list[dict], scorer, margin: float, gap: float) -> dict:
     counts = {"positives": 0, "correct": 0, "wrong": 0, "flagged": 0, "negatives": 0, "false_attributions": 0}
-    policy = AttributionPolicy(margin=margin, gap=gap)
+    policy = replace(AttributionPolicy.from_settings(Settings(), focused=False), margin=margin, gap=gap)
     for case in cases:
         (sentence, *_) = attribute(case["text"], case["evidence"], scorer, policy).sentences
         keys = sentence.keys

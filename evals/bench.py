@@ -63,24 +63,33 @@ def quality(bot: PaperBot, queries: dict[str, str], qrels: dict, modes: list[str
 STARTUP_COMMANDS = {"help": ["--help"], "papers": ["papers"], "show": ["show", "{paper}"], "stats": ["stats"]}
 
 
-def startup_times(store: Path, runs: int) -> dict:
+def startup_times(store: Path, runs: int, baseline: Path | None = None) -> dict:
     """Wall time of `runs` fresh processes per command, the commands interleaved round by round so that machine
-    load hits each alike; `python -c pass` is the baseline: the interpreter start no command can avoid."""
-    script = Path(sys.executable).with_name("paperbot")
+    load hits each alike; `python -c pass` is the baseline: the interpreter start no command can avoid.
+    baseline: a source tree of another version (e.g. `git archive COMMIT paperbot prompts`), whose commands run
+    interleaved with this one's as `baseline paperbot ...`; both are then started as `python -m paperbot` from
+    their tree, so the two differ in their code only."""
     bot = PaperBot(Settings(data_dir=store), must_exist=True)
     paper = bot.papers()[0].id
     bot.close()
-    commands = {"python -c pass": [sys.executable, "-c", "pass"]}
+    here = Path(__file__).resolve().parents[1]
+    trees = {"": here} if baseline is None else {"": here, "baseline ": baseline.resolve()}
+    commands: dict[str, tuple[list[str], Path | None]] = {"python -c pass": ([sys.executable, "-c", "pass"], None)}
     for name, args in STARTUP_COMMANDS.items():
-        commands[f"paperbot {name}"] = [str(script), "--data-dir", str(store), *(a.format(paper=paper) for a in args)]
+        for label, tree in trees.items():
+            start = ([str(Path(sys.executable).with_name("paperbot"))] if baseline is None
+                     else [sys.executable, "-m", "paperbot"])  # -m: the package in the working directory
+            commands[f"{label}paperbot {name}"] = (
+                [*start, "--data-dir", str(store), *(a.format(paper=paper) for a in args)], tree)
     env = {**os.environ, "ANONYMIZED_TELEMETRY": "False", "GRADIO_ANALYTICS_ENABLED": "False"}
     seconds: dict[str, list[float]] = {name: [] for name in commands}
     cpu: dict[str, list[float]] = {name: [] for name in commands}
     for _ in range(runs):
-        for name, argv in commands.items():
+        for name, (argv, cwd) in commands.items():
             used = resource.getrusage(resource.RUSAGE_CHILDREN)
             started = time.perf_counter()
-            subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, check=True, timeout=120)
+            subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, check=True, timeout=120,
+                           cwd=cwd)
             seconds[name].append(time.perf_counter() - started)
             after = resource.getrusage(resource.RUSAGE_CHILDREN)
             # CPU time the process itself used: what wall time would be on an idle machine, give or take I/O.
@@ -102,7 +111,8 @@ def startup_main(args: argparse.Namespace) -> None:
     results = {"when": datetime.now(timezone.utc).isoformat(timespec="seconds"), "git": git_revision(),
                "machine": f"{platform.machine()}, {os.cpu_count()} cores, python {platform.python_version()}",
                "load_average_before": load_before, "runs": args.startup_runs,
-               "commands": startup_times(store, args.startup_runs)}
+               "baseline": args.startup_baseline_label if args.startup_baseline else None,
+               "commands": startup_times(store, args.startup_runs, args.startup_baseline)}
     with open("/proc/loadavg") as handle:
         results["load_average_after"] = handle.read().split()[:3]
     out = args.out.with_name("startup-bench.md") if args.out.name == "foundation-bench.md" else args.out
@@ -112,8 +122,12 @@ def startup_main(args: argparse.Namespace) -> None:
              f"{' '.join(results['load_average_before'])} before, {' '.join(results['load_average_after'])} after "
              "(other work was running: absolute times scale with load, the ratio to `python -c pass` less so).", "",
              "Command: `python -m evals.bench --startup --corpus ../shared/corpus/inference-cost-papers.txt "
-             f"--startup-runs {args.startup_runs}` (a fresh process per run, commands interleaved; the store holds "
-             "the demo corpus, 115 papers)", "",
+             f"--startup-runs {args.startup_runs}"
+             + (f" --startup-baseline DIR --startup-baseline-label '{args.startup_baseline_label}'`, DIR holding "
+                f"`git archive {args.startup_baseline_label} paperbot prompts` (`baseline` rows: that version, run "
+                "interleaved with this one; both started as `python -m paperbot` from their own tree)"
+                if args.startup_baseline else "`")
+             + " (a fresh process per run, commands interleaved; the store holds the demo corpus, 115 papers)", "",
              "| command | median s | p90 s | median / `python -c pass` | CPU s median | CPU s p90 |",
              "|---|---|---|---|---|---|"]
     for name, m in results["commands"].items():
@@ -146,6 +160,9 @@ def main() -> None:
     parser.add_argument("--startup", action="store_true",
                         help="only the cold-start benchmark (evals/results/startup-bench.md)")
     parser.add_argument("--startup-runs", type=int, default=10, help="fresh processes per command")
+    parser.add_argument("--startup-baseline", type=Path,
+                        help="a source tree of another version (git archive COMMIT paperbot prompts) timed alongside")
+    parser.add_argument("--startup-baseline-label", default="baseline", help="what --startup-baseline is, e.g. a commit")
     args = parser.parse_args()
     if args.startup:
         startup_main(args)

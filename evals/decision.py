@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from evals.judge import parse_reply
 from paperbot.answer.evidence import render_sources
 from paperbot.llm.prompts import Prompt
+from paperbot.ports import Chat
 from paperbot.summaries.structured import response_format
 from paperbot.types import Answer, TokenUsage
 
@@ -40,7 +41,7 @@ def stated(answer: Answer) -> str | None:
     return match.group(1).casefold() if match else None
 
 
-def decide(chat: Any, prompt: Prompt, answer: Answer, *, max_tokens: int = 20) -> Decision:
+def decide(chat: Chat, prompt: Prompt, answer: Answer, *, max_tokens: int = 20) -> Decision:
     """One temperature-0 call; an abstained answer is "maybe" without a call (the papers did not settle it)."""
     if answer.abstained:
         return Decision("maybe", TokenUsage())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 
-from paperbot.retrieval.retriever import Retriever
+from paperbot.retrieval.retriever import Retriever, SearchResult
 from paperbot.types import PaperHit, RetrievalMode, SearchFilters
 
 
@@ -18,15 +18,16 @@ class Excluding:
         self._excluded = frozenset(excluded)
 
     @property
-    def last_timings(self):
-        return self._retriever.last_timings
-
-    @property
     def params(self):
         return self._retriever.params
 
     def search(self, query: str, k: int = 10, filters: SearchFilters | None = None,
                mode: RetrievalMode = "hybrid") -> list[PaperHit]:
-        hits = self._retriever.search(query, k + len(self._excluded), filters, mode)
-        kept = [h for h in hits if h.paper_id not in self._excluded][:k]
-        return [dataclasses.replace(h, rank=rank) for rank, h in enumerate(kept, start=1)]
+        return self.search_timed(query, k, filters, mode).hits
+
+    def search_timed(self, query: str, k: int = 10, filters: SearchFilters | None = None,
+                     mode: RetrievalMode = "hybrid") -> SearchResult:
+        result = self._retriever.search_timed(query, k + len(self._excluded), filters, mode)
+        kept = [h for h in result.hits if h.paper_id not in self._excluded][:k]
+        return SearchResult([dataclasses.replace(h, rank=rank) for rank, h in enumerate(kept, start=1)],
+                            result.timings)

@@ -131,8 +131,7 @@ def main() -> None:
     asked = ask_all(bot, eval_set.items)
     scorer = _Remembered(bot.support_scorer)
     echo = InstructionEcho(bot.answer_prompts(bot.chat.model)["system"].render(sentinel=""))
-    base = AttributionPolicy(margin=settings.attribution_margin, gap=settings.attribution_gap,
-                             unsupported=settings.unsupported, off_question=settings.off_question)
+    base = AttributionPolicy.from_settings(settings, focused=False)  # no focus: the grid below sets it
 
     def run(policy: AttributionPolicy) -> dict[str, dict]:
         rows = [check(a, bot, scorer, echo, policy) for a in asked]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -13,6 +13,7 @@ from paperbot.config import Settings
 from paperbot.errors import PaperbotError
 from paperbot.llm.pricing import cost_usd, price_for
 from paperbot.llm.prompts import Prompt, load_prompt
+from paperbot.ports import Chat
 from paperbot.summaries.structured import describe_error, response_format
 from paperbot.types import Answer, TokenUsage
 
@@ -68,7 +69,7 @@ class Grade:
 class Judge:
     """Grades answers with one chat model at temperature 0; the prompt's version is part of every report."""
 
-    def __init__(self, chat: Any, prompt: Prompt, settings: Settings, *, max_tokens: int = 600) -> None:
+    def __init__(self, chat: Chat, prompt: Prompt, settings: Settings, *, max_tokens: int = 600) -> None:
         self._chat = chat
         self._prompt = prompt
         self._price = price_for(settings, chat.model)

@@ -18,6 +18,7 @@ import argparse
 import hashlib
 import json
 import re
+import signal
 import statistics
 import sys
 import threading
@@ -102,6 +103,8 @@ def make_handler(upstream: str, recorder: Recorder, *, replay_only: bool, timeou
             key = hashlib.sha256(body).hexdigest()
             if cache:
                 record = recorder.get(key)
+                # One line per request (its body's hash), so a replay's misses can be told apart while it runs.
+                print(f"{'hit' if record is not None else 'miss'} {key[:12]}", file=sys.stderr, flush=True)
                 if record is not None:
                     recorder.count(True)
                     self._send(record["status"], record["content_type"], record["body"].encode("utf-8"))
@@ -220,6 +223,8 @@ def main(argv: list[str] | None = None) -> None:
                                  make_handler(args.upstream or "", recorder, replay_only=args.replay_only,
                                               timeout=args.timeout))
     server.daemon_threads = True
+    # SIGTERM ends it like Ctrl+C, so the hit/miss count below is printed when a script stops it.
+    signal.signal(signal.SIGTERM, lambda signum, frame: (_ for _ in ()).throw(KeyboardInterrupt()))
     print(f"http://127.0.0.1:{server.server_address[1]}/v1", flush=True)
     try:
         server.serve_forever(poll_interval=0.2)

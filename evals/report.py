@@ -252,7 +252,8 @@ def side_by_side(results: dict) -> Table:
         f"{c['latency_ms']['search']['p50']:.1f} / {c['latency_ms']['search']['p95']:.1f}"
         if "search" in c["latency_ms"] else "n/a" for c in configs.values()))
     keys = ("gold_evidence_in_context", "citation_precision", "citation_recall", "abstention_recall",
-            "judge_correctness", "pubmedqa_accuracy", "cost_usd_per_question")
+            "abstained_answerable_rate", "comparison_abstained_rate", "judge_correctness", "pubmedqa_accuracy",
+            "cost_usd_per_question")
     split_keys = [f"{key}@{split}" for key in ("abstained_answerable_rate", "comparison_abstained_rate",
                                                "abstention_recall") for split in ("report", "tune")]
     for mode in dict.fromkeys(m for c in configs.values() for m in c["answers"]):

@@ -14,6 +14,7 @@ from evals.items import EvalSet
 from evals.retrieval_metrics import retrieval_metrics
 from evals.stores import StoreInfo, open_store
 from paperbot import PaperBot, PaperbotError, Settings
+from paperbot.bot import resolve_mode
 
 DEPTH = 100  # papers ranked per query: recall@100 needs them
 SEARCH_STAGES = ("search", "embed", "dense", "lexical", "fuse")
@@ -37,17 +38,13 @@ def percentiles(samples: dict[str, list[float]]) -> dict[str, dict[str, float]]:
 
 
 def answer_modes(text: str, settings: Settings) -> list[str]:
-    """`--mode extractive,llm`; auto is llm when an API is configured, else extractive."""
+    """`--mode extractive,llm`, each resolved as every answer's mode is (paperbot.bot.resolve_mode: auto is llm when
+    an API or local model is configured, else extractive; llm without one is NoLLMError)."""
     modes = []
     for mode in (m.strip() for m in text.split(",") if m.strip()):
-        if mode == "auto":
-            mode = "llm" if settings.llm_configured else "extractive"
-        if mode not in ("llm", "extractive"):
-            raise PaperbotError(f"unknown --mode {mode!r}; use extractive, llm or auto (several: extractive,llm)")
-        if mode == "llm" and not settings.llm_configured:
-            raise PaperbotError("--mode llm needs an OpenAI-compatible API: set OPENAI_API_KEY and/or OPENAI_BASE_URL")
-        if mode not in modes:
-            modes.append(mode)
+        resolved = resolve_mode(settings, mode)[0].value
+        if resolved not in modes:
+            modes.append(resolved)
     return modes
 
 
@@ -59,9 +56,9 @@ def search_all(bot: PaperBot, eval_set: EvalSet, mode: str, advance: Callable[[i
         bot.search(eval_set.items[0].question, k=DEPTH, mode=mode)
     for item in eval_set.items:
         started = time.perf_counter()
-        hits = bot.search(item.question, k=DEPTH, mode=mode)
+        result = bot.search_timed(item.question, k=DEPTH, mode=mode)
         latency["search"].append((time.perf_counter() - started) * 1e3)
-        stages = dataclasses.asdict(bot.retriever.last_timings)
+        hits, stages = result.hits, dataclasses.asdict(result.timings)
         for stage in SEARCH_STAGES[1:]:
             value = stages.get(f"{stage}_ms")
             if value:  # a stage the mode skips is 0: not a sample

@@ -170,10 +170,10 @@ def child_query(spec: dict) -> dict:
         for which in (("h", "d") if i % 2 == 0 else ("d", "h")):
             t0 = time.perf_counter()
             if which == "h":
-                bot.search(query, k=k)
+                timings = bot.search_timed(query, k=k).timings
                 hybrid.append((time.perf_counter() - t0) * 1e3)
                 for name, values in parts.items():
-                    values.append(getattr(bot.retriever.last_timings, name))
+                    values.append(getattr(timings, name))
             else:
                 vector = embedder.embed([query])[0]
                 t1 = time.perf_counter()

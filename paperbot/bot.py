@@ -4,30 +4,36 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from paperbot.answer.response import AnswerResponse
 from paperbot.config import Settings
 from paperbot.errors import PaperNotFoundError, StoreError
 from paperbot.llm.prompts import PLACEHOLDERS, load_prompt
 from paperbot.llm.tokens import use_cache_dir
 from paperbot.store.catalog import Catalog
 from paperbot.store.lock import store_lock
-from paperbot.types import Answer, AnswerMode, IngestReport, Paper, PaperHit, RetrievalMode, SearchFilters, StoreStats
+from paperbot.types import Answer, IngestReport, Mode, Paper, PaperHit, RetrievalMode, SearchFilters, StoreStats
 
 # Everything that loads Chroma, the models, tiktoken, the LLM client or numpy is imported where it is used, so
 # that browsing commands (papers, show, stats) start in a fraction of a second (evals/bench.py measures it).
 if TYPE_CHECKING:
     from paperbot.answer.answerer import Answerer, PreparedPrompt
     from paperbot.ingest.chunking import Chunker
-    from paperbot.ingest.ingester import Progress
+    from paperbot.ingest.ingester import BatchHooks, Progress
     from paperbot.ingest.loaders import LoadLimits
     from paperbot.llm.tokens import TiktokenCounter
-    from paperbot.ports import Embedder
-    from paperbot.retrieval.retriever import Retriever
+    from paperbot.ports import Chat, Embedder, LanguageTools
+    from paperbot.retrieval.retriever import Retriever, SearchResult
     from paperbot.store.lexical import LexicalIndex
     from paperbot.store.vectors import VectorStore
     from paperbot.text.terms import Vocabulary
@@ -51,11 +57,14 @@ class PaperBot:
         use_cache_dir(self.settings.tiktoken_cache_dir)
         self._embedder = embedder
         self._vocabulary: Vocabulary | None = None
+        self._language_tools: dict[tuple[str, str | None], LanguageTools] = {}
         # Prompts are checked now, so a broken template fails at start-up, not on the first question.
         self.prompts = {name: load_prompt(name, self.settings.prompts_dir) for name in PLACEHOLDERS}
         if must_exist and not self.settings.chroma_url:
             self._require_collection(None)  # before connecting, which would create the store's folder
         self._chroma = None
+        self._polled = float("-inf")  # when _poll_store last looked for other processes' writes (monotonic)
+        self._poll_lock = threading.Lock()
         self.location = str(self.settings.data_dir / "chroma")  # the embedded store's; connecting says a server's
         # A reader of an embedded store whose catalog exists needs no Chroma to list or show papers: it connects on
         # first use. Servers are reached now, so a wrong URL fails at start-up, as do writers.
@@ -70,6 +79,9 @@ class PaperBot:
         from paperbot.store.vectors import connect
 
         self._chroma, self.location = connect(self.settings.chroma_url, self.settings.data_dir / "chroma")
+        # An embedded client does not see vectors other processes write after it opened: the catalog generation
+        # at opening tells _poll_store when to reopen it (README "Several processes, one store").
+        self._dense_generation = Catalog.stored_generation(self._catalog_path())
 
     @property
     def _client(self):
@@ -144,7 +156,7 @@ class PaperBot:
             with store_lock(self._lock_path(), self.settings.lock_timeout, what="the catalog rebuild"):
                 if catalog.counts()[0] == 0:
                     log.info("rebuilding the catalog from Chroma (%d chunks)", self.vectors.count())
-                    rebuild_catalog(self.vectors, catalog)
+                    rebuild_catalog(self.vectors, catalog, self.change_log)
                     LexicalIndex(self._catalog_path().with_suffix(".bm25"), catalog,
                                  title_weight=self.settings.title_weight).rebuild()
         return catalog
@@ -179,7 +191,7 @@ class PaperBot:
         return CHUNKER_VERSION if size is None else f"{CHUNKER_VERSION}/max{size}"
 
     @cached_property
-    def chat(self):
+    def chat(self) -> Chat | None:
         """The chat model when an API is configured, else None (extractive answers)."""
         if not self.settings.llm_configured:
             return None
@@ -190,6 +202,11 @@ class PaperBot:
         from paperbot.llm.chat import ChatModel
 
         return ChatModel(self.settings)
+
+    def resolve(self, mode: Mode | str | None = None, model: str | None = None, *,
+                planning: bool = False) -> tuple[Mode, str | None]:
+        """What runs for a requested answer mode and chat model under this bot's settings (see resolve_mode)."""
+        return resolve_mode(self.settings, mode, model, planning=planning)
 
     @cached_property
     def llm_counter(self) -> TiktokenCounter:
@@ -217,47 +234,47 @@ class PaperBot:
             return self.prompts
         return {**self.prompts, "system": self.prompts["system_compact"], "answer": self.prompts["answer_compact"]}
 
-    def answerer(self, *, mode: AnswerMode | None = None, model: str | None = None,
-                 temperature: float | None = None) -> Answerer:
+    def answerer(self, *, mode: Mode | str | None = None, model: str | None = None,
+                 temperature: float | None = None, planning: bool = False) -> Answerer:
+        """An answerer for the mode and model resolve() picks; `planning`: for a dry run (see resolve)."""
         from paperbot.answer.answerer import AnswerConfig, Answerer
-        from paperbot.answer.attribution import AttributionPolicy
-        from paperbot.llm.pricing import cost_usd, price_for, prompt_limit
 
-        wanted = mode or (None if self.settings.answer_mode == "auto" else self.settings.answer_mode)
-        chat = None
-        if wanted != "extractive":
-            chat = self.chat
-            if model and chat is not None and model != chat.model:
-                from paperbot.llm.chat import ChatModel
-
-                chat = ChatModel(self.settings, model)
-        chat_model = chat.model if chat is not None else self.settings.chat_model
-        price = price_for(self.settings, chat_model)
-        prompts = self.answer_prompts(chat_model)
+        tools = self.language_tools(*self.resolve(mode, model, planning=planning))
         # Question focus and thin-answer declines were fitted on a small local model's answers (compact prompt); no
         # other model's answers were measured with them, so by default only compact-prompt answers get them.
-        focused = self.settings.focus_scope == "all" or prompts["system"].name == "system_compact"
-        config = AnswerConfig(
-            k=self.settings.answer_k, prompt_limit=prompt_limit(self.settings, chat_model),
-            max_answer_tokens=self.settings.max_answer_tokens,
-            temperature=self.settings.temperature if temperature is None else temperature,  # per chat tab
-            max_question_chars=self.settings.max_question_chars,
-            answerable_threshold=self.settings.answerable_threshold,
-            missing_name_threshold=self.settings.missing_name_threshold,
-            yes_no_threshold=self.settings.yes_no_threshold,
-            answerability_model=self.settings.answerability_model,
-            attribution=AttributionPolicy(margin=self.settings.attribution_margin, gap=self.settings.attribution_gap,
-                                          unsupported=self.settings.unsupported,
-                                          focus=self.settings.attribution_focus if focused else 0.0,
-                                          focus_floor=self.settings.attribution_focus_floor if focused else 0.0,
-                                          off_question=self.settings.off_question,
-                                          min_supported=self.settings.min_supported if focused else 0.0),
-        )
-        return Answerer(
-            retriever=self.retriever, vocabulary=self.vocabulary, counter=self.llm_counter,
-            prompts=prompts,
-            config=config, chat=chat, cost=lambda usage: cost_usd(price, usage), support_scorer=self.support_scorer,
-        )
+        focused = self.settings.focus_scope == "all" or tools.prompts["system"].name == "system_compact"
+        config = AnswerConfig.from_settings(self.settings, focused=focused, temperature=temperature)  # per chat tab
+        self._poll_store()
+        return Answerer(tools=tools, retriever=self.retriever, config=config, support_scorer=self.support_scorer)
+
+    def language_tools(self, mode: Mode, model: str | None = None) -> LanguageTools:
+        """What the answer, summary, digest and comparison use cases share, built once per mode and model. LLM mode:
+        the chat for `model` (default: the configured one), or None when no API is configured (an LLM digest can then
+        be planned, not run); extractive: no chat, and the configured model's prompts and budget."""
+        key = (mode, model if mode == "llm" else None)
+        tools = self._language_tools.get(key)
+        if tools is None:
+            from paperbot.llm.pricing import cost_usd, price_for, prompt_limit
+            from paperbot.ports import LanguageTools
+
+            chat = self._chat_for(model) if mode == "llm" else None
+            name = chat.model if chat is not None else (model if mode == "llm" and model else self.settings.chat_model)
+            tools = LanguageTools(
+                chat=chat, model=name, counter=self.llm_counter, prompts=self.answer_prompts(name),
+                prompt_limit=prompt_limit(self.settings, name), cost=partial(cost_usd, price_for(self.settings, name)),
+                vocabulary=self.vocabulary,
+            )
+            self._language_tools[key] = tools
+        return tools
+
+    def _chat_for(self, model: str | None) -> Chat | None:
+        """The configured chat, or one for another model on the same API; None when no API is configured."""
+        chat = self.chat
+        if model and chat is not None and model != chat.model:
+            from paperbot.llm.chat import ChatModel
+
+            chat = ChatModel(self.settings, model)
+        return chat
 
     @cached_property
     def support_scorer(self):
@@ -293,9 +310,8 @@ class PaperBot:
     def retriever(self) -> Retriever:
         from paperbot.retrieval.retriever import FusionParams, Retriever
 
-        s = self.settings
-        params = FusionParams(s.candidates, s.rrf_k, s.dense_weight, s.lexical_weight, s.title_weight)
-        return Retriever(self.embedder, self.vectors, self.catalog, self.lexical, params)
+        return Retriever(self.embedder, self.vectors, self.catalog, self.lexical,
+                         FusionParams.from_settings(self.settings))
 
     # --- use cases ----------------------------------------------------------------------------------------------
     def ingest(
@@ -326,31 +342,119 @@ class PaperBot:
         from paperbot.ingest.ingester import ingest_papers
 
         catalog = self.catalog  # first, outside the lock: opening it may rebuild it, which takes the lock itself
-        with store_lock(self._lock_path(), self.settings.lock_timeout):
+        with self._writing("ingest") as hooks:
             report = ingest_papers(
                 papers, catalog=catalog, vectors=self.vectors, embedder=self.embedder,
-                chunker=self.chunker, batch_size=self.settings.ingest_batch_size, progress=progress,
+                chunker=self.chunker, batch_size=self.settings.ingest_batch_size, progress=progress, hooks=hooks,
             )
             self.lexical.refresh()  # a writer, under the lock: readers only ever load what it saves
             # Recorded for `stats`, which then reads the catalog alone (no Chroma, no model: it starts fast).
             catalog.set_meta("embedder", self.vectors.embedder_id)
             catalog.set_meta("chunker", self.vectors.chunker_version)
+            self._dense_generation = catalog.generation  # this client saw its own writes: no reopen for them
             return report
 
     def _lock_path(self) -> Path:
-        # A local file even for a server store: it serialises writers on this machine only (see README).
+        # A local file even for a server store: it serialises writers of this data dir; the lease, all of them.
         return self._catalog_path().with_suffix(".lock")
+
+    # --- several processes over one store (README "Several processes, one store") -------------------------------
+    @cached_property
+    def change_log(self):
+        """The shared change log beside the collection on a Chroma server; None for an embedded store (its one
+        data dir's catalog is the log)."""
+        if not self.settings.chroma_url:
+            return None
+        from paperbot.store.changes import ChangeLog
+
+        return ChangeLog(self._client, self.settings.collection, self.location)
+
+    @contextmanager
+    def _writing(self, what: str) -> Iterator[BatchHooks | None]:
+        """A writer's turn: on a server, the collection's lease (every data dir and host), then this data dir's lock,
+        then the catalog caught up with the shared log; yields the hooks that log each written batch."""
+        if self.change_log is None:
+            with store_lock(self._lock_path(), self.settings.lock_timeout, what=what):
+                yield None
+            return
+        from paperbot.ingest.ingester import BatchHooks
+        from paperbot.ingest.rebuild import LOG_MARKER, catch_up
+        from paperbot.store.lease import WriterLease
+
+        owner = f"{socket.gethostname()} pid {os.getpid()} data dir {self.settings.data_dir}"
+        lease = WriterLease(self.change_log, owner=owner, seconds=self.settings.lease_seconds)
+        catalog = self.catalog
+        with lease.held(self.settings.lock_timeout), store_lock(self._lock_path(), self.settings.lock_timeout,
+                                                                 what=what):
+            if catch_up(self.vectors, catalog, self.change_log).changed:
+                self.lexical.refresh()
+                self._vocabulary = None
+
+            def logged(paper_ids: list[str]) -> None:
+                generation = self.change_log.append(paper_ids, owner, lease.token)
+                catalog.set_meta(LOG_MARKER, f"{self.change_log.epoch}:{generation}")
+
+            yield BatchHooks(before=lease.check, after=logged)
+
+    def _poll_store(self) -> None:
+        """Readers: pick up what other processes wrote, at most every store_poll_seconds. Server: catch the catalog
+        and BM25 index up with the shared log. Embedded: reopen the Chroma client after another process's write."""
+        now = time.monotonic()
+        if now - self._polled < self.settings.store_poll_seconds or not self._poll_lock.acquire(blocking=False):
+            return  # looked recently, or another thread is looking now
+        try:
+            self._polled = now
+            if self.change_log is not None:
+                self._catch_up()
+            elif self._chroma is not None and self._catalog_path().exists():
+                generation = self.catalog.generation
+                if generation != self._dense_generation:
+                    log.info("another process wrote to the store (catalog generation %s): reopening Chroma",
+                             generation)
+                    self.__dict__.pop("vectors", None)
+                    self.__dict__.pop("retriever", None)
+                    self._chroma.close()
+                    self._connect()
+                    self._dense_generation = generation  # read before reopening: later writes reopen again
+                    self._vocabulary = None
+        finally:
+            self._poll_lock.release()
+
+    def _catch_up(self) -> None:
+        from paperbot.ingest.rebuild import applied_generation, catch_up
+        from paperbot.store.lock import lock_is_held
+
+        catalog = self.catalog
+        seen = applied_generation(catalog, self.change_log)
+        if seen is not None and not self.change_log.since(seen):
+            return  # the usual case: one small request
+        if lock_is_held(self._lock_path()):
+            return  # a writer of this data dir is at work; it catches up first, else the next poll does
+        with store_lock(self._lock_path(), self.settings.lock_timeout, what="catching up with other writers"):
+            result = catch_up(self.vectors, catalog, self.change_log)
+            if result.changed:
+                self.lexical.refresh()
+                self._vocabulary = None
+                log.info("caught up with the store's change log: %d papers (generation %d)", result.papers,
+                         result.generation)
 
     def search(
         self, query: str, k: int | None = None, filters: SearchFilters | None = None, mode: RetrievalMode = "hybrid"
     ) -> list[PaperHit]:
+        return self.search_timed(query, k, filters, mode).hits
+
+    def search_timed(
+        self, query: str, k: int | None = None, filters: SearchFilters | None = None, mode: RetrievalMode = "hybrid"
+    ) -> SearchResult:
+        """As search, with the time each retrieval stage took."""
         from paperbot.text.questions import clean_question
 
         query = clean_question(query, self.settings.max_question_chars).text
-        hits = self.retriever.search(query, k or self.settings.k, filters, mode)
+        self._poll_store()
+        result = self.retriever.search_timed(query, k or self.settings.k, filters, mode)
         if mode == "lexical" and self.lexical.problem:
             raise StoreError(self.lexical.problem)  # hybrid falls back to dense (store_warnings says so)
-        return hits
+        return result
 
     def filter_notes(self, filters: SearchFilters | None) -> list[str]:
         """Why a search with these filters found nothing: which filter matches no paper, and how many papers lack
@@ -366,6 +470,7 @@ class PaperBot:
         return paper
 
     def papers(self, grep: str | None = None) -> list[Paper]:
+        self._poll_store()
         return self.catalog.papers(grep)
 
     def stats(self) -> StoreStats:
@@ -382,17 +487,24 @@ class PaperBot:
         )
 
     def ask(self, question: str, history: list[dict] | None = None, *, k: int | None = None,
-            mode: AnswerMode | None = None, model: str | None = None, temperature: float | None = None) -> Answer:
+            mode: Mode | str | None = None, model: str | None = None, temperature: float | None = None) -> Answer:
         """Answer with citations; `history` is OpenAI-style messages of the conversation so far."""
-        answerer = self.answerer(mode=mode, model=model, temperature=temperature)
-        return self._with_store_warnings(answerer.ask(question, history or (), k=k, mode=mode))
+        return self.ask_stream(question, history, k=k, mode=mode, model=model, temperature=temperature).answer()
 
     def ask_stream(self, question: str, history: list[dict] | None = None, *, k: int | None = None,
-                   mode: AnswerMode | None = None, model: str | None = None, temperature: float | None = None):
-        """Yields text deltas, then the final Answer."""
-        answerer = self.answerer(mode=mode, model=model, temperature=temperature)
-        for item in answerer.ask_stream(question, history or (), k=k, mode=mode):
-            yield item if isinstance(item, str) else self._with_store_warnings(item)
+                   mode: Mode | str | None = None, model: str | None = None,
+                   temperature: float | None = None) -> AnswerResponse:
+        """The answer as a response: iterate it for the text deltas, `.answer()` for the final Answer (with the
+        store's warnings). Nothing runs, not even the mode check, until it is read; it runs once."""
+        history = list(history or ())
+
+        def run() -> Iterator[str | Answer]:
+            answerer = self.answerer(mode=mode, model=model, temperature=temperature)
+            response = answerer.ask_stream(question, history, k=k)  # in the mode resolve() chose
+            yield from response
+            yield self._with_store_warnings(response.answer())
+
+        return AnswerResponse(run)
 
     def store_warnings(self) -> tuple[str, ...]:
         """Why searches and answers are degraded now (an index missing or damaged), with what to do; () if not."""
@@ -418,9 +530,9 @@ class PaperBot:
         return replace(answer, store_warnings=warnings) if warnings else answer
 
     def prepare(self, question: str, history: list[dict] | None = None, *, k: int | None = None,
-                mode: AnswerMode | None = None, model: str | None = None) -> PreparedPrompt:
-        """What would be sent to the model, without calling it (for --dry-run)."""
-        answerer = self.answerer(mode=mode, model=model)
+                mode: Mode | str | None = None, model: str | None = None) -> PreparedPrompt:
+        """What would be sent to the model, without calling it (for --dry-run: LLM mode needs no API here)."""
+        answerer = self.answerer(mode=mode, model=model, planning=True)
         return answerer.prepare(question, history or (), k=k)
 
     def doctor(self, *, repair: bool = False, examples: int = 5, probe: bool = True):
@@ -452,7 +564,7 @@ class PaperBot:
                                                       title_weight=self.settings.title_weight),
             embedder_id=self.embedder_id, chunker_version=self.chunker_version, location=self.location,
             lock_held=lambda: lock_is_held(self._lock_path()),
-            lock=lambda: store_lock(self._lock_path(), self.settings.lock_timeout, what="repair"),
+            lock=lambda: self._writing("repair"),
         )
         if not repair:
             return check_store(access, examples=examples)
@@ -477,6 +589,7 @@ class PaperBot:
         if self._chroma is not None:  # never opened: nothing to release
             self._chroma.close()
         chat = self.__dict__.pop("chat", None)
+        self._language_tools.clear()  # they hold the chat
         if hasattr(chat, "close"):  # the local model's server
             chat.close()
 
@@ -502,7 +615,7 @@ class PaperBot:
 
         catalog = self.catalog  # outside the lock, as in ingest_papers
         with store_lock(self._lock_path(), self.settings.lock_timeout, what="reindex"):
-            count = rebuild_catalog(self.vectors, catalog)
+            count = rebuild_catalog(self.vectors, catalog, self.change_log)
             self.lexical.rebuild()
         return count
 
@@ -514,8 +627,6 @@ class PaperBot:
             return lexical.refresh()
 
     # --- summaries, digests and comparisons ---------------------------------------------------------------------
-    digest_k = 30  # most papers a query-scoped digest covers unless k is given (a relevance floor keeps fewer)
-
     @cached_property
     def summary_cache(self):
         """Summaries by (text hash, generator, prompt version), in a SQLite file beside the catalog."""
@@ -523,72 +634,31 @@ class PaperBot:
 
         return SummaryCache(self._catalog_path().with_suffix(".summaries.sqlite3"))
 
-    def _structured_chat(self, mode: AnswerMode | None, model: str | None):
-        """(mode, chat): extractive when asked or when no API is configured (auto); LLM mode without an API fails."""
-        from paperbot.errors import ConfigError
-
-        wanted = mode or (None if self.settings.answer_mode == "auto" else self.settings.answer_mode)
-        if wanted == "extractive":
-            return "extractive", None
-        chat = self.chat
-        if chat is None:
-            if wanted == "llm":
-                raise ConfigError("LLM mode needs an API: set OPENAI_API_KEY and/or OPENAI_BASE_URL, or use "
-                                  "--mode extractive")
-            return "extractive", None
-        if model and model != chat.model:
-            from paperbot.llm.chat import ChatModel
-
-            chat = ChatModel(self.settings, model)
-        return "llm", chat
-
-    def _cost_for(self, model: str | None):
-        from paperbot.llm.pricing import cost_usd, price_for
-
-        price = price_for(self.settings, model or self.settings.chat_model)
-        return lambda usage: cost_usd(price, usage)
-
-    def summarizer(self, *, mode: AnswerMode | None = None, model: str | None = None):
-        from paperbot.llm.pricing import prompt_limit
+    def summarizer(self, *, mode: Mode | str | None = None, model: str | None = None):
+        from paperbot.summaries.structured import StructuredConfig
         from paperbot.summaries.summarize import Summarizer
 
-        _, chat = self._structured_chat(mode, model)
-        chat_model = chat.model if chat is not None else self.settings.chat_model
-        return Summarizer(
-            vocabulary=self.vocabulary, prompts=self.prompts, counter=self.llm_counter,
-            prompt_limit=prompt_limit(self.settings, chat_model), cache=self.summary_cache, chat=chat,
-            max_tokens=self.settings.max_answer_tokens, cost=self._cost_for(chat_model),
-        )
+        return Summarizer(tools=self.language_tools(*self.resolve(mode, model)),
+                          config=StructuredConfig.from_settings(self.settings), cache=self.summary_cache)
 
-    def summarize(self, paper_id: str, *, mode: AnswerMode | None = None, model: str | None = None):
+    def summarize(self, paper_id: str, *, mode: Mode | str | None = None, model: str | None = None):
         """A TL;DR and problem / approach / results / limitations, each citing its abstract sentences; cached."""
         return self.summarizer(mode=mode, model=model).summarize(self.paper(paper_id))
 
-    def digester(self, *, mode: AnswerMode | None = None, model: str | None = None):
-        """An LLM digester can plan without an API (for --dry-run); running it then needs one."""
-        from paperbot.llm.pricing import prompt_limit
+    def digester(self, *, mode: Mode | str | None = None, model: str | None = None, planning: bool = False):
+        """`planning`: an LLM digester that can plan without an API (for --dry-run; see resolve), not run."""
         from paperbot.summaries.digest import DigestConfig, Digester
 
-        wanted = mode or (None if self.settings.answer_mode == "auto" else self.settings.answer_mode)
-        chat = None if wanted == "extractive" or not self.settings.llm_configured else self._structured_chat(
-            "llm", model)[1]
-        llm = wanted == "llm" or chat is not None
-        chat_model = chat.model if chat is not None else (model or self.settings.chat_model)
-        config = DigestConfig(prompt_limit=prompt_limit(self.settings, chat_model),
-                              output_tokens=min(self.settings.max_answer_tokens, 350),
-                              temperature=self.settings.temperature)
-        return Digester(
-            vocabulary=self.vocabulary, prompts=self.prompts, counter=self.llm_counter, config=config,
-            mode="llm" if llm else "extractive", model=chat_model if llm else None, chat=chat,
-            cost=self._cost_for(chat_model), support_scorer=self.support_scorer,
-        )
+        resolved, name = self.resolve(mode, model, planning=planning)
+        return Digester(tools=self.language_tools(resolved, name), config=DigestConfig.from_settings(self.settings),
+                        mode=resolved, support_scorer=self.support_scorer)
 
     def _digest_papers(self, paper_ids: Iterable[str] | None, query: str | None, k: int | None) -> list[Paper]:
         if paper_ids:
             return [self.paper(pid) for pid in dict.fromkeys(paper_ids)]
         if query:
-            papers = [self.paper(hit.paper_id) for hit in self.search(query, k=k or self.digest_k)]
-            if k is None:  # no number asked for: the papers that match the query, not a fixed 30
+            papers = [self.paper(hit.paper_id) for hit in self.search(query, k=k or self.settings.digest_k)]
+            if k is None:  # no number asked for: the papers that match the query, not a fixed digest_k
                 from paperbot.summaries.digest import matching_papers
 
                 papers = matching_papers(query, papers, self.vocabulary())
@@ -599,31 +669,59 @@ class PaperBot:
         return papers
 
     def prepare_digest(self, paper_ids: Iterable[str] | None = None, query: str | None = None, *,
-                       mode: AnswerMode | None = None, model: str | None = None, k: int | None = None):
+                       mode: Mode | str | None = None, model: str | None = None, k: int | None = None):
         """Themes decided and every LLM call planned (tokens, cost), nothing sent: `.plan` is what --dry-run shows."""
         papers = self._digest_papers(paper_ids, query, k)
         vectors = self.vectors.paper_vectors([p.id for p in papers])
-        return self.digester(mode=mode, model=model).prepare(papers, vectors, query)
+        return self.digester(mode=mode, model=model, planning=True).prepare(papers, vectors, query)
 
     def digest(self, paper_ids: Iterable[str] | None = None, query: str | None = None, *,
-               mode: AnswerMode | None = None, model: str | None = None, k: int | None = None):
+               mode: Mode | str | None = None, model: str | None = None, k: int | None = None):
         """Papers (given ids, the top k for a query, or all) grouped into themes, each named, with a cited
         paragraph and its papers; every paper in exactly one theme."""
         digester = self.digester(mode=mode, model=model)
         papers = self._digest_papers(paper_ids, query, k)
         return digester.run(digester.prepare(papers, self.vectors.paper_vectors([p.id for p in papers]), query))
 
-    def compare(self, ids: Iterable[str], aspects: Iterable[str] | None = None, *, mode: AnswerMode | None = None,
+    def compare(self, ids: Iterable[str], aspects: Iterable[str] | None = None, *, mode: Mode | str | None = None,
                 model: str | None = None):
         """One row per paper, one cell per aspect, each a phrase citing its sentence or "not stated"."""
-        from paperbot.llm.pricing import prompt_limit
-        from paperbot.summaries.compare import CompareConfig, Comparer
-
         papers = [self.paper(pid) for pid in dict.fromkeys(ids)]
-        _, chat = self._structured_chat(mode, model)
-        chat_model = chat.model if chat is not None else self.settings.chat_model
-        config = CompareConfig(prompt_limit=prompt_limit(self.settings, chat_model),
-                               max_tokens=self.settings.max_answer_tokens)
-        comparer = Comparer(vocabulary=self.vocabulary, prompts=self.prompts, counter=self.llm_counter,
-                            config=config, chat=chat, cost=self._cost_for(chat_model))
+        comparer = self.comparer(mode=mode, model=model)
         return comparer.compare(papers, tuple(aspects) if aspects is not None else None)
+
+    def comparer(self, *, mode: Mode | str | None = None, model: str | None = None):
+        from paperbot.summaries.compare import Comparer
+        from paperbot.summaries.structured import StructuredConfig
+
+        return Comparer(tools=self.language_tools(*self.resolve(mode, model)),
+                        config=StructuredConfig.from_settings(self.settings))
+
+
+def resolve_mode(settings: Settings, mode: Mode | str | None = None, model: str | None = None, *,
+                 planning: bool = False) -> tuple[Mode, str | None]:
+    """The one place a requested answer mode and chat model become what runs: (Mode.LLM, the chat model) or
+    (Mode.EXTRACTIVE, None). Every answer, summary, digest and comparison, from every front end, goes through it
+    (PaperBot.resolve; the evals, which hold Settings, call it directly).
+
+    mode None, "" or AUTO: the configured default, Settings.answer_mode, whose AUTO is LLM when an API or a local
+    model is configured, else EXTRACTIVE. model None or "": Settings.chat_model (the local model's name when one is
+    configured). LLM with no model configured raises NoLLMError, unless `planning`: a dry run prices the prompts it
+    would send, and sends none. An unknown mode is a ConfigError naming the known ones.
+    """
+    from paperbot.errors import ConfigError, NoLLMError
+
+    try:
+        wanted = Mode(mode or Mode.AUTO)
+    except ValueError:
+        raise ConfigError(f"unknown mode {mode!r}; use {', '.join(m.value for m in Mode)}") from None
+    if wanted is Mode.AUTO:
+        wanted = Mode(settings.answer_mode)
+    configured = settings.llm_configured
+    if wanted is Mode.AUTO:
+        wanted = Mode.LLM if configured else Mode.EXTRACTIVE
+    if wanted is Mode.EXTRACTIVE:
+        return Mode.EXTRACTIVE, None
+    if not (configured or planning):
+        raise NoLLMError()
+    return Mode.LLM, model or settings.chat_model

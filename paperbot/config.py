@@ -9,6 +9,8 @@ from platformdirs import user_cache_dir, user_data_dir
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from paperbot.types import Mode
+
 _RULES = {"collection": "a collection name is 3 to 62 letters, digits, '.', '_' or '-', starting and ending with a "
                         "letter or digit"}
 
@@ -64,6 +66,12 @@ class Settings(BaseSettings):
     # Larger batches embed faster (length-sorted batches pad less: 256 papers ran 18% faster than 64 here).
     ingest_batch_size: int = Field(default=256, ge=1, le=10_000, description="papers embedded and written together")
     lock_timeout: float = Field(default=600.0, ge=0, description="seconds an ingest or repair waits for another one")
+    # Several processes over one store (README "Several processes, one store"): how stale a reader may be, and how
+    # long a crashed writer's lease on a Chroma server's collection blocks others.
+    store_poll_seconds: float = Field(default=2.0, ge=0, description="a reader looks for other processes' ingests "
+                                      "at most this often (before a search or answer); 0: every time")
+    lease_seconds: float = Field(default=30.0, ge=3, description="a server writer's lease lapses this long after its "
+                                 "last renewal (a running ingest renews it every third of this)")
     # Bounds on what one input file may cost: a hostile 4.6 KB PDF parsed for minutes before these existed.
     pdf_seconds: float = Field(default=30.0, gt=0, description="parsing time per PDF; a slower one is stopped and "
                                "reported as skipped")
@@ -100,8 +108,8 @@ class Settings(BaseSettings):
     # Answering: the chat model and the token budget of each prompt.
     chat_model: str = "gpt-4o-mini"
     judge_model: str | None = Field(default=None, description="the evals' LLM judge; None: chat_model")
-    answer_mode: Literal["auto", "llm", "extractive"] = Field(
-        default="auto", description="auto: LLM when an API is configured, else extractive"
+    answer_mode: Mode = Field(
+        default=Mode.AUTO, description="auto: LLM when an API or local model is configured, else extractive"
     )
     answer_k: int = Field(default=5, ge=1, le=50, description="papers retrieved as evidence for an answer")
     # Fitted on the tune halves by evals/train_answerability.py, reported on the other halves
@@ -123,6 +131,16 @@ class Settings(BaseSettings):
     max_prompt_tokens: int = Field(
         default=1500, ge=64, description="prompt budget cap; also kept within context window minus the answer"
     )
+    # Summaries, digests and comparisons (paperbot/summaries/).
+    structured_temperature: float = Field(default=0.0, ge=0, le=2, description="temperature of LLM summaries and "
+                                          "comparison rows (JSON that quotes and cites sentences): 0 for repeatable "
+                                          "output")
+    digest_k: int = Field(default=30, ge=1, le=1000, description="most papers a query-scoped digest covers when no "
+                          "number is given (a relevance floor keeps fewer)")
+    digest_output_tokens: int = Field(default=350, ge=16, description="tokens per LLM digest call (one theme name "
+                                      "and one paragraph); never more than max_answer_tokens")
+    digest_quoted_per_theme: int = Field(default=4, ge=1, le=50, description="an extractive digest paragraph quotes "
+                                         "sentences of this many of its theme's papers")
     # Support scoring of answer sentences (paperbot/support/): auto = the NLI model when nli_model_dir is set, else
     # the packaged learned model (evals/train_support.py; evals/results/support-model.md), lexical as the fallback.
     support_scorer: Literal["auto", "learned", "lexical", "nli"] = Field(

@@ -11,6 +11,17 @@ class ConfigError(PaperbotError):
     """A setting is missing or wrong."""
 
 
+class NoLLMError(ConfigError):
+    """LLM mode was asked for, but no language model is configured: the one error for it, raised by
+    PaperBot.resolve before anything runs."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "LLM mode needs a language model: set OPENAI_API_KEY and/or OPENAI_BASE_URL (an OpenAI-compatible API), or "
+            "PAPERBOT_LOCAL_MODEL (a GGUF file) or PAPERBOT_LOCAL_BASE_URL (a served local model); or use mode "
+            "extractive, or auto (LLM when one is configured)")
+
+
 class ModelFileError(PaperbotError):
     """A model file is missing or does not match its pinned checksum."""
 

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from typing import Any, Protocol
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
-import numpy as np
+from paperbot.types import TokenUsage
+
+if TYPE_CHECKING:  # numpy costs a fifth of a second: browsing commands never load it
+    import numpy as np
+
+    from paperbot.text.terms import Vocabulary
 
 
 class Embedder(Protocol):
@@ -43,7 +49,7 @@ class ChatReply(Protocol):
 
     text: str
     finish_reason: str | None
-    usage: Any  # types.TokenUsage
+    usage: TokenUsage
     first_token_ms: float | None
     total_ms: float
 
@@ -72,3 +78,32 @@ class Chat(Protocol):
     def stream(self, messages: Sequence[dict[str, Any]], *, max_tokens: int | None = None,
                temperature: float | None = None, response_format: dict[str, Any] | None = None) -> ChatStreaming:
         """Sends the request; iterate the returned stream for the text deltas."""
+
+
+class Template(Protocol):
+    """A prompt template (llm.prompts.Prompt): placeholders checked when it was loaded."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def version(self) -> str:
+        """A short hash of the text: caches and reports record which prompt produced what."""
+
+    def render(self, **values: object) -> str: ...
+
+
+@dataclass(frozen=True)
+class LanguageTools:
+    """What the use cases that write text (answer, summarize, digest, compare) share: built once per mode and model
+    by the facade, handed to each. chat None: extractive (or an LLM digest planned without an API, for a dry run);
+    `model` is the chat model that the prompts, prompt limit and prices were chosen for (the configured one when
+    extractive)."""
+
+    chat: Chat | None
+    model: str
+    counter: TokenCounter
+    prompts: Mapping[str, Template]
+    prompt_limit: int  # prompt tokens one request may use, within the model's context window
+    cost: Callable[[TokenUsage], float | None]  # USD, None when the model's price is unknown
+    vocabulary: Callable[[], Vocabulary]  # the collection's term statistics, read when first needed

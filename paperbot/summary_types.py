@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from paperbot.types import AnswerMode, SentenceSupport, TokenUsage
+from paperbot.types import Mode, SentenceSupport, TokenUsage
 
 NOT_STATED = "not stated"  # what a field or cell says when the abstract is silent: never invented
 
@@ -43,7 +43,7 @@ class PaperSummary:
     approach: SummaryField
     results: tuple[SummaryField, ...]  # key results; empty when the abstract states none
     limitations: SummaryField
-    mode: AnswerMode
+    mode: Mode
     model: str | None
     prompt_version: str  # which prompts (or extractive scorer) produced it: part of the cache key
     text_hash: str  # hash of the title and abstract summarised: part of the cache key
@@ -69,7 +69,8 @@ def summary_from_dict(data: dict[str, Any]) -> PaperSummary:
         paper_id=data["paper_id"], title=data["title"], tldr=_field_from(data["tldr"]),
         problem=_field_from(data["problem"]), approach=_field_from(data["approach"]),
         results=tuple(_field_from(r) for r in data["results"]), limitations=_field_from(data["limitations"]),
-        mode=data["mode"], model=data["model"], prompt_version=data["prompt_version"], text_hash=data["text_hash"],
+        mode=Mode(data["mode"]), model=data["model"], prompt_version=data["prompt_version"],
+        text_hash=data["text_hash"],
         unsupported_numbers=tuple(data.get("unsupported_numbers", ())), repaired=data.get("repaired", False),
         cached=data.get("cached", False), usage=TokenUsage(**data.get("usage", {})), cost_usd=data.get("cost_usd"),
     )
@@ -128,7 +129,7 @@ class PlannedCall:
 class DigestPlan:
     """What a digest will cost before it runs: every call, its prompt tokens against the budget, and the price."""
 
-    mode: AnswerMode
+    mode: Mode
     model: str | None
     prompt_limit: int
     papers: int
@@ -152,7 +153,7 @@ class Digest:
     query: str | None
     papers: tuple[DigestPaper, ...]
     themes: tuple[Theme, ...]
-    mode: AnswerMode
+    mode: Mode
     model: str | None
     plan: DigestPlan
     requests: int = 0  # LLM requests made, repairs included
@@ -196,7 +197,7 @@ class Comparison:
 
     aspects: tuple[str, ...]
     rows: tuple[CompareRow, ...]
-    mode: AnswerMode
+    mode: Mode
     model: str | None
     rejected_cells: int = 0  # LLM cells whose cited sentence did not exist or did not support them: now NOT_STATED
     requests: int = 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from typing import Literal
 
 
@@ -233,6 +234,16 @@ class TokenUsage:
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
 
+    def __add__(self, other: TokenUsage) -> TokenUsage:
+        if not isinstance(other, TokenUsage):
+            return NotImplemented
+        return TokenUsage(self.prompt_tokens + other.prompt_tokens, self.completion_tokens + other.completion_tokens,
+                          self.estimated or other.estimated)
+
+    def __radd__(self, other: object) -> TokenUsage:
+        # sum() starts from 0.
+        return self if other == 0 else NotImplemented
+
 
 @dataclass(frozen=True)
 class AnswerTimings:
@@ -242,7 +253,15 @@ class AnswerTimings:
     attribution_ms: float | None = None  # LLM answers: the post-hoc check, included in total_ms
 
 
-AnswerMode = Literal["llm", "extractive"]
+class Mode(StrEnum):
+    """An answer mode. Asked for: AUTO (LLM when an API or local model is configured, else EXTRACTIVE), LLM or
+    EXTRACTIVE; what ran (Answer.mode and the summaries' mode): LLM or EXTRACTIVE. Its values are the strings the
+    CLI, the app, Settings.answer_mode and JSON use, and compare equal to them."""
+
+    AUTO = "auto"
+    LLM = "llm"
+    EXTRACTIVE = "extractive"
+
 
 
 @dataclass(frozen=True)
@@ -251,7 +270,7 @@ class Answer:
 
     question: str
     text: str
-    mode: AnswerMode
+    mode: Mode  # what ran: LLM or EXTRACTIVE
     model: str | None  # the chat model, or None in extractive mode
     search_query: str  # the question as searched (follow-ups are condensed into a standalone query)
     citations: tuple[Citation, ...]

@@ -47,8 +47,8 @@ def test_off_topic_question_abstains(demo_bot):
 
 
 def test_stream_yields_text_then_the_same_answer(demo_bot):
-    items = list(demo_bot.ask_stream("Which papers speed up decoding with a small draft model?", mode="extractive"))
-    *deltas, answer = items
+    response = demo_bot.ask_stream("Which papers speed up decoding with a small draft model?", mode="extractive")
+    deltas, answer = list(response), response.answer()
     assert all(isinstance(d, str) for d in deltas)
     assert "".join(deltas) == answer.text
     assert any("speculative" in c.title.lower() for c in answer.citations)

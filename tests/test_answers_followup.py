@@ -122,8 +122,8 @@ def test_follow_up_answers_what_it_newly_asks(demo_bot):
 
 def test_extractive_keys_are_numbered_by_first_use_without_gaps(demo_bot):
     for question in (KV, "What are the main ways to make diffusion models sample faster?"):
-        items = list(demo_bot.ask_stream(question, mode="extractive"))
-        *deltas, answer = items
+        response = demo_bot.ask_stream(question, mode="extractive")
+        deltas, answer = list(response), response.answer()
         keys = cited_keys(answer.text)
         assert keys == [f"P{i}" for i in range(1, len(keys) + 1)], answer.text
         assert "".join(deltas) == answer.text, "the streamed text is numbered as the final one"

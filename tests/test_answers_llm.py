@@ -32,8 +32,8 @@ def test_streamed_answer_with_checked_citations(llm_bot, fake_openai):
                 f"Another claim with an invented source [P42]. A third, uncited sentence about quantum gravity.")
 
     fake_openai.responder = responder
-    items = list(llm_bot.ask_stream("Which method keeps only heavy-hitter tokens in the KV cache?"))
-    *deltas, answer = items
+    response = llm_bot.ask_stream("Which method keeps only heavy-hitter tokens in the KV cache?")
+    deltas, answer = list(response), response.answer()
     assert len(deltas) > 1, "the answer streams in pieces"
     # What streamed is the model's text; answer.text is that text once attribution checked it (test_attribution_llm).
     assert "".join(deltas).strip() == answer.raw_text

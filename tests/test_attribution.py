@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 
 from paperbot.answer.attribution import AttributionPolicy, attribute
 from paperbot.answer.citations import answer_sentences, cited_keys
+from paperbot.config import Settings
 from paperbot.support.scorer import LexicalSupportScorer, SupportScorer
 from paperbot.text.terms import Vocabulary
 from paperbot.types import Evidence
@@ -49,7 +51,13 @@ class TableScorer:
         return out
 
 
-def _check(text: str, table: dict, policy: AttributionPolicy = AttributionPolicy()):
+def policy_with(**changes) -> AttributionPolicy:
+    """The default Settings' policy without question focus, changed as given."""
+    return replace(AttributionPolicy.from_settings(Settings(_env_file=None), focused=False), **changes)
+
+
+def _check(text: str, table: dict, policy: AttributionPolicy | None = None):
+    policy = policy or policy_with()
     scorer: SupportScorer = TableScorer(table)
     result = attribute(text, EVIDENCE, scorer, policy)
     assert scorer.calls == [scorer.calls[0]], "one batched scorer call per answer"
@@ -90,7 +98,7 @@ def test_an_uncited_sentence_gets_the_key_of_the_paper_that_clearly_supports_it(
 
 def test_support_between_threshold_and_margin_is_not_enough_to_add_a_key() -> None:
     # 0.55 passes the scorer's threshold (0.5) but not threshold + a margin of 0.1: no key is invented for it.
-    margin = AttributionPolicy(margin=0.1)
+    margin = policy_with(margin=0.1)
     result = _check("The claimA method keeps tokens.", {("A", "Heavy hitters"): 0.55}, margin)
     assert result.text == "The claimA method keeps tokens."
     assert result.sentences[0].origin == "unsupported" and not result.sentences[0].supported
@@ -119,7 +127,7 @@ def test_two_papers_fitting_equally_well_is_ambiguous_and_flagged_not_guessed() 
     clear = _check("Uncited claimA sentence.", {("A", "Heavy hitters"): 0.9, ("A", "Weight quantization"): 0.7})
     assert clear.sentences[0].keys == ("P1",) and clear.sentences[0].origin == "attributed"
     # With no gap only an exact tie is ambiguous: the best paper still wins.
-    sharp = _check("Uncited claimA sentence.", table, AttributionPolicy(gap=0.0))
+    sharp = _check("Uncited claimA sentence.", table, policy_with(gap=0.0))
     assert sharp.sentences[0].keys == ("P1",) and sharp.sentences[0].origin == "attributed"
 
 
@@ -132,7 +140,7 @@ def test_an_invented_fact_is_flagged_or_dropped_by_setting() -> None:
     assert flagged.sentences[1].keys == ("P1",) and not flagged.sentences[1].supported
     assert flagged.summary.unsupported == 2 and flagged.summary.dropped == 0
 
-    dropped = _check(text, table, AttributionPolicy(unsupported="drop"))
+    dropped = _check(text, table, policy_with(unsupported="drop"))
     assert dropped.text == "Real claimA finding [P1]."
     assert [s.dropped for s in dropped.sentences] == [False, True, True] and dropped.summary.dropped == 2
 
@@ -140,7 +148,7 @@ def test_an_invented_fact_is_flagged_or_dropped_by_setting() -> None:
 def test_dropping_removes_emptied_list_items_and_keeps_the_rest_of_the_layout() -> None:
     text = "Findings:\n\n- Real claimA finding [P1].\n- Invented claimZ finding.\n  - Nested claimB point [P2].\n"
     result = _check(text, {("A", "Heavy hitters"): 0.9, ("B", "Speculative decoding"): 0.9},
-                    AttributionPolicy(unsupported="drop"))
+                    policy_with(unsupported="drop"))
     assert result.text == "Findings:\n\n- Real claimA finding [P1].\n  - Nested claimB point [P2]."
 
 
@@ -148,7 +156,7 @@ def test_connectives_and_the_abstention_sentence_are_left_alone() -> None:
     sentinel = "I cannot answer this from the provided papers."
     text = f"In summary, yes. Real claimA finding [P1]. {sentinel}"
     scorer = TableScorer({("A", "Heavy hitters"): 0.9})
-    result = attribute(text, EVIDENCE, scorer, AttributionPolicy(unsupported="drop"),
+    result = attribute(text, EVIDENCE, scorer, policy_with(unsupported="drop"),
                        leave_alone=lambda s: s.startswith("I cannot answer"))
     assert result.text == text
     assert [s.origin for s in result.sentences] == ["no claim", "cited", "no claim"]
@@ -157,7 +165,7 @@ def test_connectives_and_the_abstention_sentence_are_left_alone() -> None:
 
 def test_distrusted_sentences_lose_their_keys_and_are_never_supported() -> None:
     text = "You must cite claimA sources [P1]. Real claimA finding [P1]."
-    result = attribute(text, EVIDENCE, TableScorer({("A", "Heavy hitters"): 0.9}),
+    result = attribute(text, EVIDENCE, TableScorer({("A", "Heavy hitters"): 0.9}), policy_with(),
                        distrust=lambda s: s.startswith("You must"))
     assert result.text == "You must cite claimA sources. Real claimA finding [P1]."
     recited = result.sentences[0]
@@ -172,7 +180,7 @@ def test_a_multi_paper_claim_is_checked_against_its_papers_together() -> None:
             return [0.8 if len([s for s in group if s in ("Heavy hitters", "Speculative decoding")]) == 2 else 0.3
                     for group in sources]
 
-    result = attribute("Both claimA and claimB hold [P1, P2].", EVIDENCE, Union({}))
+    result = attribute("Both claimA and claimB hold [P1, P2].", EVIDENCE, Union({}), policy_with())
     assert result.sentences[0].origin == "cited" and result.sentences[0].keys == ("P1", "P2")
 
 
@@ -182,7 +190,7 @@ def test_a_scorer_that_returns_the_wrong_number_of_scores_is_a_clear_error() -> 
             return [0.5]
 
     with pytest.raises(ValueError, match="returned 1 scores for 3 claims"):
-        attribute("Some claimA sentence stands here.", EVIDENCE, Short({}))
+        attribute("Some claimA sentence stands here.", EVIDENCE, Short({}), policy_with())
 
 
 def test_the_lexical_scorer_attributes_and_corrects_real_sentences() -> None:
@@ -190,7 +198,7 @@ def test_the_lexical_scorer_attributes_and_corrects_real_sentences() -> None:
     text = ("H2O keeps heavy-hitter tokens and recent tokens in the KV cache. "
             "A small draft model proposes tokens that the target model verifies [P3]. "
             "Quantum gravity explains black holes [P1].")
-    result = attribute(text, EVIDENCE, LexicalSupportScorer(vocabulary), AttributionPolicy(unsupported="drop"))
+    result = attribute(text, EVIDENCE, LexicalSupportScorer(vocabulary), policy_with(unsupported="drop"))
     assert result.text == ("H2O keeps heavy-hitter tokens and recent tokens in the KV cache [P1]. "
                            "A small draft model proposes tokens that the target model verifies [P2].")
     assert [s.origin for s in result.sentences] == ["attributed", "corrected", "unsupported"]
@@ -210,7 +218,7 @@ def test_any_answer_keeps_the_invariants(parts, policy) -> None:
     text = "".join(s + sep for s, sep in parts).strip()
     table = {("A", "Heavy hitters"): 0.9, ("B", "Speculative decoding"): 0.7, ("C", "Heavy hitters"): 0.8,
              ("C", "Weight quantization"): 0.8}
-    result = attribute(text, EVIDENCE, TableScorer(table), AttributionPolicy(unsupported=policy))
+    result = attribute(text, EVIDENCE, TableScorer(table), policy_with(unsupported=policy))
     _assert_valid(result)
     assert len(result.sentences) == len(answer_sentences(text)), "one verdict per sentence the checker reads"
     if policy == "flag" and not any(s.origin in ("attributed", "corrected") for s in result.sentences):

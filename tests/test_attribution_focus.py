@@ -9,7 +9,7 @@ from paperbot.answer.attribution import AttributionPolicy, attribute, declines, 
 from paperbot.answer.own_decline import declines_in_own_words
 from paperbot.text.terms import Vocabulary
 from paperbot.types import Answer, Evidence
-from tests.test_attribution import EVIDENCE, TableScorer, _assert_valid
+from tests.test_attribution import EVIDENCE, TableScorer, _assert_valid, policy_with
 from tests.test_attribution_llm import QUESTION, _claim, _sources, assert_valid, llm_bot  # noqa: F401 (a fixture)
 
 SENTINEL = "I cannot answer this from the provided papers."
@@ -33,47 +33,47 @@ def test_question_focus_is_the_share_of_the_question_each_paper_covers() -> None
 
 def test_sentences_about_papers_off_the_question_are_marked_kept_or_dropped() -> None:
     text = "First claimA result holds [P1]. Also claimC result holds. Then claimB result holds [P2]."
-    relative = AttributionPolicy(focus=0.5, off_question="keep")  # P3 (0.1 < 0.5 x 0.8) is off the question
+    relative = policy_with(focus=0.5, off_question="keep")  # P3 (0.1 < 0.5 x 0.8) is off the question
     kept = _focused(text, relative)
     assert kept.text == "First claimA result holds [P1]. Also claimC result holds [P3]. Then claimB result holds [P2]."
     assert [(s.origin, s.off_question, s.dropped) for s in kept.sentences] == [
         ("cited", False, False), ("attributed", True, False), ("cited", False, False)]
     assert kept.summary.off_question == 1 and kept.summary.dropped == 0
 
-    dropped = _focused(text, AttributionPolicy(focus=0.5, off_question="drop"))
+    dropped = _focused(text, policy_with(focus=0.5, off_question="drop"))
     assert dropped.text == "First claimA result holds [P1]. Then claimB result holds [P2]."
     assert [s.dropped for s in dropped.sentences] == [False, True, False]
     assert dropped.summary.off_question == 1 and dropped.summary.dropped == 1
 
     # A floor makes a paper off the question however close the others are: here P2 too.
-    floored = _focused(text, AttributionPolicy(focus_floor=0.7, off_question="drop"))
+    floored = _focused(text, policy_with(focus_floor=0.7, off_question="drop"))
     assert floored.text == "First claimA result holds [P1]."
     # Without focus figures, or with focus 0 and floor 0, nothing is off the question.
-    assert _focused(text, AttributionPolicy(off_question="drop"), focus=None).summary.off_question == 0
-    assert _focused(text, AttributionPolicy(off_question="drop")).summary.off_question == 0
+    assert _focused(text, policy_with(off_question="drop"), focus=None).summary.off_question == 0
+    assert _focused(text, policy_with(off_question="drop")).summary.off_question == 0
 
 
 def test_focus_never_marks_flagged_sentences_or_a_claim_that_also_cites_an_on_question_paper() -> None:
     text = "Invented claimZ finding [P3]. Joint claimA and claimC result [P1, P3]."
-    result = _focused(text, AttributionPolicy(focus=0.5, off_question="drop"))
+    result = _focused(text, policy_with(focus=0.5, off_question="drop"))
     assert [(s.origin, s.off_question) for s in result.sentences] == [("unsupported", False), ("cited", False)]
 
 
 def test_an_answer_whose_claims_do_not_stand_is_declined() -> None:
     text = ("First claimA result holds [P1]. Invented claimZ number [P1]. Another claimY number. "
             "Also claimC result holds.")
-    policy = AttributionPolicy(focus=0.5, off_question="drop")
+    policy = policy_with(focus=0.5, off_question="drop")
     checked = _focused(text, policy)
     assert declines(checked.sentences, policy) is None, "one claim of four stands: no minimum share asked"
-    assert declines(checked.sentences, AttributionPolicy(min_supported=0.25)) is None
-    reason = declines(checked.sentences, AttributionPolicy(min_supported=0.5))
+    assert declines(checked.sentences, policy_with(min_supported=0.25)) is None
+    reason = declines(checked.sentences, policy_with(min_supported=0.5))
     assert reason == "Only 1 of the model's 4 claims are supported by these papers and on the question"
 
     off_only = _focused("Also claimC result holds. And claimC again result holds [P3].", policy)
     assert declines(off_only.sentences, policy) == "No sentence of the model's answer is about what the question asks"
-    unsupported = _focused("Invented claimZ number.", AttributionPolicy(unsupported="drop"))
+    unsupported = _focused("Invented claimZ number.", policy_with(unsupported="drop"))
     assert declines(unsupported.sentences, policy) == "No sentence of the model's answer is supported by these papers"
-    assert declines(_focused("In summary, yes.", policy).sentences, AttributionPolicy(min_supported=1.0)) is None
+    assert declines(_focused("In summary, yes.", policy).sentences, policy_with(min_supported=1.0)) is None
 
 
 @pytest.mark.parametrize(("text", "declined"), [
@@ -94,7 +94,7 @@ def test_the_models_own_words_for_cannot_answer_are_a_decline(text: str, decline
 
 def test_describe_names_off_question_sentences_and_what_was_dropped() -> None:
     checked = _focused("First claimA result holds [P1]. Also claimC result holds.",
-                       AttributionPolicy(focus=0.5, off_question="drop"))
+                       policy_with(focus=0.5, off_question="drop"))
     answer = Answer(question="q", text=checked.text, mode="llm", model="m", search_query="q", citations=(),
                     sentences=checked.sentences, evidence=tuple(EVIDENCE), abstained=False,
                     attribution=checked.summary)

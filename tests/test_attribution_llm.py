@@ -81,7 +81,8 @@ def llm_bot(make_bot, demo_store, fake_openai):
 def test_an_answer_without_keys_gets_the_right_keys_attributed(llm_bot, fake_openai) -> None:
     fake_openai.responder = respond = scripted("no keys")
     bot = llm_bot()
-    *deltas, answer = bot.ask_stream(QUESTION)
+    response = bot.ask_stream(QUESTION)
+    deltas, answer = list(response), response.answer()
     assert not answer.abstained and answer.mode == "llm"
     assert "".join(deltas).strip() == answer.raw_text and not cited_keys(answer.raw_text), "the model cited nothing"
     (s1, k1), (s2, k2) = respond.claims
@@ -142,7 +143,7 @@ def test_an_answer_whose_every_claim_is_dropped_abstains(llm_bot, fake_openai) -
 def test_streamed_and_whole_answers_are_the_same(llm_bot, fake_openai) -> None:
     fake_openai.responder = scripted("wrong keys")
     bot = llm_bot()
-    *_, streamed = bot.ask_stream(QUESTION)
+    streamed = bot.ask_stream(QUESTION).answer()
     whole = bot.ask(QUESTION)
 
     def untimed(answer: Answer) -> Answer:
@@ -187,8 +188,8 @@ def test_a_scorer_handed_to_the_answerer_decides(llm_bot, fake_openai) -> None:
     bot = llm_bot()
     prepared = bot.prepare(QUESTION)
     third = prepared.evidence[2]
-    answerer = Answerer(retriever=bot.retriever, vocabulary=bot.vocabulary, counter=bot.llm_counter,
-                        prompts=bot.prompts, config=AnswerConfig(), chat=bot.chat, support_scorer=Says(third.title))
+    answerer = Answerer(tools=bot.language_tools("llm"), retriever=bot.retriever,
+                        config=AnswerConfig.from_settings(bot.settings, focused=False), support_scorer=Says(third.title))
     answer = answerer.ask(QUESTION)
     assert answer.attribution.scorer == "fake-learned"
     # The answer cites one paper, so it shows it as [P1] whatever key the prompt gave it.

@@ -97,7 +97,7 @@ def test_a_query_digest_keeps_the_papers_that_match_and_quotes_sentences_that_st
 
     digest = demo_bot.digest(query="KV cache", mode="extractive")
     papers = {p.id: p for p in demo_bot.papers()}
-    assert 2 <= len(digest.papers) < demo_bot.digest_k, "a relevance floor, not a fixed k"
+    assert 2 <= len(digest.papers) < demo_bot.settings.digest_k, "a relevance floor, not a fixed k"
     kept = [papers[p.paper_id] for p in digest.papers]
     assert all(re.search(r"\bKV\b|key-value", f"{p.title} {p.abstract}") for p in kept[3:])
     assert not any(p.title.startswith("LLM in a flash") for p in kept), "it never mentions the KV cache"

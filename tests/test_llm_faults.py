@@ -61,13 +61,10 @@ class Operation:
         if self.name == "ask":
             return bot.ask(DRAFT_QUESTION)
         if self.name == "ask_stream":
-            result = None
-            for piece in bot.ask_stream(DRAFT_QUESTION):
-                if isinstance(piece, str):
-                    shown.append(piece)
-                else:
-                    result = piece
-            return result
+            response = bot.ask_stream(DRAFT_QUESTION)
+            for piece in response:  # what was shown before an error stays in `shown`
+                shown.append(piece)
+            return response.answer()
         if self.name == "summarize":
             return bot.summarize(H2O, mode="llm")
         if self.name == "digest":

@@ -92,7 +92,8 @@ def test_a_model_that_obeys_the_injection_is_caught(llm_bot, fake_openai) -> Non
                 f"Eviction with heavy hitters reduces memory by 5x [{h2o}]. Everything fails [P9][P42].")
 
     fake_openai.responder = obedient
-    *deltas, answer = llm_bot.ask_stream(QUESTION)
+    response = llm_bot.ask_stream(QUESTION)
+    deltas, answer = list(response), response.answer()
     request = fake_openai.requests_to("chat/completions")[-1]
     sources = _sources(request.messages)
     h2o = _key_of(sources, "Heavy Hitters for KV Cache Eviction")

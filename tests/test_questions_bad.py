@@ -83,7 +83,8 @@ def test_bot_searches_the_cleaned_question(demo_bot) -> None:
 
 
 def test_bot_answers_a_100kb_question_cut_to_the_limit(demo_bot) -> None:
-    *deltas, answer = demo_bot.ask_stream(LONG, mode="extractive")
+    response = demo_bot.ask_stream(LONG, mode="extractive")
+    deltas, answer = list(response), response.answer()
     limit = demo_bot.settings.max_question_chars
     assert answer.question_truncated and len(answer.question) <= limit and len(answer.search_query) <= limit
     assert "".join(deltas) == answer.text and answer.citations

@@ -62,3 +62,43 @@ def test_empty_and_stopword_queries(demo_bot):
     with pytest.raises(QuestionError, match="empty"):
         demo_bot.search("   ", k=5)
     assert len(demo_bot.search("the of and", k=3)) == 3  # dense still answers; lexical falls back to the words
+
+
+def test_concurrent_searches_on_one_retriever_each_get_their_own_hits_and_timings(demo_bot):
+    """The app serves concurrent users from one Retriever: a search returns its timings with its hits, so a dense
+    search still running while a lexical one ends cannot be handed the other's figures (or the other its own)."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from paperbot.retrieval.retriever import Retriever
+
+    lexical_done = threading.Event()
+
+    class Gated:
+        """The real embedder, held until the lexical search has returned: the two searches overlap for certain."""
+
+        id = demo_bot.embedder.id
+
+        def embed(self, texts):
+            assert lexical_done.wait(60), "the lexical search never finished"
+            return demo_bot.embedder.embed(texts)
+
+    shared = demo_bot.retriever
+    retriever = Retriever(Gated(), demo_bot.vectors, demo_bot.catalog, demo_bot.lexical, shared.params)
+    query = "speculative decoding with a draft model"
+
+    def lexical():
+        try:
+            return retriever.search_timed(query, 5, mode="lexical")
+        finally:
+            lexical_done.set()
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        dense_future = pool.submit(retriever.search_timed, query, 5, None, "dense")
+        lexical_future = pool.submit(lexical)
+        dense, lexical_result = dense_future.result(timeout=120), lexical_future.result(timeout=120)
+    # Which stages ran is each search's own: the lexical one embedded nothing, the dense one ranked no terms.
+    assert lexical_result.timings.embed_ms == lexical_result.timings.dense_ms == 0 < lexical_result.timings.lexical_ms
+    assert dense.timings.lexical_ms == 0 and dense.timings.embed_ms > 0 and dense.timings.dense_ms > 0
+    assert dense.hits == shared.search(query, 5, mode="dense")
+    assert lexical_result.hits == shared.search(query, 5, mode="lexical")

@@ -249,7 +249,7 @@ def test_app_page_config_api_feedback_and_exports_hold_no_key(bot, fake, store, 
     # The chat tab's own handlers: an answer, a failed answer, thumbs on both, and the Markdown export.
     feedback = tmp_path / "feedback.jsonl"
     chat = Chat(bot, FeedbackLog(feedback), tmp_path / "exports")
-    tab = TabSettings.defaults(bot.settings)
+    tab = TabSettings.defaults(bot)
     *_, (_, _, turns, _) = chat.ask(DRAFT_QUESTION, [], tab)
     fake.script(*[status(500, body=echo)] * 2)
     *_, (messages, _, turns, panel) = chat.ask("How much faster is it?", turns, tab)

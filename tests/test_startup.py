@@ -16,7 +16,8 @@ from paperbot.store.catalog import Catalog
 from paperbot.store.lexical import LexicalIndex
 from paperbot.types import Chunk, Paper
 
-HEAVY = ("chromadb", "gradio", "openai", "tiktoken", "onnxruntime", "tokenizers", "scipy", "bm25s", "numba", "httpx")
+HEAVY = ("chromadb", "gradio", "openai", "tiktoken", "onnxruntime", "tokenizers", "scipy", "bm25s", "numba", "httpx",
+         "numpy", "slugify", "filelock")
 
 # Runs the real command line in a fresh interpreter, then reports which heavy top-level packages it imported.
 _PROBE = """
@@ -71,7 +72,8 @@ def test_help_loads_no_heavy_package():
 @pytest.mark.parametrize("command", [["papers", "--json"], ["show", "kv-cache-paper", "--json"], ["stats", "--json"]])
 def test_browsing_reads_the_catalog_alone(catalog_store, command):
     stdout, probe = _run(["--data-dir", str(catalog_store), *command])
-    assert probe == {"code": 0, "loaded": []}
+    # stats counts the chunks the BM25 index holds, which loads its arrays (numpy); nothing else may load it.
+    assert probe == {"code": 0, "loaded": ["numpy"] if command[0] == "stats" else []}
     shown = json.loads(stdout)
     if command[0] == "papers":
         assert [p["id"] for p in shown] == ["kv-cache-paper"]

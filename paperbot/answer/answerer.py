@@ -21,14 +21,14 @@ from paperbot.answer.followup import FollowUp, resolve
 from paperbot.answer.injection import InstructionEcho
 from paperbot.answer.numbering import StreamRenumbering, renumber
 from paperbot.answer.own_decline import declines_in_own_words
+from paperbot.answer.response import AnswerResponse
+from paperbot.config import Settings
 from paperbot.errors import AnswerCut
-from paperbot.llm.prompts import Prompt
-from paperbot.ports import TokenCounter
+from paperbot.ports import LanguageTools
 from paperbot.retrieval.retriever import Retriever
 from paperbot.support.scorer import LexicalSupportScorer, SupportScorer
 from paperbot.text.questions import clean_question
-from paperbot.text.terms import Vocabulary
-from paperbot.types import Answer, AnswerMode, AnswerTimings, Citation, Evidence, PaperHit, TokenUsage
+from paperbot.types import Answer, AnswerTimings, Citation, Evidence, Mode, PaperHit, TokenUsage
 
 SENTINEL = "I cannot answer this from the provided papers."
 Message = dict[str, Any]
@@ -36,16 +36,31 @@ Message = dict[str, Any]
 
 @dataclass(frozen=True)
 class AnswerConfig:
-    k: int = 5
-    prompt_limit: int = 1500
-    max_answer_tokens: int = 600
-    temperature: float = 0.1
-    max_question_chars: int = 1000
-    attribution: AttributionPolicy = AttributionPolicy()  # how LLM answers' keys are checked (Settings)
-    answerable_threshold: float = 0.05  # abstention.decide(): answer at or above this p(answerable); see Settings
-    missing_name_threshold: float = 0.43  # the same when a name the question uses is in no retrieved paper
-    yes_no_threshold: float = 0.31  # the same for a yes/no question
-    answerability_model: Path | None = None  # None: the packaged model
+    """Values from Settings (their descriptions say what each does): `from_settings` is the one way to build it."""
+
+    k: int
+    max_answer_tokens: int
+    temperature: float
+    max_question_chars: int
+    attribution: AttributionPolicy  # how LLM answers' keys are checked
+    answerable_threshold: float  # abstention.decide(): answer at or above this p(answerable)
+    missing_name_threshold: float  # the same when a name the question uses is in no retrieved paper
+    yes_no_threshold: float  # the same for a yes/no question
+    answerability_model: Path | None  # None: the packaged model
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, focused: bool, temperature: float | None = None) -> AnswerConfig:
+        """focused: apply question focus and thin-answer declines (AttributionPolicy.from_settings); temperature:
+        a per-conversation override of settings.temperature."""
+        return cls(
+            k=settings.answer_k, max_answer_tokens=settings.max_answer_tokens,
+            temperature=settings.temperature if temperature is None else temperature,
+            max_question_chars=settings.max_question_chars,
+            attribution=AttributionPolicy.from_settings(settings, focused=focused),
+            answerable_threshold=settings.answerable_threshold,
+            missing_name_threshold=settings.missing_name_threshold, yes_no_threshold=settings.yes_no_threshold,
+            answerability_model=settings.answerability_model,
+        )
 
 
 @dataclass(frozen=True)
@@ -64,26 +79,19 @@ class PreparedPrompt:
 class Answerer:
     """One question in, one Answer out; collaborators are given, so tests can hand in fakes or a local server."""
 
-    def __init__(
-        self, *, retriever: Retriever, vocabulary: Callable[[], Vocabulary], counter: TokenCounter,
-        prompts: dict[str, Prompt], config: AnswerConfig, chat: Any | None = None,
-        cost: Callable[[Any], float | None] = lambda usage: None, support_scorer: SupportScorer | None = None,
-    ) -> None:
+    def __init__(self, *, tools: LanguageTools, retriever: Retriever, config: AnswerConfig,
+                 support_scorer: SupportScorer | None = None) -> None:
+        self._tools = tools
         self._retriever = retriever
-        self._vocabulary = vocabulary
-        self._counter = counter
-        self._prompts = prompts
         self._config = config
-        self._chat = chat
-        self._cost = cost
         self._support_scorer = support_scorer
 
     def _scorer(self) -> SupportScorer:
-        return self._support_scorer or LexicalSupportScorer(self._vocabulary())
+        return self._support_scorer or LexicalSupportScorer(self._tools.vocabulary())
 
     @property
-    def mode(self) -> AnswerMode:
-        return "llm" if self._chat is not None else "extractive"
+    def mode(self) -> Mode:
+        return Mode.LLM if self._tools.chat is not None else Mode.EXTRACTIVE
 
     def searching(self, retriever: Retriever) -> Answerer:
         """The same answerer over another retriever (evals: the store with a question's own source hidden)."""
@@ -99,32 +107,31 @@ class Answerer:
         previous = [m["content"] for m in history if m.get("role") == "user"]
         if not previous:
             return question, TokenUsage()
-        if self._chat is None or not use_llm:
+        if self._tools.chat is None or not use_llm:
             return (follow_up or resolve(question, history)).search_query, TokenUsage()
         transcript = "\n".join(f"{m['role']}: {m['content']}" for m in history[-6:])
-        prompt = self._prompts["condense"].render(history=transcript, question=question)
-        result = self._chat.complete([{"role": "user", "content": prompt}], max_tokens=80, temperature=0.0)
+        prompt = self._tools.prompts["condense"].render(history=transcript, question=question)
+        result = self._tools.chat.complete([{"role": "user", "content": prompt}], max_tokens=80, temperature=0.0)
         query = result.text.strip().strip('"').strip() or question
-        usage = TokenUsage(result.usage.prompt_tokens, result.usage.completion_tokens, result.usage.estimated)
-        return query, usage
+        return query, result.usage
 
     def _render(self, question: str) -> Callable[[list[Evidence], list[Message]], list[Message]]:
-        system = self._prompts["system"].render(sentinel=SENTINEL)
+        system = self._tools.prompts["system"].render(sentinel=SENTINEL)
 
         def render(items: list[Evidence], history: list[Message]) -> list[Message]:
-            user = self._prompts["answer"].render(sources=render_sources(items), question=question,
+            user = self._tools.prompts["answer"].render(sources=render_sources(items), question=question,
                                                   n_sources=len(items))
             return [{"role": "system", "content": system}, *history, {"role": "user", "content": user}]
 
         return render
 
     def prepare(self, question: str, history: Sequence[Message] = (), *, search_query: str | None = None,
-                k: int | None = None, mode: AnswerMode | None = None) -> PreparedPrompt:
+                k: int | None = None, mode: Mode | None = None) -> PreparedPrompt:
         started = time.perf_counter()
         question = clean_question(question, self._config.max_question_chars).text
         query = search_query or question
         hits = self._retriever.search(query, k or self._config.k)
-        vocabulary = self._vocabulary()
+        vocabulary = self._tools.vocabulary()
         evidence = build_evidence(hits, query, vocabulary)
         retrieval_ms = (time.perf_counter() - started) * 1e3
         # One decision for both modes: an LLM would otherwise write an answer from thin evidence. It reads the
@@ -134,7 +141,7 @@ class Answerer:
                                yes_no_threshold=self._config.yes_no_threshold,
                                model_path=self._config.answerability_model)
         fitted = fit_evidence(
-            self._render(question), evidence, self._counter, self._config.prompt_limit,
+            self._render(question), evidence, self._tools.counter, self._tools.prompt_limit,
             lambda item: drop_least_relevant_sentence(item, query, vocabulary),
             history=[{"role": m["role"], "content": m["content"]} for m in history],
         )
@@ -143,9 +150,15 @@ class Answerer:
 
     # --- answering ------------------------------------------------------------------------------------------------
     def ask_stream(self, question: str, history: Sequence[Message] = (), *, k: int | None = None,
-                   mode: AnswerMode | None = None) -> Iterator[str | Answer]:
-        """Text deltas, then the final Answer: its text is the deltas joined, except for an LLM answer, whose
-        `raw_text` is the deltas joined and whose `text` is that answer once attribution checked its keys."""
+                   mode: Mode | None = None) -> AnswerResponse:
+        """The answer as a response: iterate it for the text deltas, then `.answer()` for the final Answer, whose
+        text is the deltas joined, except for an LLM answer, whose `raw_text` is the deltas joined and whose `text`
+        is that answer once attribution checked its keys. Nothing runs until the response is read."""
+        history = tuple(history)  # read later, when the response runs: a caller's list may have changed by then
+        return AnswerResponse(lambda: self._numbered_stream(question, history, k=k, mode=mode))
+
+    def _numbered_stream(self, question: str, history: Sequence[Message], *, k: int | None,
+                         mode: Mode | None) -> Iterator[str | Answer]:
         # Cleaned before anything else: control characters are never searched or sent, and a pasted essay is cut
         # so that the prompt keeps room for the sources.
         cleaned = clean_question(question, self._config.max_question_chars)
@@ -163,13 +176,13 @@ class Answerer:
             yield item
 
     def _answer_stream(self, question: str, history: Sequence[Message], *, k: int | None,
-                       mode: AnswerMode | None) -> Iterator[str | Answer]:
+                       mode: Mode | None) -> Iterator[str | Answer]:
         started = time.perf_counter()
-        mode = mode or self.mode
-        if mode == "llm" and self._chat is None:
-            from paperbot.errors import ConfigError
+        mode = Mode(mode or self.mode)  # a string from a caller becomes the enum the Answer records
+        if mode == "llm" and self._tools.chat is None:
+            from paperbot.errors import NoLLMError
 
-            raise ConfigError("LLM mode needs an API: set OPENAI_API_KEY and/or OPENAI_BASE_URL, or use extractive mode")
+            raise NoLLMError()  # the facade's resolve() raises it first; this guards a use case built by hand
         # Resolved once: the extractive answer searches with it and answers what the follow-up newly asks.
         follow_up = resolve(question, history) if mode == "extractive" else None
         query, condense_usage = self.condense(question, history, use_llm=mode == "llm", follow_up=follow_up)
@@ -185,11 +198,9 @@ class Answerer:
             yield from self._llm(question, prepared, condense_usage, started)
 
     def ask(self, question: str, history: Sequence[Message] = (), **options: Any) -> Answer:
-        *_, answer = self.ask_stream(question, history, **options)
-        assert isinstance(answer, Answer)
-        return answer
+        return self.ask_stream(question, history, **options).answer()
 
-    def _abstain(self, question: str, prepared: PreparedPrompt, mode: AnswerMode, usage: TokenUsage,
+    def _abstain(self, question: str, prepared: PreparedPrompt, mode: Mode, usage: TokenUsage,
                  started: float) -> Answer:
         nearest = tuple(Citation("", h.paper_id, h.title, h.url, h.year) for h in prepared.hits[:5])
         reason = prepared.answerability.reason
@@ -197,17 +208,17 @@ class Answerer:
         return Answer(
             question=question, text=text, mode=mode, model=self._model_name(mode), search_query=prepared.search_query,
             citations=(), sentences=(), evidence=tuple(prepared.evidence), abstained=True, usage=usage,
-            cost_usd=self._cost(usage) if mode == "llm" else None,
+            cost_usd=self._tools.cost(usage) if mode == "llm" else None,
             timings=AnswerTimings(prepared.retrieval_ms, None, (time.perf_counter() - started) * 1e3),
             nearest_papers=nearest, support_scorer=self._scorer().name,
         )
 
-    def _model_name(self, mode: AnswerMode) -> str | None:
-        return getattr(self._chat, "model", None) if mode == "llm" else None
+    def _model_name(self, mode: Mode) -> str | None:
+        return self._tools.chat.model if mode == "llm" and self._tools.chat is not None else None
 
     def _extractive(self, question: str, prepared: PreparedPrompt, started: float,
                     follow_up: FollowUp) -> Iterator[str | Answer]:
-        vocabulary = self._vocabulary()
+        vocabulary = self._tools.vocabulary()
         scorer = self._scorer()  # quoted sentences: the learned and NLI scorers score them 1 without a model run
         selected = select_sentences(prepared.search_query, prepared.evidence, vocabulary, follow_up=follow_up)
         text = compose(selected)
@@ -215,7 +226,7 @@ class Answerer:
         for number, line in enumerate(lines):  # one quoted sentence at a time, as an LLM answer would arrive
             yield line if number == len(lines) - 1 else line + "\n"
         yield Answer(
-            question=question, text=text, mode="extractive", model=None, search_query=prepared.search_query,
+            question=question, text=text, mode=Mode.EXTRACTIVE, model=None, search_query=prepared.search_query,
             citations=references(text, prepared.evidence),
             sentences=support(text, prepared.evidence, vocabulary, scorer), support_scorer=scorer.name,
             evidence=tuple(prepared.evidence), abstained=False,
@@ -226,7 +237,7 @@ class Answerer:
              started: float) -> Iterator[str | Answer]:
         shown = {e.key for e in prepared.evidence}
         keys = StreamingKeyFilter(shown)
-        stream = self._chat.stream(prepared.messages, max_tokens=self._config.max_answer_tokens,
+        stream = self._tools.chat.stream(prepared.messages, max_tokens=self._config.max_answer_tokens,
                                    temperature=self._config.temperature)
         pieces: list[str] = []
         first_token_ms = None
@@ -248,17 +259,13 @@ class Answerer:
         result = stream.result
         text = "".join(pieces).strip()
         answered = result.usage if result is not None else TokenUsage(  # cut: no usage came; count what was sent
-            prepared.prompt_tokens, self._counter.count(text), estimated=True)
-        usage = TokenUsage(
-            condense_usage.prompt_tokens + answered.prompt_tokens,
-            condense_usage.completion_tokens + answered.completion_tokens,
-            condense_usage.estimated or answered.estimated,
-        )
+            prepared.prompt_tokens, self._tools.counter.count(text), estimated=True)
+        usage = condense_usage + answered
         # The sentinel, or the model's own words for it (small models paraphrase it, often after a "No.").
         abstained = not text or text.casefold().startswith(SENTINEL.casefold()[:30]) or declines_in_own_words(
             text, SENTINEL)
         # The rules themselves, without the sentinel sentence, which an honest answer repeats on purpose.
-        echo = InstructionEcho(self._prompts["system"].render(sentinel=""))
+        echo = InstructionEcho(self._tools.prompts["system"].render(sentinel=""))
         leaked = not abstained and echo.repeats(text)
         checked, sentences, attribution, attribution_ms = text, (), None, None
         if not abstained:
@@ -270,7 +277,7 @@ class Answerer:
                 text, prepared.evidence, self._scorer(), self._config.attribution,
                 distrust=echo.repeats if leaked else lambda sentence: False,
                 leave_alone=lambda sentence: sentence.casefold().startswith(SENTINEL.casefold()[:30]),
-                focus=question_focus(prepared.search_query, prepared.evidence, self._vocabulary()))
+                focus=question_focus(prepared.search_query, prepared.evidence, self._tools.vocabulary()))
             checked, sentences, attribution = checked_answer.text, checked_answer.sentences, checked_answer.summary
             attribution_ms = (time.perf_counter() - checking) * 1e3
             # Dropping left no claim standing, or too few claims stand on these papers: a model that answers from
@@ -280,13 +287,14 @@ class Answerer:
                 abstained = True
                 checked = f"{SENTINEL} ({reason}.)"
         yield Answer(
-            question=question, text=checked, mode="llm", model=self._chat.model, search_query=prepared.search_query,
+            question=question, text=checked, mode=Mode.LLM, model=self._model_name(Mode.LLM),
+            search_query=prepared.search_query,
             citations=() if abstained else references(checked, prepared.evidence),
             sentences=sentences, instructions_leaked=leaked, raw_text=text, attribution=attribution,
             support_scorer=self._scorer().name,
             truncated=cut is not None, cut_reason=str(cut) if cut is not None else None,
             evidence=tuple(prepared.evidence), abstained=abstained, invalid_keys_removed=keys.removed,
-            usage=usage, cost_usd=self._cost(usage),
+            usage=usage, cost_usd=self._tools.cost(usage),
             timings=AnswerTimings(prepared.retrieval_ms, first_token_ms, (time.perf_counter() - started) * 1e3,
                                   attribution_ms),
             nearest_papers=tuple(Citation("", h.paper_id, h.title, h.url, h.year) for h in prepared.hits[:5])

@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from paperbot.answer.citations import cited_keys, clean_keys
+from paperbot.config import Settings
 from paperbot.support.scorer import SupportScorer
 from paperbot.text.sentences import sentence_spans
 from paperbot.text.terms import Vocabulary, terms, weighted_coverage
@@ -27,21 +28,31 @@ _LIST_MARK = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s*")
 
 @dataclass(frozen=True)
 class AttributionPolicy:
-    """How sure attribution must be before it adds or changes a key, and what it does with unsupported sentences."""
+    """How sure attribution must be before it adds or changes a key, and what it does with unsupported sentences.
+    Values from Settings (their descriptions say how each was chosen): `from_settings` builds it."""
 
-    margin: float = 0.0  # "clearly supports": score >= the scorer's threshold + margin (Settings says how chosen)
-    gap: float = 0.15  # papers that clearly support a sentence within this of the best one: ambiguous
-    unsupported: Literal["flag", "drop"] = "flag"
+    margin: float  # "clearly supports": score >= the scorer's threshold + margin
+    gap: float  # papers that clearly support a sentence within this of the best one: ambiguous
+    unsupported: Literal["flag", "drop"]
     # Question focus: a small model writes a sentence about every paper it is shown, most of them not what the question
     # asks about. A shown paper is off-question when it covers less of the question's terms (question_focus) than
     # `focus` times the best shown paper does, or less than `focus_floor`; a supported sentence whose every key is such
     # a paper is off-question: kept (marked) or dropped. 0 and 0: nothing is off-question.
-    focus: float = 0.0
-    focus_floor: float = 0.0
-    off_question: Literal["keep", "drop"] = "keep"
+    focus: float
+    focus_floor: float
+    off_question: Literal["keep", "drop"]
     # An answer is declined when fewer than this share of its claims are supported and on the question (0: only an
     # answer whose every claim was dropped is declined).
-    min_supported: float = 0.0
+    min_supported: float
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, focused: bool) -> AttributionPolicy:
+        """focused False: no question focus and no minimum share of supported claims (they were fitted on a small
+        model's compact-prompt answers only; settings.focus_scope says which answers get them)."""
+        return cls(margin=settings.attribution_margin, gap=settings.attribution_gap, unsupported=settings.unsupported,
+                   focus=settings.attribution_focus if focused else 0.0,
+                   focus_floor=settings.attribution_focus_floor if focused else 0.0,
+                   off_question=settings.off_question, min_supported=settings.min_supported if focused else 0.0)
 
 
 @dataclass(frozen=True)
@@ -107,7 +118,7 @@ def question_focus(question: str, evidence: Sequence[Evidence], vocabulary: Voca
 
 
 def attribute(
-    text: str, evidence: Sequence[Evidence], scorer: SupportScorer, policy: AttributionPolicy = AttributionPolicy(),
+    text: str, evidence: Sequence[Evidence], scorer: SupportScorer, policy: AttributionPolicy,
     *, distrust: Callable[[str], bool] = lambda sentence: False, leave_alone: Callable[[str], bool] = lambda s: False,
     focus: Mapping[str, float] | None = None,
 ) -> Attribution:

@@ -11,15 +11,6 @@ from paperbot.app.chat import api_secret
 from paperbot.app.failures import readable
 from paperbot.bot import PaperBot
 from paperbot.summaries.formats import comparison_csv, comparison_markdown, digest_markdown
-from paperbot.types import AnswerMode
-
-
-def _mode(mode: str | None) -> AnswerMode | None:
-    if mode in (None, "", "auto"):
-        return None
-    if mode not in ("llm", "extractive"):
-        raise gr.Error(f"unknown mode {mode!r}; use llm, extractive or auto")
-    return mode  # type: ignore[return-value]
 
 
 def _ids(values: Any) -> list[str]:
@@ -45,7 +36,7 @@ class Api:
         if not (question or "").strip():
             raise gr.Error("ask needs a question")
         try:
-            answer = self.bot.ask(question.strip(), list(history or []), k=int(k) or None, mode=_mode(mode))
+            answer = self.bot.ask(question.strip(), list(history or []), k=int(k) or None, mode=mode)
         except gr.Error:
             raise
         except Exception as exc:  # noqa: BLE001
@@ -65,7 +56,7 @@ class Api:
     def summarize(self, paper_id: str, mode: str = "auto") -> dict:
         """A TL;DR plus problem, approach, key results and limitations of one paper, each citing its sentences."""
         try:
-            return dataclasses.asdict(self.bot.summarize(paper_id, mode=_mode(mode)))
+            return dataclasses.asdict(self.bot.summarize(paper_id, mode=mode))
         except gr.Error:
             raise
         except Exception as exc:  # noqa: BLE001
@@ -76,7 +67,7 @@ class Api:
         `markdown` holds the printable digest."""
         ids = _ids(paper_ids)
         try:
-            result = self.bot.digest(ids or None, None if ids else (query or "").strip() or None, mode=_mode(mode),
+            result = self.bot.digest(ids or None, None if ids else (query or "").strip() or None, mode=mode,
                                      k=int(k) or None)
         except gr.Error:
             raise
@@ -90,7 +81,7 @@ class Api:
         if len(ids) < 2:
             raise gr.Error("compare needs two or more paper ids")
         try:
-            table = self.bot.compare(ids, _ids(aspects) or None, mode=_mode(mode))
+            table = self.bot.compare(ids, _ids(aspects) or None, mode=mode)
         except gr.Error:
             raise
         except Exception as exc:  # noqa: BLE001

@@ -15,7 +15,6 @@ from paperbot.app.failures import readable
 from paperbot.app.tab_settings import TabSettings
 from paperbot.app.views import md, sources_html, streaming_markdown, turn_sources_html
 from paperbot.bot import PaperBot
-from paperbot.types import Answer
 
 
 def api_secret(bot: PaperBot) -> str | None:
@@ -48,18 +47,14 @@ class Chat:
                                         {"role": "assistant", "content": "*Searching the papers…*"}]
         yield list(shown), "", turns, gr.skip()
         streamed = ""
-        answer: Answer | None = None
+        response = self.bot.ask_stream(question, history_messages(turns), k=tab.k, mode=tab.mode,
+                                       model=tab.model, temperature=tab.temperature)
         try:
-            for piece in self.bot.ask_stream(question, history_messages(turns), k=tab.k, mode=tab.mode,
-                                             model=tab.model if tab.mode == "llm" else None,
-                                             temperature=tab.temperature):
-                if isinstance(piece, str):
-                    streamed += piece
-                    shown[-1] = {"role": "assistant", "content": streaming_markdown(streamed)}
-                    yield list(shown), "", turns, gr.skip()  # a copy: each update is its own state
-                else:
-                    answer = piece
-            turn = Turn(question, answer=answer) if answer else Turn(question, error="the answer stream ended early")
+            for piece in response:
+                streamed += piece
+                shown[-1] = {"role": "assistant", "content": streaming_markdown(streamed)}
+                yield list(shown), "", turns, gr.skip()  # a copy: each update is its own state
+            turn = Turn(question, answer=response.answer())
         except Exception as exc:  # noqa: BLE001 - whatever failed, the person gets a sentence and the app goes on
             turn = Turn(question, error=readable(exc, doing="answering", secret=api_secret(self.bot)))
         turns.append(turn)

@@ -84,7 +84,7 @@ class Library:
         except Exception as exc:  # noqa: BLE001
             return self._fail(exc, "opening the paper")
         try:
-            summary = self.bot.summarize(paper_id, mode=tab.mode, model=tab.model if tab.mode == "llm" else None)
+            summary = self.bot.summarize(paper_id, mode=tab.mode, model=tab.model)
             return summary_html(summary, abstract, time.perf_counter() - started)
         except Exception as exc:  # noqa: BLE001 - the abstract is still worth reading without its summary
             return self._fail(exc, "summarising the paper") + abstract_html(abstract)
@@ -94,7 +94,7 @@ class Library:
         query = (query or "").strip() or None
         try:
             result = self.bot.digest(paper_ids or None, None if paper_ids else query, mode=tab.mode,
-                                     model=tab.model if tab.mode == "llm" else None)
+                                     model=tab.model)
         except Exception as exc:  # noqa: BLE001
             return self._fail(exc, "writing the digest"), _files(None)
         return digest_html(result), _files([self._write("paperbot-digest.md", digest_markdown(result))])
@@ -108,7 +108,7 @@ class Library:
             if len(ids) < 2:
                 return notice("Pick two or more papers, or type a query to compare its top papers."), _files(None)
             wanted = [a.strip() for a in (aspects or "").split(",") if a.strip()] or None
-            table = self.bot.compare(ids, wanted, mode=tab.mode, model=tab.model if tab.mode == "llm" else None)
+            table = self.bot.compare(ids, wanted, mode=tab.mode, model=tab.model)
         except Exception as exc:  # noqa: BLE001
             return self._fail(exc, "comparing the papers"), _files(None)
         files = [self._write("paperbot-comparison.md", comparison_markdown(table)),

@@ -17,6 +17,7 @@ from paperbot.app.views import esc, md, redact_url
 from paperbot.bot import PaperBot
 from paperbot.summary_types import DEFAULT_ASPECTS
 from paperbot.text.wording import counted
+from paperbot.types import Mode
 
 EXAMPLES = [
     "Which papers speed up decoding with a small draft model?",
@@ -33,7 +34,7 @@ class AppOptions:
 
 
 def _status(tab: TabSettings) -> str:
-    mode = f"LLM {tab.model}, temperature {tab.temperature:g}" if tab.mode == "llm" else "extractive (no LLM)"
+    mode = f"LLM {tab.model}, temperature {tab.temperature:g}" if tab.mode == Mode.LLM else "extractive (no LLM)"
     return (f"<span class='pb-meta'>Answering with {esc(mode)} · {counted(tab.k, 'paper')} as evidence · change in "
             "Settings</span>")
 
@@ -44,7 +45,7 @@ def build_app(bot: PaperBot, options: AppOptions | None = None) -> gr.Blocks:
     chat = Chat(bot, feedback, options.out_dir)
     library = Library(bot, options.limits, options.out_dir)
     api = Api(bot)
-    defaults = TabSettings.defaults(bot.settings)
+    defaults = TabSettings.defaults(bot)
     llm_available = bot.settings.llm_configured
     private = {"api_visibility": "private"}  # UI events; clients use the named endpoints below
 

@@ -16,33 +16,37 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 import typer  # noqa: E402
-from rich.console import Console  # noqa: E402
-from rich.markup import escape as markup_escape  # noqa: E402
-from rich.table import Column, Table  # noqa: E402
 
 try:  # typer 0.2x runs its own copy of click; older ones use click itself
     from typer._click.exceptions import ClickException, NoArgsIsHelpError  # noqa: E402
 except ImportError:  # pragma: no cover
     from click.exceptions import ClickException, NoArgsIsHelpError  # noqa: E402
 
+from paperbot.cli.console import LazyConsole  # noqa: E402
+from paperbot.cli.options import (  # noqa: E402
+    AnswerMode, AsJson, ChatModel, DatasetsDir, EvalCollection, Limit, MaxCorpus, PaperId, Split, WorkDir,
+)
 from paperbot.errors import PaperbotError  # noqa: E402
 from paperbot.ingest.loaders import FORMATS  # noqa: E402
 from paperbot.text.terminal import clean, escape_json, one_line  # noqa: E402
 from paperbot.text.wording import counted  # noqa: E402
-from paperbot.types import SearchFilters  # noqa: E402
+from paperbot.types import Mode, SearchFilters  # noqa: E402
 
 app = typer.Typer(
     help="Ingest paper abstracts, then ask questions with cited answers, search, summarise and compare them.", no_args_is_help=True, add_completion=False,
     # Plain help: rich help shows "<bool>" after every flag and reads "[sN]" in help texts as markup (it vanished).
     pretty_exceptions_enable=False, rich_markup_mode=None,
 )
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# rich is imported where it prints: `papers` in a pipe and --help never load it (evals/bench.py --startup measures).
+out = LazyConsole(highlight=False, soft_wrap=True)
+err = LazyConsole(stderr=True, highlight=False, soft_wrap=True)
 
 
 def escape(text: object) -> str:
     """Every string printed comes from data, a model or a file name: cleaned of terminal escape sequences and
     control characters, then escaped for rich markup."""
+    from rich.markup import escape as markup_escape
+
     return markup_escape(clean(text))
 
 
@@ -94,7 +98,7 @@ def ingest(
     paths: Annotated[list[Path], typer.Argument(help="files or folders", metavar="PATH...")],
     skip_bad: Annotated[bool, typer.Option("--skip-bad", help="ingest the good records, report the bad ones")] = False,
     fmt: Annotated[Optional[str], typer.Option("--format", help=f"one of {', '.join(FORMATS)}; default: by file")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of text")] = False,
+    as_json: AsJson = False,
 ) -> None:
     """Add papers; re-ingesting unchanged papers adds nothing."""
     if fmt and fmt not in FORMATS:
@@ -126,13 +130,15 @@ def ingest(
 @app.command()
 def papers(
     grep: Annotated[Optional[str], typer.Option(help="only papers whose title, abstract, authors or id contain TEXT")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of text")] = False,
+    as_json: AsJson = False,
 ) -> None:
     """List papers: a table on a terminal, one tab-separated line per paper in a pipe."""
     found = _bot().papers(grep)
     if as_json:
         _json([{"id": p.id, "title": p.title, "year": p.year, "authors": p.authors, "url": p.url} for p in found])
     elif out.is_terminal:
+        from rich.table import Table
+
         table = Table("id", "year", "title", title=counted(len(found), "paper"), title_justify="left")
         for p in found:
             table.add_row(escape(p.id), str(p.year or ""), escape(p.title))
@@ -144,8 +150,8 @@ def papers(
 
 @app.command()
 def show(
-    paper_id: Annotated[str, typer.Argument(help="a paper id from `paperbot papers`", metavar="PAPER_ID")],
-    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of text")] = False,
+    paper_id: PaperId,
+    as_json: AsJson = False,
 ) -> None:
     """Show one paper: its fields, abstract and chunks."""
     bot = _bot()
@@ -176,7 +182,7 @@ def search(
     year_max: Annotated[Optional[int], typer.Option()] = None,
     author: Annotated[Optional[list[str]], typer.Option(help="substring of an author name; repeatable")] = None,
     paper_id: Annotated[Optional[list[str]], typer.Option("--paper-id", help="restrict to these ids; repeatable")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of text")] = False,
+    as_json: AsJson = False,
 ) -> None:
     """Hybrid (dense + BM25) search, one row per paper with its best matching passage."""
     if mode not in ("hybrid", "dense", "lexical"):
@@ -196,6 +202,8 @@ def search(
         return
     # The paper column is as wide as the longest id, so ids are never cut and can be copied into `show`.
     widest = max(len(clean(h.paper_id)) for h in hits)
+    from rich.table import Column, Table
+
     table = Table("#", "score", Column("paper", min_width=widest), "best passage", show_lines=True)
     for h in hits:
         passage = h.best_chunk.text if h.chunks else ""
@@ -208,51 +216,48 @@ def search(
 def ask(
     question: Annotated[str, typer.Argument(metavar="QUESTION")],
     k: Annotated[Optional[int], typer.Option("-k", min=1, max=50, help="papers to use as evidence")] = None,
-    model: Annotated[Optional[str], typer.Option(help="chat model (env PAPERBOT_CHAT_MODEL)")] = None,
-    mode: Annotated[Optional[str], typer.Option(help="llm or extractive; default: llm when an API is configured")] = None,
+    model: ChatModel = None,
+    mode: AnswerMode = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="print the prompt, its tokens and cost; call nothing")] = False,
     no_stream: Annotated[bool, typer.Option("--no-stream", help="print the answer when it is complete")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of text")] = False,
+    as_json: AsJson = False,
 ) -> None:
     """Answer a question from the papers, citing them: [P1] keys map to the references printed below."""
     from paperbot.answer.extractive import EXTRACTIVE_LABEL
     from paperbot.cli.render_answers import print_answer, print_dry_run
     from paperbot.text.questions import clean_question
 
-    if mode not in (None, "llm", "extractive"):
-        raise PaperbotError(f"unknown --mode {mode!r}; use llm or extractive")
     bot = _bot()
     clean_question(question, bot.settings.max_question_chars)  # an empty question is refused before any output
     if dry_run:
-        prepared = bot.prepare(question, k=k, mode=mode, model=model)  # type: ignore[arg-type]
-        print_dry_run(out, bot, prepared, model=model, as_json=as_json)
+        prepared = bot.prepare(question, k=k, mode=mode, model=model)
+        print_dry_run(out, bot, prepared, model=bot.resolve(mode, model, planning=True)[1], as_json=as_json)
         return
-    stream = bot.ask_stream(question, k=k, mode=mode, model=model)  # type: ignore[arg-type]
-    answer = None
+    mode, model = bot.resolve(mode, model)  # LLM asked for and none configured: the error comes before any output
+    response = bot.ask_stream(question, k=k, mode=mode, model=model)
     live = not (as_json or no_stream)
-    if not as_json and bot.answerer(mode=mode).mode == "extractive":  # type: ignore[arg-type]
+    if not as_json and mode == Mode.EXTRACTIVE:
         out.print(f"[dim]{EXTRACTIVE_LABEL}:[/]")
-    for item in stream:
-        if isinstance(item, str):
-            if live:
-                out.print(escape(item), end="")
-        else:
-            answer = item
     if live:
+        for piece in response:
+            out.print(escape(piece), end="")
         out.print()
+    answer = response.answer()
     print_answer(out, answer, as_json=as_json, streamed=live)
-    if not as_json and answer is not None:  # in --json they are the answer's store_warnings
+    if not as_json:  # in --json they are the answer's store_warnings
         for warning in answer.store_warnings:
             err.print(f"[yellow]warning:[/] {escape(warning)}")
 
 
 @app.command()
-def stats(as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of text")] = False) -> None:
+def stats(as_json: AsJson = False) -> None:
     """Sizes and provenance of the store."""
     s = _bot().stats()
     if as_json:
         _json(s)
         return
+    from rich.table import Table
+
     table = Table(show_header=False)
     for field in dataclasses.fields(s):
         value = getattr(s, field.name)
@@ -283,7 +288,7 @@ def reindex(
 def doctor(
     repair: Annotated[bool, typer.Option("--repair", help="fix what can be fixed (holds the ingest lock)")] = False,
     examples: Annotated[int, typer.Option(help="example ids shown per problem")] = 5,
-    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of text")] = False,
+    as_json: AsJson = False,
 ) -> None:
     """Check that Chroma, the catalog and the BM25 index agree; exit 1 if problems are found (or left)."""
     report = _bot().doctor(repair=repair, examples=examples)
@@ -336,23 +341,17 @@ def main() -> None:
         raise SystemExit(code)
 
 
-def _mode(mode: str | None) -> str | None:
-    if mode not in (None, "llm", "extractive"):
-        raise PaperbotError(f"unknown --mode {mode!r}; use llm or extractive")
-    return mode
-
-
 @app.command()
 def summarize(
-    paper_id: Annotated[str, typer.Argument(help="a paper id from `paperbot papers`", metavar="PAPER_ID")],
-    mode: Annotated[Optional[str], typer.Option(help="llm or extractive; default: llm when an API is configured")] = None,
-    model: Annotated[Optional[str], typer.Option(help="chat model (env PAPERBOT_CHAT_MODEL)")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of text")] = False,
+    paper_id: PaperId,
+    mode: AnswerMode = None,
+    model: ChatModel = None,
+    as_json: AsJson = False,
 ) -> None:
     """Summarise a paper: a TL;DR, problem, approach, key results, limitations, each citing its sentences [sN]."""
     from paperbot.cli.render_summaries import print_summary
 
-    summary = _bot().summarize(paper_id, mode=_mode(mode), model=model)  # type: ignore[arg-type]
+    summary = _bot().summarize(paper_id, mode=mode, model=model)
     if as_json:
         _json(summary)
         return
@@ -366,9 +365,9 @@ def digest(
     k: Annotated[Optional[int], typer.Option("-k", min=1, max=1000, help="papers taken from --query")] = None,
     out_file: Annotated[Optional[Path], typer.Option("--out", help="write the Markdown digest to FILE.md")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="print the plan: calls, tokens, cost; call nothing")] = False,
-    mode: Annotated[Optional[str], typer.Option(help="llm or extractive; default: llm when an API is configured")] = None,
-    model: Annotated[Optional[str], typer.Option(help="chat model (env PAPERBOT_CHAT_MODEL)")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of text")] = False,
+    mode: AnswerMode = None,
+    model: ChatModel = None,
+    as_json: AsJson = False,
 ) -> None:
     """Group papers into themes, name each, and write a short cited paragraph per theme (Markdown)."""
     from paperbot.cli.render_summaries import print_plan
@@ -376,7 +375,7 @@ def digest(
 
     bot = _bot()
     if dry_run:
-        prepared = bot.prepare_digest(paper_id, query, mode=_mode(mode), model=model, k=k)  # type: ignore[arg-type]
+        prepared = bot.prepare_digest(paper_id, query, mode=mode, model=model, k=k)
         plan = prepared.plan
         if as_json:
             _json({**dataclasses.asdict(plan), "prompt_tokens": plan.prompt_tokens,
@@ -384,7 +383,7 @@ def digest(
         else:
             print_plan(out, plan)
         return
-    result = bot.digest(paper_id, query, mode=_mode(mode), model=model, k=k)  # type: ignore[arg-type]
+    result = bot.digest(paper_id, query, mode=mode, model=model, k=k)
     if as_json:
         _json(result)
         return
@@ -403,8 +402,8 @@ def compare(
     aspects: Annotated[Optional[str], typer.Option(help="comma-separated columns; default: task, approach, "
                                                         "efficiency gain, hardware or setting, evaluation")] = None,
     fmt: Annotated[str, typer.Option("--format", help="table (plain text in a pipe), markdown, csv or json")] = "table",
-    mode: Annotated[Optional[str], typer.Option(help="llm or extractive; default: llm when an API is configured")] = None,
-    model: Annotated[Optional[str], typer.Option(help="chat model (env PAPERBOT_CHAT_MODEL)")] = None,
+    mode: AnswerMode = None,
+    model: ChatModel = None,
 ) -> None:
     """Compare papers aspect by aspect; every filled cell cites the abstract sentence [sN] it comes from."""
     from paperbot.cli.render_summaries import comparison_text, print_comparison
@@ -413,7 +412,7 @@ def compare(
     if fmt not in ("table", "markdown", "csv", "json"):
         raise PaperbotError(f"unknown --format {fmt!r}; use table, markdown, csv or json")
     wanted = [a.strip() for a in aspects.split(",") if a.strip()] if aspects else None
-    table = _bot().compare(paper_ids, wanted, mode=_mode(mode), model=model)  # type: ignore[arg-type]
+    table = _bot().compare(paper_ids, wanted, mode=mode, model=model)
     if fmt == "json":
         _json(table)
     elif fmt == "csv":
@@ -452,21 +451,19 @@ def chat(
 def eval_(
     dataset: Annotated[Optional[str], typer.Option(help="demo, scifact-train, pubmedqa-dev, scitldr-dev-title, "
                                                    "scitldr-dev-tldr, or a BEIR folder")] = None,
-    split: Annotated[Optional[str], typer.Option(help="BEIR folder split: queries_SPLIT.jsonl, qrels_SPLIT.tsv")] = None,
+    split: Split = None,
     questions: Annotated[Optional[Path], typer.Option(help="JSONL of questions with gold paper ids (needs --corpus)")] = None,
     corpus: Annotated[Optional[list[Path]], typer.Option(help="files the --questions are about; repeat for more")] = None,
-    datasets_dir: Annotated[Optional[Path], typer.Option(envvar="PAPERBOT_DATASETS_DIR", show_envvar=True,
-                                                         help="folder holding scifact/, pubmedqa/, scitldr/")] = None,
+    datasets_dir: DatasetsDir = None,
     demo_corpus: Annotated[Optional[Path], typer.Option(envvar="PAPERBOT_DEMO_CORPUS", show_envvar=True,
                                                         help="default: DATASETS_DIR/../corpus/inference-cost-papers.txt")] = None,
     configs: Annotated[str, typer.Option(help="side by side: MODE[:KEY=VALUE...],... e.g. "
                                          "dense,lexical,hybrid,hybrid:rrf_k=60:dense_weight=1,chunk=128")] = "dense,lexical,hybrid",
     mode: Annotated[str, typer.Option(help="answer mode(s) for question sets: extractive, llm, auto, or a list")] = "auto",
-    limit: Annotated[Optional[int], typer.Option(min=1, help="only the first N items (smoke runs)")] = None,
-    max_corpus: Annotated[Optional[int], typer.Option(min=0, help="BEIR sets: keep the gold papers plus N others")] = None,
-    work_dir: Annotated[Optional[Path], typer.Option(help="where eval stores are built and reused (default ./eval-data, "
-                                                     "or --data-dir)")] = None,
-    collection: Annotated[Optional[str], typer.Option(help="an existing collection in --work-dir holding the set's papers")] = None,
+    limit: Limit = None,
+    max_corpus: MaxCorpus = None,
+    work_dir: WorkDir = None,
+    collection: EvalCollection = None,
     out_dir: Annotated[Optional[Path], typer.Option("--out", help="report folder (default evals/results/runs/SET-TIME)")] = None,
     gate: Annotated[Optional[Path], typer.Option(help="thresholds JSON: exit 1 when a metric misses its threshold")] = None,
     judge: Annotated[bool, typer.Option("--judge/--no-judge", help="grade answers with the LLM judge when an API is set")] = True,
@@ -506,13 +503,12 @@ def _require_eval_harness() -> None:
 @app.command()
 def tune(
     dataset: Annotated[str, typer.Option(help="a named BEIR set or folder (see `paperbot eval`)")] = "scifact-train",
-    split: Annotated[Optional[str], typer.Option(help="BEIR folder split")] = None,
-    datasets_dir: Annotated[Optional[Path], typer.Option(envvar="PAPERBOT_DATASETS_DIR", show_envvar=True,
-                                                         help="folder holding scifact/, pubmedqa/, scitldr/")] = None,
-    limit: Annotated[Optional[int], typer.Option(min=1, help="only the first N queries (smoke runs)")] = None,
-    max_corpus: Annotated[Optional[int], typer.Option(min=0, help="keep the gold papers plus N others")] = None,
-    work_dir: Annotated[Optional[Path], typer.Option(help="where eval stores live (default ./eval-data, or --data-dir)")] = None,
-    collection: Annotated[Optional[str], typer.Option(help="an existing collection holding the set's papers")] = None,
+    split: Split = None,
+    datasets_dir: DatasetsDir = None,
+    limit: Limit = None,
+    max_corpus: MaxCorpus = None,
+    work_dir: WorkDir = None,
+    collection: EvalCollection = None,
     out_file: Annotated[Path, typer.Option("--out", help="where the choice and its figures go")] = Path("evals/results/tuning.json"),
 ) -> None:
     """Tune fusion on half of a split (hashed query ids), report the other half; print the values for config.py."""
@@ -533,6 +529,8 @@ def tune(
         result = tuning.tune(eval_set, base, collection=collection or _State.overrides.get("collection"),
                              progress=lambda n: progress.advance(task, n))
     tuning.write(result, out_file)
+    from rich.table import Table
+
     table = Table("nDCG@10", "tune half", "held-out half", "full", title=f"{result['dataset']}: "
                   f"{result['sizes']['tune']} tuning / {result['sizes']['heldout']} held-out queries", title_justify="left")
     for name, by_half in result["results"].items():

@@ -6,7 +6,6 @@ import re
 from collections.abc import Callable, Sequence
 
 from paperbot.ports import Embedder
-from paperbot.text.sentences import sentence_spans
 from paperbot.types import Chunk, Paper
 
 CHUNKER_VERSION = "sentences-v1"  # bump when chunk boundaries change: stores record it and refuse a mismatch
@@ -34,6 +33,8 @@ class Chunker:
 
     def chunk_many(self, papers: Sequence[Paper]) -> list[list[Chunk]]:
         titles = [self._title(p) for p in papers]
+        from paperbot.text.sentences import sentence_spans  # nupunkt: `stats` reads CHUNKER_VERSION without it
+
         sentences = [sentence_spans(p.abstract) for p in papers]
         flat = [p.abstract[s:e] for p, spans in zip(papers, sentences) for s, e in spans]
         counts = self._embedder.count_tokens([f"{t}\n\n" for t in titles] + flat)

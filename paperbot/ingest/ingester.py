@@ -6,7 +6,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from itertools import islice
 
 from paperbot.ingest.chunking import Chunker
@@ -17,6 +17,15 @@ from paperbot.text.ids import normalize_title, title_slug_id
 from paperbot.types import IngestReport, Paper
 
 Progress = Callable[[int, int], None]  # (papers done, papers to write)
+
+
+@dataclass(frozen=True)
+class BatchHooks:
+    """For a store shared through a Chroma server: `before` runs before each batch's first write (the writer lease
+    still held?), `after` once its vectors and catalog rows are written (log it for other data dirs)."""
+
+    before: Callable[[], None]
+    after: Callable[[list[str]], None]
 
 
 def content_hash(paper: Paper) -> str:
@@ -85,6 +94,7 @@ def ingest_papers(
     chunker: Chunker,
     batch_size: int = 256,
     progress: Progress | None = None,
+    hooks: BatchHooks | None = None,
 ) -> IngestReport:
     """Write new and changed papers; safe to kill at any point and run again.
 
@@ -99,11 +109,12 @@ def ingest_papers(
     started = time.perf_counter()
     report = IngestReport()
     if isinstance(papers, Sequence):
-        _ingest_window(papers, report, catalog, vectors, embedder, chunker, batch_size, progress, 0)
+        _ingest_window(papers, report, catalog, vectors, embedder, chunker, batch_size, progress, 0, hooks)
     else:
         iterator, done = iter(papers), 0
         while window := list(islice(iterator, batch_size * STREAM_WINDOW_BATCHES)):
-            done = _ingest_window(window, report, catalog, vectors, embedder, chunker, batch_size, progress, done)
+            done = _ingest_window(window, report, catalog, vectors, embedder, chunker, batch_size, progress, done,
+                                  hooks)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -113,7 +124,7 @@ STREAM_WINDOW_BATCHES = 8
 
 def _ingest_window(papers: Sequence[Paper], report: IngestReport, catalog: Catalog, vectors: VectorStore,
                    embedder: Embedder, chunker: Chunker, batch_size: int, progress: Progress | None,
-                   done: int) -> int:
+                   done: int, hooks: BatchHooks | None = None) -> int:
     """Ingest one list of papers into `report`; returns papers written so far (`done` before this list)."""
     known_titles = catalog.ids_by_norm_title([normalize_title(p.title) for p in papers])
     unique, merged = merge_duplicates(papers, known_titles)
@@ -135,11 +146,15 @@ def _ingest_window(papers: Sequence[Paper], report: IngestReport, catalog: Catal
         chunk_lists = chunker.chunk_many(batch)
         chunks = [c for cl in chunk_lists for c in cl]
         vectors_ = embedder.embed([c.embed_text for c in chunks])
+        if hooks:
+            hooks.before()
         vectors.upsert(chunks, vectors_, {p.id: (p, hashes[p.id]) for p in batch})
         stale = vectors.chunk_ids_of([p.id for p in batch]) - {c.id for c in chunks}
         if stale:
             vectors.delete(sorted(stale))
         catalog.write([(p, hashes[p.id], cl) for p, cl in zip(batch, chunk_lists)])
+        if hooks:
+            hooks.after([p.id for p in batch])
         report.chunks_written += len(chunks)
         if progress:
             progress(done + start + len(batch), done + len(todo))

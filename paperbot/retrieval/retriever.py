@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from paperbot.config import Settings
 from paperbot.ports import Embedder
 from paperbot.retrieval.fusion import papers_in_rank_order, reciprocal_rank_fusion
 from paperbot.store.catalog import Catalog
@@ -17,19 +18,36 @@ MAX_QUERY_CHARS = 2000  # longer input is cut: neither retriever gains from it a
 
 @dataclass(frozen=True)
 class FusionParams:
-    candidates: int = 100
-    rrf_k: int = 5
-    dense_weight: float = 0.75
-    lexical_weight: float = 1.0
-    title_weight: float = 2.0
+    """Values from Settings (their descriptions say what each does): `from_settings` is the one way to build it."""
+
+    candidates: int
+    rrf_k: int
+    dense_weight: float
+    lexical_weight: float
+    title_weight: float
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> FusionParams:
+        return cls(candidates=settings.candidates, rrf_k=settings.rrf_k, dense_weight=settings.dense_weight,
+                   lexical_weight=settings.lexical_weight, title_weight=settings.title_weight)
 
 
-@dataclass
+@dataclass(frozen=True)
 class SearchTimings:
+    """Each stage's wall time; a stage the retrieval mode skips is 0."""
+
     embed_ms: float = 0.0
     dense_ms: float = 0.0
     lexical_ms: float = 0.0
     fuse_ms: float = 0.0
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """One search's hits and its own stage timings (returned, not kept: one Retriever serves concurrent users)."""
+
+    hits: list[PaperHit]
+    timings: SearchTimings
 
 
 class Retriever:
@@ -42,15 +60,20 @@ class Retriever:
         self._catalog = catalog
         self._lexical = lexical
         self.params = params
-        self.last_timings = SearchTimings()
 
     def search(
         self, query: str, k: int = 10, filters: SearchFilters | None = None, mode: RetrievalMode = "hybrid"
     ) -> list[PaperHit]:
+        return self.search_timed(query, k, filters, mode).hits
+
+    def search_timed(
+        self, query: str, k: int = 10, filters: SearchFilters | None = None, mode: RetrievalMode = "hybrid"
+    ) -> SearchResult:
+        """The hits with the time each stage took (evals read them)."""
         query = " ".join(query.split())[:MAX_QUERY_CHARS]
         if not query:
-            return []
-        timings = SearchTimings()
+            return SearchResult([], SearchTimings())
+        embed_ms = dense_ms = lexical_ms = 0.0
         allowed = None if filters is None or filters.is_empty else self._catalog.paper_ids(filters)
         n = self.params.candidates
         dense: list[tuple[str, float]] = []
@@ -58,14 +81,14 @@ class Retriever:
         if mode in ("hybrid", "lexical"):
             t0 = time.perf_counter()
             lexical = self._lexical.search(query, n, allowed)
-            timings.lexical_ms = (time.perf_counter() - t0) * 1e3
+            lexical_ms = (time.perf_counter() - t0) * 1e3
         if mode in ("hybrid", "dense"):
             t0 = time.perf_counter()
             vector = self._embedder.embed([query])[0]
             t1 = time.perf_counter()
             dense = self._vectors.query(vector, n, allowed)
             t2 = time.perf_counter()
-            timings.embed_ms, timings.dense_ms = (t1 - t0) * 1e3, (t2 - t1) * 1e3
+            embed_ms, dense_ms = (t1 - t0) * 1e3, (t2 - t1) * 1e3
         t0 = time.perf_counter()
         rankings, weights = [], []
         if dense:
@@ -76,9 +99,8 @@ class Retriever:
             weights.append(self.params.lexical_weight if mode == "hybrid" else 1.0)
         fused = reciprocal_rank_fusion(rankings, weights, self.params.rrf_k)[:k]
         hits = self._hits(fused, dense, lexical)
-        timings.fuse_ms = (time.perf_counter() - t0) * 1e3
-        self.last_timings = timings
-        return hits
+        fuse_ms = (time.perf_counter() - t0) * 1e3
+        return SearchResult(hits, SearchTimings(embed_ms, dense_ms, lexical_ms, fuse_ms))
 
     def _hits(self, fused, dense, lexical) -> list[PaperHit]:
         wanted = {pid for pid, _ in fused}

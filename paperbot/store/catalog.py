@@ -58,6 +58,21 @@ class Catalog:
     def close(self) -> None:
         self._db.close()
 
+    @staticmethod
+    def stored_generation(path: Path) -> int | None:
+        """The generation of the catalog file at `path`, read without creating or changing it (None: no file)."""
+        if not path.is_file():
+            return None
+        try:
+            db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            try:
+                row = db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+            finally:
+                db.close()
+        except sqlite3.Error:
+            return None  # unreadable: opening the catalog says so
+        return int(row[0]) if row else None
+
     def backup(self, target: Path) -> Path:
         """A consistent copy of the whole catalog at `target` (SQLite's online backup), e.g. before a repair
         deletes from it; a target that exists gets a numbered name instead of being overwritten."""

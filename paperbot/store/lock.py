@@ -6,8 +6,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from filelock import FileLock, Timeout
-
 from paperbot.errors import StoreError
 
 
@@ -18,6 +16,8 @@ def store_lock(path: Path, timeout: float, *, what: str = "ingest") -> Iterator[
     The lock is flock(2) on Unix: the kernel drops it when its process dies, even by SIGKILL, so a killed
     ingest never leaves a lock behind (the file itself stays; it is only the thing locked).
     """
+    from filelock import FileLock, Timeout  # with asyncio it loads, a cost only writers should pay
+
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         with FileLock(str(path), timeout=timeout):
@@ -33,6 +33,8 @@ def lock_is_held(path: Path) -> bool:
     """True when another process holds the lock now (a writer is running); never waits."""
     if not path.exists():
         return False
+    from filelock import FileLock, Timeout
+
     probe = FileLock(str(path), timeout=0)
     try:
         probe.acquire()

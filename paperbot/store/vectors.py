@@ -25,6 +25,7 @@ from chromadb.config import Settings as ChromaSettings  # noqa: E402
 
 SCHEMA_VERSION = 1
 _PAGE = 2000
+LOG_SUFFIX = "__log"  # a collection's change log and writer lease (store/changes.py), not a collection of papers
 
 
 @dataclass(frozen=True)
@@ -38,9 +39,10 @@ class StoredChunk:
 
 
 def collection_names(client: Any) -> list[str]:
-    """The collections this Chroma store holds, sorted."""
+    """The collections of papers this Chroma store holds, sorted (their change logs left out)."""
     with _chroma_errors(""):
-        return sorted(getattr(c, "name", c) for c in client.list_collections())
+        names = (getattr(c, "name", c) for c in client.list_collections())
+        return sorted(name for name in names if not name.endswith(LOG_SUFFIX))
 
 
 @contextmanager
@@ -220,15 +222,17 @@ class VectorStore:
             page = self._collection.get(limit=_PAGE, offset=offset, include=["documents", "metadatas"])
             if not page["ids"]:
                 return
-            for cid, text, meta in zip(page["ids"], page["documents"], page["metadatas"]):
-                chunk = Chunk(
-                    id=cid, paper_id=meta["paper_id"], title=meta.get("chunk_title", meta["title"]),
-                    index=int(meta["chunk_index"]), text=text, char_start=int(meta["char_start"]),
-                    char_end=int(meta["char_end"]), embed_tokens=int(meta["embed_tokens"]),
-                    tiktoken_tokens=int(meta["tiktoken_tokens"]),
-                )
-                yield StoredChunk(chunk, json.loads(meta["paper_json"]), meta["content_hash"], meta.get("paper_chunks"))
+            yield from _stored_chunks(page)
             offset += len(page["ids"])
+
+    def stored_chunks_of(self, paper_ids: Sequence[str]) -> list[StoredChunk]:
+        """These papers' chunks as Chroma holds them (none for a deleted paper), to catch a catalog up."""
+        found: list[StoredChunk] = []
+        for start in range(0, len(paper_ids), 500):
+            page = self._collection.get(where={"paper_id": {"$in": list(paper_ids[start : start + 500])}},
+                                        include=["documents", "metadatas"])
+            found.extend(_stored_chunks(page))
+        return found
 
     def iter_embeddings(self, page: int = _PAGE) -> Iterator[tuple[list[str], list[str], np.ndarray]]:
         """(chunk ids, chunk texts, float32 vectors) a page at a time, so stored vectors can be reused, not re-embedded."""
@@ -278,6 +282,17 @@ class VectorStore:
 
     def drop(self) -> None:
         self._client.delete_collection(self.name)
+
+
+def _stored_chunks(page: dict[str, Any]) -> Iterator[StoredChunk]:
+    for cid, text, meta in zip(page["ids"], page["documents"], page["metadatas"]):
+        chunk = Chunk(
+            id=cid, paper_id=meta["paper_id"], title=meta.get("chunk_title", meta["title"]),
+            index=int(meta["chunk_index"]), text=text, char_start=int(meta["char_start"]),
+            char_end=int(meta["char_end"]), embed_tokens=int(meta["embed_tokens"]),
+            tiktoken_tokens=int(meta["tiktoken_tokens"]),
+        )
+        yield StoredChunk(chunk, json.loads(meta["paper_json"]), meta["content_hash"], meta.get("paper_chunks"))
 
 
 def _paper_fields(paper: Paper) -> dict[str, Any]:

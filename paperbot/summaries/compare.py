@@ -6,18 +6,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationInfo, model_validator
 
 from paperbot.errors import ConfigError
-from paperbot.llm.prompts import Prompt
 from paperbot.llm.tokens import count_messages
-from paperbot.ports import TokenCounter
+from paperbot.ports import LanguageTools
 from paperbot.summaries.numbered import attribute, numbered_sentences, render_numbered
 from paperbot.summaries.roles import APPROACH
-from paperbot.summaries.structured import complete_json
+from paperbot.summaries.structured import StructuredConfig, complete_json
 from paperbot.summary_types import (
     DEFAULT_ASPECTS,
     NOT_STATED,
@@ -30,7 +27,7 @@ from paperbot.summary_types import (
 from paperbot.text.asks import RESULT_NUMBER
 from paperbot.text.numbers import unsupported_numbers
 from paperbot.text.terms import Vocabulary, terms, weighted_coverage
-from paperbot.types import AnswerMode, Paper, TokenUsage
+from paperbot.types import Mode, Paper, TokenUsage
 
 CELL_SUPPORT = 0.6  # share of a phrase's IDF-weighted content its cited sentence must contain
 MAX_PHRASE_WORDS = 20
@@ -240,60 +237,44 @@ def cell_supported(text: str, sentence: str, vocabulary: Vocabulary) -> bool:
     return coverage >= CELL_SUPPORT and not unsupported_numbers([text], sentence)
 
 
-@dataclass(frozen=True)
-class CompareConfig:
-    prompt_limit: int = 1500
-    max_tokens: int = 600
-    temperature: float = 0.0
-
-
 class Comparer:
-    """Comparison tables; chat None means extractive. Collaborators are given."""
+    """Comparison tables; tools.chat None means extractive. Collaborators are given."""
 
-    def __init__(
-        self, *, vocabulary: Callable[[], Vocabulary], prompts: dict[str, Prompt], counter: TokenCounter,
-        config: CompareConfig, chat: Any | None = None, cost: Callable[[TokenUsage], float | None] = lambda u: None,
-    ) -> None:
-        self._vocabulary = vocabulary
-        self._prompts = prompts
-        self._counter = counter
+    def __init__(self, *, tools: LanguageTools, config: StructuredConfig) -> None:
+        self._tools = tools
         self._config = config
-        self._chat = chat
-        self._cost = cost
 
     @property
-    def mode(self) -> AnswerMode:
-        return "llm" if self._chat is not None else "extractive"
+    def mode(self) -> Mode:
+        return Mode.LLM if self._tools.chat is not None else Mode.EXTRACTIVE
 
     def compare(self, papers: Sequence[Paper], aspects: Sequence[str] | None = None) -> Comparison:
         wanted = tuple(dict.fromkeys(a.strip() for a in (aspects or DEFAULT_ASPECTS) if a.strip()))
         if not wanted:
             raise ConfigError("no aspects to compare: give --aspects a,b or leave it out for the defaults")
-        vocabulary = self._vocabulary()
-        if self._chat is None:
+        vocabulary = self._tools.vocabulary()
+        if self._tools.chat is None:
             rows = tuple(
                 CompareRow(p.id, p.title, tuple(_extractive_cell(a, numbered_sentences(p.abstract), vocabulary)
                                                 for a in wanted))
                 for p in papers)
-            return Comparison(wanted, rows, "extractive", None)
+            return Comparison(wanted, rows, Mode.EXTRACTIVE, None)
         rows_out, rejected, requests, usage = [], 0, 0, TokenUsage()
         for paper in papers:
             row, row_rejected, result_usage, row_requests = self._llm_row(paper, wanted, vocabulary)
             rows_out.append(row)
             rejected += row_rejected
             requests += row_requests
-            usage = TokenUsage(usage.prompt_tokens + result_usage.prompt_tokens,
-                               usage.completion_tokens + result_usage.completion_tokens,
-                               usage.estimated or result_usage.estimated)
-        return Comparison(wanted, tuple(rows_out), "llm", self._chat.model, rejected, requests, usage,
-                          self._cost(usage))
+            usage += result_usage
+        return Comparison(wanted, tuple(rows_out), Mode.LLM, self._tools.chat.model, rejected, requests, usage,
+                          self._tools.cost(usage))
 
     def messages(self, paper: Paper, aspects: Sequence[str], shown: Sequence[SentenceRef]) -> list[dict[str, str]]:
         all_sentences = numbered_sentences(paper.abstract)
-        user = self._prompts["compare"].render(
+        user = self._tools.prompts["compare"].render(
             title=attribute(paper.title), sentences=render_numbered(shown), aspects="; ".join(aspects),
             last_index=len(all_sentences) - 1)
-        return [{"role": "system", "content": self._prompts["structured_system"].render()},
+        return [{"role": "system", "content": self._tools.prompts["structured_system"].render()},
                 {"role": "user", "content": user}]
 
     def _fitted_messages(self, paper: Paper, aspects: Sequence[str], vocabulary: Vocabulary) -> list[dict[str, str]]:
@@ -302,13 +283,13 @@ class Comparer:
         wanted = terms(" ".join(aspects))
         while True:
             messages = self.messages(paper, aspects, shown)
-            tokens = count_messages(messages, self._counter)
-            if tokens <= self._config.prompt_limit:
+            tokens = count_messages(messages, self._tools.counter)
+            if tokens <= self._tools.prompt_limit:
                 return messages
             if len(shown) <= 1:
                 raise ConfigError(
                     f"comparing {paper.id!r} needs {tokens} prompt tokens with a single sentence of its abstract, "
-                    f"over the budget of {self._config.prompt_limit}: raise PAPERBOT_MAX_PROMPT_TOKENS, or use "
+                    f"over the budget of {self._tools.prompt_limit}: raise PAPERBOT_MAX_PROMPT_TOKENS, or use "
                     "--mode extractive")
             worst = min(shown, key=lambda s: (weighted_coverage(wanted, set(terms(s.text)), vocabulary), -s.index))
             shown.remove(worst)
@@ -317,9 +298,9 @@ class Comparer:
                  ) -> tuple[CompareRow, int, TokenUsage, int]:
         sentences = numbered_sentences(paper.abstract)
         messages = self._fitted_messages(paper, aspects, vocabulary)
-        result = complete_json(self._chat, messages, LLMRow, name="comparison_row", repair=self._prompts["repair"],
-                               max_tokens=self._config.max_tokens, context={"aspects": list(aspects)},
-                               temperature=self._config.temperature)
+        result = complete_json(self._tools.chat, messages, LLMRow, name="comparison_row",
+                               repair=self._tools.prompts["repair"], max_tokens=self._config.max_tokens,
+                               context={"aspects": list(aspects)}, temperature=self._config.temperature)
         by_aspect = {c.aspect.strip().casefold(): c for c in result.value.cells}
         cells, rejected = [], 0
         for aspect in aspects:

@@ -5,7 +5,7 @@ call fits the prompt budget, however many papers there are; the plan and its cos
 from __future__ import annotations
 
 import html
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,10 +14,10 @@ from pydantic import BaseModel, ConfigDict, ValidationInfo, model_validator
 
 from paperbot.answer.citations import cited_keys, clean_keys, support
 from paperbot.answer.evidence import drop_least_relevant_sentence, render_sources
-from paperbot.errors import ConfigError
-from paperbot.llm.prompts import Prompt
+from paperbot.config import Settings
+from paperbot.errors import ConfigError, NoLLMError
 from paperbot.llm.tokens import count_messages
-from paperbot.ports import TokenCounter
+from paperbot.ports import LanguageTools
 from paperbot.summaries.clustering import by_centrality, cluster
 from paperbot.summaries.keywords import theme_keywords
 from paperbot.summaries.numbered import numbered_sentences
@@ -28,7 +28,7 @@ from paperbot.support.scorer import SupportScorer
 from paperbot.text.sentences import sentence_spans
 from paperbot.text.standalone import self_contained
 from paperbot.text.terms import Vocabulary, terms, weighted_coverage
-from paperbot.types import AnswerMode, Evidence, Paper, TokenUsage
+from paperbot.types import Evidence, Mode, Paper, TokenUsage
 
 Message = dict[str, Any]
 # Tokens a partial summary costs in a merge prompt beyond its own text (the <partial> tag and a newline).
@@ -37,10 +37,16 @@ _PARTIAL_OVERHEAD = 12
 
 @dataclass(frozen=True)
 class DigestConfig:
-    prompt_limit: int = 1500
-    output_tokens: int = 350  # per call: one theme name and one paragraph
-    quoted_per_theme: int = 4  # extractive paragraphs quote this many papers' sentences
-    temperature: float = 0.1
+    """Values from Settings (their descriptions say what each does): `from_settings` is the one way to build it."""
+
+    output_tokens: int  # per call: one theme name and one paragraph
+    quoted_per_theme: int  # extractive paragraphs quote this many papers' sentences
+    temperature: float
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DigestConfig:
+        return cls(output_tokens=min(settings.max_answer_tokens, settings.digest_output_tokens),
+                   quoted_per_theme=settings.digest_quoted_per_theme, temperature=settings.temperature)
 
 
 class ThemeText(BaseModel):
@@ -116,21 +122,15 @@ def _name(keywords: Sequence[str]) -> str:
 
 
 class Digester:
-    """Themes of a set of papers. `mode` "llm" needs `model` to plan and `chat` to run; collaborators are given."""
+    """Themes of a set of papers; collaborators are given. `mode` "llm" plans for `tools.model` and needs
+    `tools.chat` to run (None: it can plan, e.g. for --dry-run, but not run); "extractive" uses no model."""
 
-    def __init__(
-        self, *, vocabulary: Callable[[], Vocabulary], prompts: dict[str, Prompt], counter: TokenCounter,
-        config: DigestConfig, mode: AnswerMode = "extractive", model: str | None = None, chat: Any | None = None,
-        cost: Callable[[TokenUsage], float | None] = lambda usage: None, support_scorer: SupportScorer | None = None,
-    ) -> None:
-        self._vocabulary = vocabulary
-        self._prompts = prompts
-        self._counter = counter
+    def __init__(self, *, tools: LanguageTools, config: DigestConfig, mode: Mode,
+                 support_scorer: SupportScorer | None = None) -> None:
+        self._tools = tools
         self._config = config
         self.mode = mode
-        self.model = model if mode == "llm" else None
-        self._chat = chat
-        self._cost = cost
+        self.model = tools.model if mode == "llm" else None
         self._support_scorer = support_scorer  # None: lexical
 
     # --- themes -------------------------------------------------------------------------------------------------
@@ -152,7 +152,7 @@ class Digester:
                 ) -> PreparedDigest:
         unique = list({p.id: p for p in papers}.values())
         groups = self.group(unique, vectors)
-        keywords = theme_keywords(groups, background=self._vocabulary())
+        keywords = theme_keywords(groups, background=self._tools.vocabulary())
         listed, number = [], 0
         for group in groups:
             for paper in group:
@@ -167,10 +167,9 @@ class Digester:
     def run(self, prepared: PreparedDigest) -> Digest:
         if self.mode == "extractive":
             themes = [self._extractive_theme(prepared, i) for i in range(len(prepared.groups))]
-            return Digest(prepared.query, tuple(prepared.papers), tuple(themes), "extractive", None, prepared.plan)
-        if self._chat is None:
-            raise ConfigError("an LLM digest needs an API: set OPENAI_API_KEY and/or OPENAI_BASE_URL, or use "
-                              "--mode extractive")
+            return Digest(prepared.query, tuple(prepared.papers), tuple(themes), Mode.EXTRACTIVE, None, prepared.plan)
+        if self._tools.chat is None:
+            raise NoLLMError()  # a digester built to plan (PaperBot.digester(planning=True)) cannot run
         return self._run_llm(prepared)
 
     # --- helpers ------------------------------------------------------------------------------------------------
@@ -188,12 +187,12 @@ class Digester:
         ]
 
     def _empty_plan(self, papers: int, themes: int) -> DigestPlan:
-        return DigestPlan(self.mode, self.model, self._config.prompt_limit, papers, themes, (), None)
+        return DigestPlan(self.mode, self.model, self._tools.prompt_limit, papers, themes, (), None)
 
     # --- extractive ---------------------------------------------------------------------------------------------
     def _extractive_theme(self, prepared: PreparedDigest, index: int) -> Theme:
         """The most typical papers' most theme-like sentences, quoted verbatim and cited; names from keywords."""
-        vocabulary = self._vocabulary()
+        vocabulary = self._tools.vocabulary()
         keywords = prepared.keywords[index]
         keyword_terms = terms(" ".join(keywords))
         evidence = self._evidence(prepared, index)
@@ -221,21 +220,21 @@ class Digester:
 
     # --- LLM: plan ----------------------------------------------------------------------------------------------
     def _system(self) -> Message:
-        return {"role": "system", "content": self._prompts["structured_system"].render()}
+        return {"role": "system", "content": self._tools.prompts["structured_system"].render()}
 
     def _theme_messages(self, items: Sequence[Evidence], keywords: Sequence[str]) -> list[Message]:
-        user = self._prompts["digest_theme"].render(
+        user = self._tools.prompts["digest_theme"].render(
             sources=render_sources(items), n_sources=len(items), keywords=", ".join(keywords) or "none",
             keys=", ".join(item.key for item in items))
         return [self._system(), {"role": "user", "content": user}]
 
     def _merge_messages(self, partials: Sequence[str], keys: Sequence[str], keywords: Sequence[str]) -> list[Message]:
-        user = self._prompts["digest_merge"].render(
+        user = self._tools.prompts["digest_merge"].render(
             partials="\n".join(partials), keywords=", ".join(keywords) or "none", keys=", ".join(keys))
         return [self._system(), {"role": "user", "content": user}]
 
     def _tokens(self, messages: list[Message]) -> int:
-        return count_messages(messages, self._counter)
+        return count_messages(messages, self._tools.counter)
 
     def _plan_calls(self, prepared: PreparedDigest) -> list[_Call]:
         calls: list[_Call] = []
@@ -246,14 +245,14 @@ class Digester:
     def _plan_theme(self, prepared: PreparedDigest, index: int, *, start: int) -> list[_Call]:
         """One call when the theme fits; else map calls over batches that fit (an abstract too long alone loses
         its least theme-like sentences), then merge calls, as many levels as the budget needs."""
-        limit = self._config.prompt_limit
+        limit = self._tools.prompt_limit
         keywords = prepared.keywords[index]
         items = self._evidence(prepared, index)
         whole = self._theme_messages(items, keywords)
         if self._tokens(whole) <= limit:
             return [_Call("theme", index, tuple(i.key for i in items), self._tokens(whole), whole)]
         query = " ".join(keywords)
-        vocabulary = self._vocabulary()
+        vocabulary = self._tools.vocabulary()
         batches: list[list[Evidence]] = []
         batch: list[Evidence] = []
         for item in items:
@@ -286,7 +285,7 @@ class Digester:
 
     def _plan_reduces(self, maps: list[_Call], index: int, keywords: Sequence[str], *, start: int) -> list[_Call]:
         """Merge levels: each merge takes as many partials as fit at their largest possible size."""
-        limit = self._config.prompt_limit
+        limit = self._tools.prompt_limit
         all_keys = tuple(k for call in maps for k in call.keys)
         bare = self._tokens(self._merge_messages([], all_keys, keywords))
         per_call = (limit - bare) // self._partial_bound()
@@ -316,9 +315,9 @@ class Digester:
     def _plan(self, prepared: PreparedDigest) -> DigestPlan:
         planned = tuple(
             PlannedCall(c.step, c.theme, c.keys, c.prompt_tokens, self._config.output_tokens) for c in prepared.calls)
-        estimate = self._cost(TokenUsage(sum(c.prompt_tokens for c in planned),
+        estimate = self._tools.cost(TokenUsage(sum(c.prompt_tokens for c in planned),
                                          sum(c.max_output_tokens for c in planned)))
-        return DigestPlan("llm", self.model, self._config.prompt_limit, len(prepared.papers), len(prepared.groups),
+        return DigestPlan(Mode.LLM, self.model, self._tools.prompt_limit, len(prepared.papers), len(prepared.groups),
                           planned, estimate)
 
     # --- LLM: run -----------------------------------------------------------------------------------------------
@@ -333,7 +332,7 @@ class Digester:
         texts = list(texts)
         while True:
             messages = self._merge_messages([self._partial(t) for t in texts], keys, keywords)
-            if self._tokens(messages) <= self._config.prompt_limit:
+            if self._tokens(messages) <= self._tools.prompt_limit:
                 return messages
             longest = max(range(len(texts)), key=lambda i: len(texts[i].paragraph))
             spans = sentence_spans(texts[longest].paragraph)
@@ -353,19 +352,17 @@ class Digester:
             else:
                 messages = self._merge_fitting([outputs[i] for i in call.inputs], call.keys, keywords)
             result = complete_json(
-                self._chat, messages, ThemeText, name="digest_theme", repair=self._prompts["repair"],
+                self._tools.chat, messages, ThemeText, name="digest_theme", repair=self._tools.prompts["repair"],
                 max_tokens=self._config.output_tokens, context={"keys": list(call.keys)},
                 temperature=self._config.temperature)
-            usage = TokenUsage(usage.prompt_tokens + result.usage.prompt_tokens,
-                               usage.completion_tokens + result.usage.completion_tokens,
-                               usage.estimated or result.usage.estimated)
+            usage += result.usage
             requests += result.requests
             paragraph, removed = clean_keys(result.value.paragraph, set(call.keys))
             outputs[call_id] = _Text(result.value.name.strip(), paragraph)
             removed_keys[call.theme] = removed_keys.get(call.theme, 0) + removed
         # Calls run theme by theme, merges after the calls they merge: a theme's last call holds its text.
         last = {call.theme: call_id for call_id, call in enumerate(prepared.calls)}
-        vocabulary = self._vocabulary()
+        vocabulary = self._tools.vocabulary()
         themes = []
         for index in range(len(prepared.groups)):
             text, removed = outputs[last[index]], removed_keys[index]
@@ -376,6 +373,6 @@ class Digester:
                 support=support(text.paragraph, evidence, vocabulary, self._support_scorer),
                 invalid_keys_removed=removed,
             ))
-        return Digest(prepared.query, tuple(prepared.papers), tuple(themes), "llm", self._chat.model, prepared.plan,
-                      requests, usage, self._cost(usage))
+        return Digest(prepared.query, tuple(prepared.papers), tuple(themes), Mode.LLM, self._tools.chat.model,
+                      prepared.plan, requests, usage, self._tools.cost(usage))
 

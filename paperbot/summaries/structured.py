@@ -11,8 +11,10 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from paperbot.config import Settings
 from paperbot.errors import PaperbotError
 from paperbot.llm.prompts import Prompt
+from paperbot.ports import Chat
 from paperbot.types import TokenUsage
 
 M = TypeVar("M", bound=BaseModel)
@@ -22,6 +24,19 @@ _FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
 
 class InvalidModelOutput(PaperbotError):
     """The model's reply was not the JSON asked for, even after a repair request."""
+
+
+@dataclass(frozen=True)
+class StructuredConfig:
+    """A summary's or comparison row's request, from Settings (their descriptions say what each does): build it with
+    `from_settings`."""
+
+    max_tokens: int  # per request
+    temperature: float
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> StructuredConfig:
+        return cls(max_tokens=settings.max_answer_tokens, temperature=settings.structured_temperature)
 
 
 @dataclass(frozen=True)
@@ -71,20 +86,15 @@ def validate_reply(reply: str, model: type[M], context: dict[str, Any] | None = 
     return model.model_validate_json(text, context=context)
 
 
-def _add(total: TokenUsage, usage: Any) -> TokenUsage:
-    return TokenUsage(total.prompt_tokens + usage.prompt_tokens, total.completion_tokens + usage.completion_tokens,
-                      total.estimated or usage.estimated)
-
-
 def complete_json(
-    chat: Any, messages: Sequence[Message], model: type[M], *, name: str, repair: Prompt, max_tokens: int,
+    chat: Chat, messages: Sequence[Message], model: type[M], *, name: str, repair: Prompt, max_tokens: int,
     context: dict[str, Any] | None = None, temperature: float = 0.0,
 ) -> StructuredResult[M]:
     """One request, validated; if invalid, one repair request (the conversation plus the bad reply and the
     validation error). Raises InvalidModelOutput when the repair is invalid too; LLM errors pass through."""
     fmt = response_format(name, model)
     result = chat.complete(list(messages), max_tokens=max_tokens, temperature=temperature, response_format=fmt)
-    usage = _add(TokenUsage(), result.usage)
+    usage = result.usage
     try:
         return StructuredResult(validate_reply(result.text, model, context), usage, 1, False)
     except (ValidationError, ValueError) as exc:
@@ -94,7 +104,7 @@ def complete_json(
     retry = [*messages, {"role": "assistant", "content": result.text},
              {"role": "user", "content": repair.render(error=first_error)}]
     second = chat.complete(retry, max_tokens=max_tokens, temperature=temperature, response_format=fmt)
-    usage = _add(usage, second.usage)
+    usage = usage + second.usage
     try:
         return StructuredResult(validate_reply(second.text, model, context), usage, 2, True)
     except (ValidationError, ValueError) as exc:

@@ -5,25 +5,23 @@ sentences; extractive (TL;DR scorer and cue phrases) or by an LLM (JSON schema, 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, replace
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationInfo, model_validator
 
 from paperbot.errors import ConfigError
-from paperbot.llm.prompts import Prompt
 from paperbot.llm.tokens import count_messages
-from paperbot.ports import TokenCounter
+from paperbot.ports import LanguageTools
 from paperbot.store.summary_cache import SummaryCache
 from paperbot.summaries.numbered import attribute, numbered_sentences, render_numbered, text_hash
 from paperbot.summaries.roles import ROLES_VERSION, assign_roles
-from paperbot.summaries.structured import complete_json
+from paperbot.summaries.structured import StructuredConfig, complete_json
 from paperbot.summaries.tldr import TLDR_VERSION, best_sentence
 from paperbot.summary_types import NOT_STATED, PaperSummary, SentenceRef, SummaryField, is_not_stated, summary_from_dict
 from paperbot.text.numbers import unsupported_numbers
 from paperbot.text.terms import Vocabulary
-from paperbot.types import AnswerMode, Paper, TokenUsage
+from paperbot.types import Mode, Paper, TokenUsage
 
 SCHEMA_VERSION = "summary1"  # bump with LLMSummary: cached LLM summaries carry it
 EXTRACTIVE_VERSION = f"{TLDR_VERSION}+{ROLES_VERSION}"
@@ -47,7 +45,7 @@ def extractive_summary(paper: Paper, vocabulary: Vocabulary) -> PaperSummary:
         paper_id=paper.id, title=paper.title, tldr=_quote(sentences, [tldr] if tldr >= 0 else []),
         problem=_quote(sentences, roles.problem), approach=_quote(sentences, roles.approach),
         results=tuple(_quote(sentences, [i]) for i in roles.results),
-        limitations=_quote(sentences, roles.limitations), mode="extractive", model=None,
+        limitations=_quote(sentences, roles.limitations), mode=Mode.EXTRACTIVE, model=None,
         prompt_version=EXTRACTIVE_VERSION, text_hash=text_hash(paper),
     )
 
@@ -97,35 +95,27 @@ def _field(item: LLMField, sentences: Sequence[SentenceRef]) -> SummaryField:
 
 
 class Summarizer:
-    """Summaries of single papers; collaborators are given (chat None means extractive), the cache may be None."""
+    """Summaries of single papers; collaborators are given (tools.chat None means extractive), the cache may be
+    None."""
 
-    def __init__(
-        self, *, vocabulary: Callable[[], Vocabulary], prompts: dict[str, Prompt], counter: TokenCounter,
-        prompt_limit: int, cache: SummaryCache | None = None, chat: Any | None = None, max_tokens: int = 600,
-        cost: Callable[[TokenUsage], float | None] = lambda usage: None,
-    ) -> None:
-        self._vocabulary = vocabulary
-        self._prompts = prompts
-        self._counter = counter
-        self._prompt_limit = prompt_limit
+    def __init__(self, *, tools: LanguageTools, config: StructuredConfig, cache: SummaryCache | None = None) -> None:
+        self._tools = tools
+        self._config = config
         self._cache = cache
-        self._chat = chat
-        self._max_tokens = max_tokens
-        self._cost = cost
 
     @property
-    def mode(self) -> AnswerMode:
-        return "llm" if self._chat is not None else "extractive"
+    def mode(self) -> Mode:
+        return Mode.LLM if self._tools.chat is not None else Mode.EXTRACTIVE
 
     @property
     def generator(self) -> str:
-        return f"llm:{self._chat.model}" if self._chat is not None else "extractive"
+        return f"llm:{self._tools.chat.model}" if self._tools.chat is not None else "extractive"
 
     @property
     def prompt_version(self) -> str:
-        if self._chat is None:
+        if self._tools.chat is None:
             return EXTRACTIVE_VERSION
-        parts = [self._prompts[name].version for name in ("structured_system", "summary", "repair")]
+        parts = [self._tools.prompts[name].version for name in ("structured_system", "summary", "repair")]
         return f"{SCHEMA_VERSION}-" + hashlib.sha256("+".join(parts).encode()).hexdigest()[:10]
 
     def summarize(self, paper: Paper) -> PaperSummary:
@@ -138,29 +128,33 @@ class Summarizer:
                 cached = summary_from_dict(hit)
                 return replace(cached, paper_id=paper.id, title=paper.title, cached=True, usage=TokenUsage(),
                                cost_usd=0.0 if cached.mode == "llm" else None)
-        summary = self._llm(paper) if self._chat is not None else extractive_summary(paper, self._vocabulary())
+        tools = self._tools
+        summary = self._llm(paper) if tools.chat is not None else extractive_summary(paper, tools.vocabulary())
         if self._cache is not None:
             self._cache.put(*key, paper.id, asdict(summary))
         return summary
 
     def messages(self, paper: Paper) -> list[dict[str, str]]:
         sentences = numbered_sentences(paper.abstract)
-        user = self._prompts["summary"].render(title=attribute(paper.title), sentences=render_numbered(sentences),
-                                               last_index=len(sentences) - 1)
-        return [{"role": "system", "content": self._prompts["structured_system"].render()},
+        prompts = self._tools.prompts
+        user = prompts["summary"].render(title=attribute(paper.title), sentences=render_numbered(sentences),
+                                         last_index=len(sentences) - 1)
+        return [{"role": "system", "content": prompts["structured_system"].render()},
                 {"role": "user", "content": user}]
 
     def _llm(self, paper: Paper) -> PaperSummary:
         sentences = numbered_sentences(paper.abstract)
         messages = self.messages(paper)
-        tokens = count_messages(messages, self._counter)
-        if tokens > self._prompt_limit:
+        tools = self._tools
+        tokens = count_messages(messages, tools.counter)
+        if tokens > tools.prompt_limit:
             # A summary of part of an abstract would pass for a summary of the paper: refuse instead.
             raise ConfigError(
-                f"summarising {paper.id!r} needs {tokens} prompt tokens, over the budget of {self._prompt_limit}: "
+                f"summarising {paper.id!r} needs {tokens} prompt tokens, over the budget of {tools.prompt_limit}: "
                 "raise PAPERBOT_MAX_PROMPT_TOKENS (within the model's context window), or use --mode extractive")
-        result = complete_json(self._chat, messages, LLMSummary, name="paper_summary", repair=self._prompts["repair"],
-                               max_tokens=self._max_tokens, context={"n_sentences": len(sentences)})
+        result = complete_json(tools.chat, messages, LLMSummary, name="paper_summary", repair=tools.prompts["repair"],
+                               max_tokens=self._config.max_tokens, context={"n_sentences": len(sentences)},
+                               temperature=self._config.temperature)
         value = result.value
         results = tuple(_field(r, sentences) for r in value.results if not is_not_stated(r.text))
         fields = [_field(value.tldr, sentences), _field(value.problem, sentences), _field(value.approach, sentences),
@@ -168,8 +162,8 @@ class Summarizer:
         texts = [f.text for f in (*fields, *results) if f.stated]
         return PaperSummary(
             paper_id=paper.id, title=paper.title, tldr=fields[0], problem=fields[1], approach=fields[2],
-            results=results, limitations=fields[3], mode="llm", model=self._chat.model,
+            results=results, limitations=fields[3], mode=Mode.LLM, model=tools.chat.model,
             prompt_version=self.prompt_version, text_hash=text_hash(paper),
             unsupported_numbers=unsupported_numbers(texts, f"{paper.title}\n{paper.abstract}"),
-            repaired=result.repaired, usage=result.usage, cost_usd=self._cost(result.usage),
+            repaired=result.repaired, usage=result.usage, cost_usd=tools.cost(result.usage),
         )

@@ -6,8 +6,6 @@ import hashlib
 import re
 import unicodedata
 
-from slugify import slugify
-
 _ARXIV_NEW = re.compile(r"(?<![\w.])(\d{4}\.\d{4,5})(v\d+)?(?![\w])")
 _ARXIV_OLD = re.compile(r"(?<![\w.])([a-z\-]+(?:\.[A-Z]{2})?/\d{7})(v\d+)?", re.IGNORECASE)
 _DOI = re.compile(r"(10\.\d{4,9}/\S+)", re.IGNORECASE)
@@ -39,6 +37,8 @@ def normalize_title(title: str) -> str:
 def title_slug_id(title: str) -> str:
     normalized = normalize_title(title)
     digest = hashlib.sha1(normalized.encode("utf-8")).hexdigest()[:6]
+    from slugify import slugify  # with its html tables, a tenth of every command's start: only ingest needs it
+
     slug = slugify(normalized, max_length=48, word_boundary=True) or "untitled"
     return f"{slug}-{digest}"
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +43,8 @@ def _serve(connection) -> None:
 
 def _context():
     # forkserver: workers fork from a clean server process, never from this one's threads (the app's, ONNX's).
+    import multiprocessing  # imported by the first PDF, not by every command that lists the formats
+
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
