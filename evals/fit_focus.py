@@ -1,5 +1,6 @@
-"""Question focus and thin-answer declines (Settings.attribution_focus, attribution_focus_floor, min_supported) fitted
-on the demo questions' tune half from real model answers, and reported on both halves.
+"""The checks of a small model's answers (Settings.attribution_margin for them, attribution_focus,
+attribution_focus_floor, min_supported, llm_answerable_threshold, decline_fallback_threshold) fitted on the demo
+questions' tune half from real model answers, and reported on both halves.
 
     PAPERBOT_LOCAL_MODEL=... PAPERBOT_LOCAL_BASE_URL=http://127.0.0.1:PORT/v1 \\
     python -m evals.fit_focus --data-dir DIR --collection eval-demo-... [--datasets-dir ../shared/datasets]
@@ -7,11 +8,12 @@ on the demo questions' tune half from real model answers, and reported on both h
 Every demo question is asked once through the facade in llm mode, exactly as `paperbot eval --dataset demo --mode llm`
 asks it (point PAPERBOT_LOCAL_BASE_URL at evals/record_proxy.py to replay recorded generations). The model's raw
 answers are then checked again under every grid point: attribution with the point's focus settings, then the
-decline rule (attribution.declines). Per half: attribution accuracy on single-paper questions (attributed or corrected
+decline rule (attribution.declines), then the p(answerable) a written answer needs and the one above which a model's
+own decline is replaced by quoted sentences (each item's p from the answerer's own abstention check). Per half: attribution accuracy on single-paper questions (attributed or corrected
 keys naming the gold paper, as evals/answer_metrics.py counts it), unanswerable questions declined, answerable ones
 refused, and claims marked off the question. The point with the most supported gold-paper sentences kept (on every
 answerable question, so that focus cannot cut a comparison's second paper) minus twice the wrong attributions plus twice
-the unanswerable questions declined, among those refusing at most --max-refused of the tune half's answerable
+the unanswerable questions declined minus twice the answerable ones refused, among those refusing at most --max-refused of the tune half's answerable
 questions (or as many as without focus and declines, when that is more), is chosen (ties: the least intervention). Halves are split by sha256 of the question id.
 """
 
@@ -33,9 +35,14 @@ from paperbot.answer.injection import InstructionEcho
 from paperbot.answer.own_decline import declines_in_own_words
 from paperbot.types import Answer
 
-FOCUS = (0.0, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
-FLOORS = (0.0, 0.15, 0.2, 0.25, 0.3, 0.35)
-MIN_SUPPORTED = (0.0, 0.25, 0.34, 0.5, 0.67)
+FOCUS = (0.0, 0.5, 0.7, 0.9)
+FLOORS = (0.0, 0.2, 0.3)
+MIN_SUPPORTED = (0.0, 0.25, 0.5)
+MARGINS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3)  # attribution margin over the support scorer's threshold
+# p(answerable) an LLM answer needs (the abstention check's own thresholds apply first; 0: nothing more)
+LLM_THRESHOLDS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
+# p(answerable) at or above which the model's own decline is replaced by quoted sentences (1: never)
+FALLBACKS = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 
 
 class _Remembered:
@@ -57,10 +64,20 @@ class _Remembered:
 class Asked:
     item: EvalItem
     answer: Answer
+    probability: float | None  # the answerability scorer's p(answerable) for the item, as the answerer computed it
+
+
+def _probability(bot: PaperBot, item: EvalItem) -> float | None:
+    answerer = bot.answerer(mode="llm")
+    if item.exclude:  # as evals/answer_metrics._ask asks it: the item's own source hidden
+        from evals.exclusion import Excluding
+
+        answerer = answerer.searching(Excluding(bot.retriever, item.exclude))
+    return answerer.prepare(item.question, mode="llm").answerability.probability
 
 
 def ask_all(bot: PaperBot, items: list[EvalItem]) -> list[Asked]:
-    return [Asked(item, _ask(bot, item, "llm", None)[0]) for item in items]
+    return [Asked(item, _ask(bot, item, "llm", None)[0], _probability(bot, item)) for item in items]
 
 
 def check(asked: Asked, bot: PaperBot, scorer, echo: InstructionEcho, policy: AttributionPolicy) -> dict:
@@ -68,10 +85,13 @@ def check(asked: Asked, bot: PaperBot, scorer, echo: InstructionEcho, policy: At
     item, answer = asked.item, asked.answer
     raw = answer.raw_text
     row = {"split": item.split, "answerable": bool(item.gold), "single": len(item.gold) == 1, "declined": True,
-           "attributed": 0, "attributed_gold": 0, "gold_kept": 0, "claims": 0, "off_question": 0}
+           "attributed": 0, "attributed_gold": 0, "gold_kept": 0, "claims": 0, "off_question": 0,
+           "probability": asked.probability, "model_declined": False}
     if (answer.raw_text is None or not raw or raw.casefold().startswith(SENTINEL.casefold()[:30])
             or declines_in_own_words(raw, SENTINEL)):
-        return row  # the abstention check or the model itself declined: no policy changes that
+        # The abstention check (no raw text: the model was not called) or the model itself declined.
+        row["model_declined"] = bool(raw)
+        return row
     leaked = echo.repeats(raw)
     checked = attribute(raw, answer.evidence, scorer, policy,
                         distrust=echo.repeats if leaked else lambda sentence: False,
@@ -88,6 +108,21 @@ def check(asked: Asked, bot: PaperBot, scorer, echo: InstructionEcho, policy: At
                gold_kept=sum(1 for s in checked.sentences if s.supported and s.keys and not s.dropped
                              and all(paper_of.get(k) in item.gold for k in s.keys)))
     return row
+
+
+def gated(rows: list[dict], threshold: float, fallback: float) -> list[dict]:
+    """The rows as they would be if LLM answers needed p(answerable) >= threshold (the others declined), and if a
+    model's own decline at p(answerable) >= fallback were replaced by quoted sentences (answered; no key added by
+    attribution, and no gold sentence counted, as this fit does not build the quotes)."""
+    out = []
+    for r in rows:
+        p = r["probability"] or 0.0
+        if p < threshold:
+            r = {**r, "declined": True, "model_declined": False, "attributed": 0, "attributed_gold": 0, "gold_kept": 0}
+        elif r["model_declined"] and fallback < 1 and p >= fallback:
+            r = {**r, "declined": False}
+        out.append(r)
+    return out
 
 
 def summarise(rows: list[dict]) -> dict:
@@ -112,8 +147,21 @@ def summarise(rows: list[dict]) -> dict:
 
 def objective(summary: dict) -> int:
     """Supported sentences citing a gold paper that stay (any answerable question: focus must not cut the second
-    paper of a comparison), less twice the wrong attributions, plus twice the unanswerable questions declined."""
-    return summary["gold_sentences_kept"] - 2 * summary["wrong"] + 2 * summary["unanswerable_declined_n"]
+    paper of a comparison), less twice the wrong attributions, plus twice the unanswerable questions declined, less
+    twice the answerable ones refused."""
+    return (summary["gold_sentences_kept"] - 2 * summary["wrong"] + 2 * summary["unanswerable_declined_n"]
+            - 2 * summary["answerable_refused_n"])
+
+
+def compact_grid(grid: dict[tuple, dict], names: tuple[str, ...], none: tuple) -> dict[str, list[dict]]:
+    """The tune half's grid, small enough to keep: the 25 best points, and each setting varied alone."""
+    def row(point: tuple) -> dict:
+        return {**dict(zip(names, point, strict=True)), "objective": objective(grid[point]["tune"]),
+                **grid[point]["tune"]}
+
+    best = sorted(grid, key=lambda p: -objective(grid[p]["tune"]))[:25]
+    alone = [p for p in grid if sum(a != b for a, b in zip(p, none, strict=True)) <= 1]
+    return {"best": [row(p) for p in best], "one_setting_at_a_time": [row(p) for p in alone]}
 
 
 def main() -> None:
@@ -124,7 +172,10 @@ def main() -> None:
     parser.add_argument("--max-refused", type=float, default=0.10, help="answerable questions refused, tune half")
     parser.add_argument("--out", type=Path, default=Path("evals/results/focus-fit.json"))
     args = parser.parse_args()
-    settings = Settings(data_dir=args.data_dir, collection=args.collection)
+    # The answers asked with none of the fitted rules on (the grid below applies them).
+    settings = Settings(data_dir=args.data_dir, collection=args.collection, llm_answerable_threshold=0.0,
+                        decline_fallback_threshold=1.0, attribution_focus=0.0, attribution_focus_floor=0.0,
+                        min_supported=0.0)
     bot = PaperBot(settings)
     eval_set = datasets.load("demo", questions=None, corpus=[], split=None, datasets_dir=args.datasets_dir,
                              demo_corpus=None, work_dir=args.data_dir)
@@ -133,29 +184,33 @@ def main() -> None:
     echo = InstructionEcho(bot.answer_prompts(bot.chat.model)["system"].render(sentinel=""))
     base = AttributionPolicy.from_settings(settings, focused=False)  # no focus: the grid below sets it
 
-    def run(policy: AttributionPolicy) -> dict[str, dict]:
-        rows = [check(a, bot, scorer, echo, policy) for a in asked]
-        return {half: summarise([r for r in rows if r["split"] == half]) for half in ("tune", "report")}
+    def run(policy: AttributionPolicy) -> list[dict]:
+        return [check(a, bot, scorer, echo, policy) for a in asked]
 
     grid = {}
-    for focus, floor, minimum in itertools.product(FOCUS, FLOORS, MIN_SUPPORTED):
-        grid[(focus, floor, minimum)] = run(replace(base, focus=focus, focus_floor=floor, min_supported=minimum))
+    for margin, focus, floor, minimum in itertools.product(MARGINS, FOCUS, FLOORS, MIN_SUPPORTED):
+        rows = run(replace(base, margin=margin, focus=focus, focus_floor=floor, min_supported=minimum))
+        for threshold, fallback in itertools.product(LLM_THRESHOLDS, FALLBACKS):
+            kept = gated(rows, threshold, fallback)
+            grid[(margin, focus, floor, minimum, threshold, fallback)] = {
+                half: summarise([r for r in kept if r["split"] == half]) for half in ("tune", "report")}
+    names = ("margin", "focus", "focus_floor", "min_supported", "llm_answerable_threshold",
+             "decline_fallback_threshold")
     # Never more refusals than --max-refused, or than the unchanged check already makes when that is more.
-    cap = max(args.max_refused, grid[(0.0, 0.0, 0.0)]["tune"]["answerable_refused"])
+    none = (base.margin, 0.0, 0.0, 0.0, 0.0, 1.0)
+    cap = max(args.max_refused, grid[none]["tune"]["answerable_refused"])
     feasible = [p for p, r in grid.items() if r["tune"]["answerable_refused"] <= cap]
-    chosen = max(feasible, key=lambda p: (objective(grid[p]["tune"]), -p[0], -p[1], -p[2]))
-    none = (0.0, 0.0, 0.0)
+    # Ties: the least intervention (every setting at its smallest, the fallback at its largest).
+    chosen = max(feasible, key=lambda p: (objective(grid[p]["tune"]), *(-v for v in p[:-1]), p[-1]))
     report = {
         "what": __doc__.split("\n\n", 2)[2].strip(),
         "command": f"python -m evals.fit_focus --data-dir DIR --collection {args.collection} "
                    f"--max-refused {args.max_refused}",
         "model": bot.chat.model, "support_scorer": bot.support_scorer.name, "off_question": base.off_question,
         "questions": {half: sum(a.item.split == half for a in asked) for half in ("tune", "report")},
-        "chosen_on_tune": {"focus": chosen[0], "focus_floor": chosen[1], "min_supported": chosen[2],
-                           **grid[chosen]},
-        "without_focus_or_decline": {"focus": 0.0, "focus_floor": 0.0, "min_supported": 0.0, **grid[none]},
-        "tune_grid": [{"focus": p[0], "focus_floor": p[1], "min_supported": p[2], "objective": objective(r["tune"]),
-                       **r["tune"]} for p, r in grid.items()],
+        "chosen_on_tune": {**dict(zip(names, chosen, strict=True)), **grid[chosen]},
+        "without_focus_or_decline": {**dict(zip(names, none, strict=True)), **grid[none]},
+        "tune_grid": compact_grid(grid, names, none),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

@@ -43,6 +43,27 @@ def _majority(run: Path) -> dict:
             "gold_counts": dict(Counter(labels))}
 
 
+def halves(run: Path) -> dict:
+    """Per half of the items (sha256 split): attribution accuracy on single-paper questions, unanswerable questions
+    declined, answerable ones refused, and answers whose model decline was replaced by quoted sentences."""
+    rows = [json.loads(line) for line in (run / "per_query.jsonl").read_text().splitlines()]
+    rows = [r for r in rows if r.get("answer_mode") == "llm"]
+    out = {}
+    for half in sorted({r["split"] for r in rows}):
+        part = [r for r in rows if r["split"] == half]
+        single = [r for r in part if r.get("gold_papers") == 1]
+        attributed = sum(r.get("attributed", 0) for r in single)
+        answerable = [r for r in part if r["answerable"]]
+        unanswerable = [r for r in part if not r["answerable"]]
+        out[half] = {
+            "questions": len(part), "attributed_sentences": attributed,
+            "attribution_accuracy": sum(r.get("attributed_gold", 0) for r in single) / attributed if attributed else None,
+            "unanswerable": len(unanswerable), "unanswerable_declined": sum(r["abstained"] for r in unanswerable),
+            "answerable": len(answerable), "answerable_refused": sum(r["abstained"] for r in answerable),
+        }
+    return out
+
+
 def collect(demo: Path | None, pubmedqa: Path | None, recordings: Path | None, logs: list[Path] = ()) -> dict:
     out: dict = {}
     for name, run in (("demo", demo), ("pubmedqa", pubmedqa)):
@@ -56,6 +77,8 @@ def collect(demo: Path | None, pubmedqa: Path | None, recordings: Path | None, l
                  "wall_seconds": results["seconds"]}
         if name == "pubmedqa":
             entry["baseline"] = _majority(run)
+        else:
+            entry["halves"] = halves(run)
         out[name] = entry
     if recordings is not None:
         out["speed_recorded"] = stats(recordings)

@@ -204,6 +204,11 @@ def stats(folder: Path) -> dict:
     }
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM ends the proxy like Ctrl+C, so that it prints its hit/miss count when a script stops it."""
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m evals.record_proxy", description=__doc__.splitlines()[0])
     parser.add_argument("--upstream", help="the model server's base URL, e.g. http://127.0.0.1:8001/v1")
@@ -223,8 +228,7 @@ def main(argv: list[str] | None = None) -> None:
                                  make_handler(args.upstream or "", recorder, replay_only=args.replay_only,
                                               timeout=args.timeout))
     server.daemon_threads = True
-    # SIGTERM ends it like Ctrl+C, so the hit/miss count below is printed when a script stops it.
-    signal.signal(signal.SIGTERM, lambda signum, frame: (_ for _ in ()).throw(KeyboardInterrupt()))
+    signal.signal(signal.SIGTERM, _interrupt)
     print(f"http://127.0.0.1:{server.server_address[1]}/v1", flush=True)
     try:
         server.serve_forever(poll_interval=0.2)

@@ -9,7 +9,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from functools import cached_property, partial
 from pathlib import Path
@@ -370,9 +370,9 @@ class PaperBot:
         return ChangeLog(self._client, self.settings.collection, self.location)
 
     @contextmanager
-    def _writing(self, what: str) -> Iterator[BatchHooks | None]:
+    def _writing(self, what: str, *, follow: bool = True) -> Iterator[BatchHooks | None]:
         """A writer's turn: on a server, the collection's lease (every data dir and host), then this data dir's lock,
-        then the catalog caught up with the shared log; yields the hooks that log each written batch."""
+        then (follow) the catalog caught up with the shared log; yields the hooks that log each written batch."""
         if self.change_log is None:
             with store_lock(self._lock_path(), self.settings.lock_timeout, what=what):
                 yield None
@@ -383,16 +383,15 @@ class PaperBot:
 
         owner = f"{socket.gethostname()} pid {os.getpid()} data dir {self.settings.data_dir}"
         lease = WriterLease(self.change_log, owner=owner, seconds=self.settings.lease_seconds)
-        catalog = self.catalog
         with lease.held(self.settings.lock_timeout), store_lock(self._lock_path(), self.settings.lock_timeout,
                                                                  what=what):
-            if catch_up(self.vectors, catalog, self.change_log).changed:
+            if follow and catch_up(self.vectors, self.catalog, self.change_log).changed:
                 self.lexical.refresh()
                 self._vocabulary = None
 
             def logged(paper_ids: list[str]) -> None:
                 generation = self.change_log.append(paper_ids, owner, lease.token)
-                catalog.set_meta(LOG_MARKER, f"{self.change_log.epoch}:{generation}")
+                self.catalog.set_meta(LOG_MARKER, f"{self.change_log.epoch}:{generation}")
 
             yield BatchHooks(before=lease.check, after=logged)
 
@@ -411,10 +410,17 @@ class PaperBot:
                 if generation != self._dense_generation:
                     log.info("another process wrote to the store (catalog generation %s): reopening Chroma",
                              generation)
-                    self.__dict__.pop("vectors", None)
-                    self.__dict__.pop("retriever", None)
-                    self._chroma.close()
-                    self._connect()
+
+                    def reconnect():
+                        self._chroma.close()
+                        self._connect()
+                        return self._chroma
+
+                    vectors = self.__dict__.get("vectors")
+                    if vectors is not None:
+                        vectors.reopen(reconnect)  # in-flight searches finish on the old client first
+                    else:
+                        reconnect()
                     self._dense_generation = generation  # read before reopening: later writes reopen again
                     self._vocabulary = None
         finally:
@@ -422,15 +428,16 @@ class PaperBot:
 
     def _catch_up(self) -> None:
         from paperbot.ingest.rebuild import applied_generation, catch_up
-        from paperbot.store.lock import lock_is_held
 
         catalog = self.catalog
         seen = applied_generation(catalog, self.change_log)
         if seen is not None and not self.change_log.since(seen):
             return  # the usual case: one small request
-        if lock_is_held(self._lock_path()):
-            return  # a writer of this data dir is at work; it catches up first, else the next poll does
-        with store_lock(self._lock_path(), self.settings.lock_timeout, what="catching up with other writers"):
+        with ExitStack() as held:
+            try:
+                held.enter_context(store_lock(self._lock_path(), 0.5, what="catching up with other writers"))
+            except StoreError:
+                return  # a writer of this data dir is at work; it catches up first, else the next poll does
             result = catch_up(self.vectors, catalog, self.change_log)
             if result.changed:
                 self.lexical.refresh()
@@ -564,7 +571,9 @@ class PaperBot:
                                                       title_weight=self.settings.title_weight),
             embedder_id=self.embedder_id, chunker_version=self.chunker_version, location=self.location,
             lock_held=lambda: lock_is_held(self._lock_path()),
-            lock=lambda: self._writing("repair"),
+            # No catch-up first: repair re-syncs every complete paper in Chroma into the catalog anyway, and must
+            # work on a catalog too damaged to open.
+            lock=lambda: self._writing("repair", follow=False),
         )
         if not repair:
             return check_store(access, examples=examples)

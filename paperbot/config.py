@@ -177,6 +177,15 @@ class Settings(BaseSettings):
     focus_scope: Literal["compact", "all"] = Field(
         default="compact", description="answers the three settings above apply to: those written with the compact "
         "prompt (small local models, where they were fitted), or all")
+    # Fitted by `python -m evals.fit_focus` with the ones above (evals/results/focus-fit.json, local-model.md), for the
+    # same focus_scope answers only. The fit chose 0.3 and 0.7 on the demo tune half; 0.3 is not used: the
+    # answerability scorer was trained on those very questions, so their p(answerable) is over-separated (tune: no
+    # answerable question below 0.62), and on the report half 0.3 refused 7 more answerable questions. The fallback
+    # stays: at p >= 0.7 it shows what extractive mode (which answers from p >= answerable_threshold) would show.
+    llm_answerable_threshold: float = Field(default=0.0, ge=0, le=1, description="p(answerable) a written (LLM) "
+                                            "answer needs, on top of answerable_threshold; below it, abstain")
+    decline_fallback_threshold: float = Field(default=0.7, ge=0, le=1, description="when the model declines although "
+                                              "p(answerable) is at least this, quote the papers instead (1: never)")
 
     # A local GGUF model served by llama-cpp-python (the `.[local]` extra), started on demand by the facade.
     local_model: Path | None = Field(default=None, description="a .gguf file: ask/summarize/digest/compare/chat "

@@ -218,10 +218,13 @@ class AttributionSummary:
     model_keys: tuple[str, ...] = ()  # keys the model cited (among those shown)
     attributed_keys: tuple[str, ...] = ()  # keys in the checked text that the model never cited
     removed_keys: tuple[str, ...] = ()  # keys the model cited that the checked text no longer has
+    # The model declined although the abstention check found the papers answer (p(answerable) at or above
+    # Settings.decline_fallback_threshold): the answer quotes the papers instead of the model's refusal.
+    model_declined: bool = False
 
     @property
     def changed(self) -> bool:
-        return bool(self.attributed or self.corrected or self.dropped)
+        return bool(self.attributed or self.corrected or self.dropped or self.model_declined)
 
 
 @dataclass(frozen=True)

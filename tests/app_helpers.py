@@ -60,6 +60,16 @@ def start_app(bot, out: Path, **kwargs: Any):
     return start(bot, host="127.0.0.1", port=free_port(), options=options, **kwargs)
 
 
+@contextmanager
+def serving(bot, out: Path, **kwargs: Any) -> Iterator[Any]:
+    """start_app for the length of a with-block: the app is closed even when the test inside fails."""
+    running = start_app(bot, out, **kwargs)
+    try:
+        yield running
+    finally:
+        running.close()
+
+
 def citing_responder(body: dict) -> str:
     """Answer from the first sentence of the first two sources, citing their keys (so support checks pass); a
     condense request gets a standalone query instead."""
@@ -101,8 +111,5 @@ def llm_app(root: Path, demo_store: Path, models_dir: Path, embedder, fake_class
             chat_model="fake-chat", max_attempts=2, retry_base_seconds=0.01, max_retry_seconds=5,
             request_timeout=10,
         ), embedder=embedder)
-        running = start_app(bot, root)
-        try:
+        with serving(bot, root) as running:
             yield fake, running
-        finally:
-            running.close()

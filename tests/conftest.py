@@ -14,6 +14,10 @@ import pytest
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+# ranx (the eval metrics) compiles its numba kernels in every process, ~10 CPU seconds each, for the few queries a
+# test scores; run as plain Python they give the same values (tests/test_eval_harness.py checks them by hand).
+# The eval gates in .ci/run are not under pytest and keep the compiled path.
+os.environ.setdefault("NUMBA_DISABLE_JIT", "1")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("PAPERBOT_SHARED_DIR", REPO.parent / "shared"))

@@ -232,3 +232,27 @@ def test_a_model_error_mid_stream_reaches_the_loop_and_answer_with_the_same_mess
     with pytest.raises(LLMError, match="closed the stream after 3 pieces; try again"):
         response.answer()
     assert len(chat.requests) == 1
+
+
+def test_closing_a_response_mid_answer_closes_the_model_stream(settings, vocabulary):
+    streams: list[FakeStream] = []
+
+    class Recording(FakeChat):
+        def stream(self, messages, **options):
+            stream = super().stream(messages, **options)
+            stream.closed = False
+            original = stream.close
+
+            def close() -> None:
+                stream.closed = True
+                original()
+
+            stream.close = close
+            streams.append(stream)
+            return stream
+
+    response = _answerer(settings, vocabulary, Recording(REPLY), Papers()).ask_stream(QUESTION)
+    assert next(iter(response))
+    assert len(streams) == 1 and not streams[0].closed
+    response.close()
+    assert streams[0].closed, "the model's stream is released when the reader leaves, not when collected"

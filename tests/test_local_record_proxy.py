@@ -61,6 +61,15 @@ def test_streams_are_recorded_then_replayed_without_the_upstream(proxy, fake_ope
     assert len(fake_openai.requests_to("chat/completions")) == 1
 
 
+def test_each_request_is_logged_as_a_hit_or_a_miss(proxy, fake_openai, capfd):
+    fake_openai.responder = "H2O keeps heavy hitters [P1]."
+    client, _ = proxy()
+    _streamed(client)
+    _streamed(client)
+    lines = capfd.readouterr().err.split()
+    assert lines[0::2] == ["miss", "hit"] and lines[1] == lines[3] and len(lines[1]) == 12
+
+
 def test_errors_pass_through_and_are_not_recorded(proxy, fake_openai, tmp_path):
     client, _ = proxy()
     fake_openai.script(Fault.status(500, path="chat/completions"))

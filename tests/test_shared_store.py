@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import threading
 
 import pytest
@@ -77,6 +78,17 @@ def test_an_expired_lease_lets_the_next_writer_in_and_the_stalled_one_finds_out(
     assert WriterLease(log, owner="third", seconds=30, clock=clock).try_acquire().owner == "next"
 
 
+def test_a_lease_held_by_a_killed_process_of_this_host_is_free_at_once(log):
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    clock = Clock()
+    WriterLease(log, owner="killed", seconds=30, clock=clock, pid=ended.pid).acquire(timeout=0)
+    elsewhere = WriterLease(log, owner="other host", seconds=30, clock=clock, host="elsewhere", pid=ended.pid)
+    assert elsewhere.try_acquire() is None  # the killed holder is not waited for, long before its expiry
+    # A holder on another host is judged by its expiry alone (its pid means nothing here).
+    assert WriterLease(log, owner="third", seconds=30, clock=clock).try_acquire().owner == "other host"
+
+
 def test_a_released_lease_is_free_at_once(log):
     clock = Clock()
     first = WriterLease(log, owner="a", seconds=30, clock=clock)
@@ -143,3 +155,38 @@ def test_a_second_data_dir_catches_up_with_added_changed_and_deleted_papers(clie
     assert lexical.search("pruning heads", 5)[0][0].startswith("p2#")
     assert not lexical.search("speculative", 5)
     assert catch_up(vectors, reader, log) == type(step)(generation=3)  # nothing new: nothing read
+
+
+def test_reopening_waits_for_calls_in_flight_and_later_calls_use_the_new_handle():
+    from paperbot.store.vectors import _Guarded
+
+    class Slow:
+        def __init__(self, name: str) -> None:
+            self.name, self.closed = name, False
+
+        def count(self) -> str:
+            started.set()
+            release.wait(5)
+            assert not self.closed, "a call ran on a closed handle"
+            return self.name
+
+    old, new = Slow("old"), Slow("new")
+    guarded = _Guarded(old, "test")
+    started, release = threading.Event(), threading.Event()
+    results: list[str] = []
+    caller = threading.Thread(target=lambda: results.append(guarded.count()))
+    caller.start()
+    started.wait(5)
+
+    def reopen():
+        old.closed = True
+        return new
+
+    swapper = threading.Thread(target=guarded.swap, args=(reopen,))
+    swapper.start()
+    swapper.join(0.2)
+    assert swapper.is_alive() and not old.closed  # waits for the call in flight
+    release.set()
+    caller.join(5)
+    swapper.join(5)
+    assert results == ["old"] and old.closed and guarded.count() == "new"

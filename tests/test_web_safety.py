@@ -10,13 +10,16 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
-from tests.app_helpers import citing_responder, free_port, start_app
+from tests.app_helpers import citing_responder, free_port, serving, start_app
 from tests.fake_openai import FakeOpenAI
 
 TIMEOUT = 120_000  # ms: a shared 2-core machine can be slow; waiting is not what these tests measure
@@ -275,9 +278,8 @@ def test_check_uploads_refuses_by_size_and_type_without_opening_a_parser(tmp_pat
 
 @pytest.fixture(scope="module")
 def auth_app(tmp_path_factory, models_dir, embedder):
-    running = _auth_app(tmp_path_factory.mktemp("auth-app"), models_dir, embedder)
-    yield running.url.rstrip("/")
-    running.close()
+    with _auth_app(tmp_path_factory.mktemp("auth-app"), models_dir, embedder) as running:
+        yield running.url.rstrip("/")
 
 
 @pytest.mark.slow
@@ -334,18 +336,19 @@ LOGIN_PAGE = {("GET", "/"), ("POST", "/login"), ("POST", "/login/"), ("GET", "/f
 LOGIN_ASSETS = ("/assets/", "/static/", "/svelte/", "/pwa_icon")
 
 
-def _auth_app(root: Path, models_dir: Path, embedder):
-    """The app over the plain records, behind --auth reader:s3cret:pw."""
+@contextmanager
+def _auth_app(root: Path, models_dir: Path, embedder) -> Iterator[Any]:
+    """The app over the plain records, behind --auth reader:s3cret:pw, while the with-block lasts."""
     bot = _bot(root / "store", models_dir, embedder)
     bot.ingest([_write_jsonl(root / "c.jsonl", RECORDS[2:])])
-    return start_app(bot, root, auth=("reader", "s3cret:pw"))
+    with serving(bot, root, auth=("reader", "s3cret:pw")) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
 def auth_running(tmp_path_factory, models_dir, embedder):
-    running = _auth_app(tmp_path_factory.mktemp("auth-routes"), models_dir, embedder)
-    yield running
-    running.close()
+    with _auth_app(tmp_path_factory.mktemp("auth-routes"), models_dir, embedder) as running:
+        yield running
 
 
 @pytest.mark.slow
@@ -449,9 +452,8 @@ def test_chat_binds_loopback_by_default_and_warns_when_exposed_without_auth(tmp_
 @pytest.fixture(scope="module")
 def auth_browser_app(tmp_path_factory, models_dir, embedder):
     # Its own app: the login limit counts failures per client, and every test here comes from 127.0.0.1.
-    running = _auth_app(tmp_path_factory.mktemp("auth-browser"), models_dir, embedder)
-    yield running
-    running.close()
+    with _auth_app(tmp_path_factory.mktemp("auth-browser"), models_dir, embedder) as running:
+        yield running
 
 
 @pytest.mark.browser

@@ -28,7 +28,9 @@ from paperbot.ports import LanguageTools
 from paperbot.retrieval.retriever import Retriever
 from paperbot.support.scorer import LexicalSupportScorer, SupportScorer
 from paperbot.text.questions import clean_question
-from paperbot.types import Answer, AnswerTimings, Citation, Evidence, Mode, PaperHit, TokenUsage
+from paperbot.types import (
+    Answer, AnswerTimings, AttributionSummary, Citation, Evidence, Mode, PaperHit, TokenUsage,
+)
 
 SENTINEL = "I cannot answer this from the provided papers."
 Message = dict[str, Any]
@@ -47,6 +49,10 @@ class AnswerConfig:
     missing_name_threshold: float  # the same when a name the question uses is in no retrieved paper
     yes_no_threshold: float  # the same for a yes/no question
     answerability_model: Path | None  # None: the packaged model
+    # Focused (compact-prompt) LLM answers only (Settings.focus_scope): the p(answerable) a written answer needs, and
+    # the p(answerable) at or above which a model's own decline is replaced by quoting the papers (1: never).
+    llm_answerable_threshold: float
+    decline_fallback_threshold: float
 
     @classmethod
     def from_settings(cls, settings: Settings, *, focused: bool, temperature: float | None = None) -> AnswerConfig:
@@ -60,6 +66,8 @@ class AnswerConfig:
             answerable_threshold=settings.answerable_threshold,
             missing_name_threshold=settings.missing_name_threshold, yes_no_threshold=settings.yes_no_threshold,
             answerability_model=settings.answerability_model,
+            llm_answerable_threshold=settings.llm_answerable_threshold if focused else 0.0,
+            decline_fallback_threshold=settings.decline_fallback_threshold if focused else 1.0,
         )
 
 
@@ -213,6 +221,20 @@ class Answerer:
             nearest_papers=nearest, support_scorer=self._scorer().name,
         )
 
+    def _quoted_instead(self, question: str, prepared: PreparedPrompt, declined: str, usage: TokenUsage,
+                        started: float, first_token_ms: float | None) -> Answer | None:
+        """The model declined though the abstention check found the papers answer: their best sentences, quoted as in
+        extractive mode, with the model's refusal kept in raw_text (None when no sentence is worth quoting)."""
+        quoted = next(item for item in self._extractive(question, prepared, started, None) if isinstance(item, Answer))
+        if not quoted.text.strip():
+            return None
+        summary = AttributionSummary(scorer=quoted.support_scorer,
+                                     unsupported_policy=self._config.attribution.unsupported, model_declined=True)
+        return dataclasses.replace(
+            quoted, mode=Mode.LLM, model=self._model_name(Mode.LLM), raw_text=declined, attribution=summary,
+            usage=usage, cost_usd=self._tools.cost(usage),
+            timings=AnswerTimings(prepared.retrieval_ms, first_token_ms, (time.perf_counter() - started) * 1e3))
+
     def _model_name(self, mode: Mode) -> str | None:
         return self._tools.chat.model if mode == "llm" and self._tools.chat is not None else None
 
@@ -235,6 +257,18 @@ class Answerer:
 
     def _llm(self, question: str, prepared: PreparedPrompt, condense_usage: TokenUsage,
              started: float) -> Iterator[str | Answer]:
+        probability = prepared.answerability.probability
+        needed = self._config.llm_answerable_threshold
+        if probability is not None and probability < needed:
+            # A small model shown thin evidence writes a plausible answer anyway: it gets a stricter gate than quoting.
+            reason = (f"the retrieved papers are unlikely to answer it (answerability {probability:.2f}; a written "
+                      f"answer needs {needed:.2f})")
+            gated = dataclasses.replace(prepared, answerability=dataclasses.replace(
+                prepared.answerability, answerable=False, reason=reason))
+            answer = self._abstain(question, gated, Mode.LLM, condense_usage, started)
+            yield answer.text
+            yield answer
+            return
         shown = {e.key for e in prepared.evidence}
         keys = StreamingKeyFilter(shown)
         stream = self._tools.chat.stream(prepared.messages, max_tokens=self._config.max_answer_tokens,
@@ -252,6 +286,9 @@ class Answerer:
                     yield clean
         except AnswerCut as exc:  # a time or size bound hit after text was shown: kept, and marked as cut
             cut = exc
+        except GeneratorExit:  # the reader left mid-answer (AnswerResponse.close): the connection is freed now
+            stream.close()
+            raise
         tail = keys.flush()
         if tail:
             pieces.append(tail)
@@ -264,6 +301,12 @@ class Answerer:
         # The sentinel, or the model's own words for it (small models paraphrase it, often after a "No.").
         abstained = not text or text.casefold().startswith(SENTINEL.casefold()[:30]) or declines_in_own_words(
             text, SENTINEL)
+        fallback = self._config.decline_fallback_threshold
+        if abstained and text and probability is not None and fallback < 1 and probability >= fallback:
+            quoted = self._quoted_instead(question, prepared, text, usage, started, first_token_ms)
+            if quoted is not None:
+                yield quoted
+                return
         # The rules themselves, without the sentinel sentence, which an honest answer repeats on purpose.
         echo = InstructionEcho(self._tools.prompts["system"].render(sentinel=""))
         leaked = not abstained and echo.repeats(text)

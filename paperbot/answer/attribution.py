@@ -280,6 +280,9 @@ def describe(answer: Answer) -> str:
     a = answer.attribution
     if a is None:
         return ""
+    if a.model_declined:
+        return (f"checked ({a.scorer}): the model declined, but the papers answer the question: "
+                "their sentences are quoted instead")
     added = sum(len(s.attributed_keys) for s in answer.sentences if s.origin == "attributed")
     parts = [f"{_plural(added, 'key')} attributed" if a.attributed else "",
              f"{a.corrected} corrected" if a.corrected else "",

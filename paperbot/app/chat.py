@@ -57,6 +57,8 @@ class Chat:
             turn = Turn(question, answer=response.answer())
         except Exception as exc:  # noqa: BLE001 - whatever failed, the person gets a sentence and the app goes on
             turn = Turn(question, error=readable(exc, doing="answering", secret=api_secret(self.bot)))
+        finally:
+            response.close()  # the person left mid-answer: the model's stream stops now (nothing to do once answered)
         turns.append(turn)
         yield chat_messages(turns), "", turns, panel(turns)
 

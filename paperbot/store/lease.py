@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from paperbot.errors import StoreError
 from paperbot.store.changes import ChangeLog
@@ -21,6 +23,22 @@ class LeaseHolder:
     token: str
     owner: str  # host, pid and data dir, for the waiting writer's message
     expires: float  # wall-clock seconds; 0 when released
+    host: str = ""
+    pid: int = 0
+
+    def lapsed(self, now: float) -> bool:
+        """Released, expired, or held by a process of this host that no longer runs (killed): free to take."""
+        return self.expires <= now or (self.host == socket.gethostname() and not _running(self.pid))
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return pid > 0  # another user's process, or a number that is no pid
+    return True
 
 
 def _lease_id(term: int) -> str:
@@ -35,12 +53,16 @@ class WriterLease:
     reads back its own token; the others wait. Only the holder updates its own record (to renew or release),
     and a newer term always wins over an older one, so a holder that stalled past its expiry finds out at its
     next renewal or check instead of overwriting its successor. Expiry is wall-clock time written by the holder:
-    hosts' clocks must agree to well within `seconds` (NTP does).
+    hosts' clocks must agree to well within `seconds` (NTP does). A holder on this host whose process is gone
+    (killed) is not waited for.
     """
 
-    def __init__(self, log: ChangeLog, *, owner: str, seconds: float, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, log: ChangeLog, *, owner: str, seconds: float, clock: Callable[[], float] = time.time,
+                 host: str | None = None, pid: int | None = None) -> None:
         self._log = log
         self.owner = owner
+        self.host = socket.gethostname() if host is None else host
+        self.pid = os.getpid() if pid is None else pid
         self.seconds = seconds
         self._clock = clock
         self.token = uuid.uuid4().hex
@@ -53,12 +75,14 @@ class WriterLease:
         """The newest lease record, held or not (None: no writer ever took one)."""
         got = self._log.collection.get(where={"kind": "lease"}, include=["metadatas"])
         # The owner was written by another host: shown in messages, so cleaned like any data.
-        records = [LeaseHolder(int(m["term"]), str(m["token"]), one_line(m["owner"])[:300], float(m["expires"]))
+        records = [LeaseHolder(int(m["term"]), str(m["token"]), one_line(m["owner"])[:300], float(m["expires"]),
+                               str(m.get("host", "")), int(m.get("pid", 0)))
                    for m in got["metadatas"]]
         return max(records, key=lambda r: r.term, default=None)
 
     def _meta(self, term: int, expires: float) -> dict:
-        return {"kind": "lease", "term": term, "token": self.token, "owner": self.owner, "expires": expires}
+        return {"kind": "lease", "term": term, "token": self.token, "owner": self.owner, "expires": expires,
+                "host": self.host, "pid": self.pid}
 
     def try_acquire(self) -> LeaseHolder | None:
         """Take the lease if it is free; None when taken, else who holds it."""
@@ -67,7 +91,7 @@ class WriterLease:
             if current is not None and current.token == self.token and current.expires > self._clock():
                 self._term = current.term
                 return None
-            if current is not None and current.expires > self._clock():
+            if current is not None and not current.lapsed(self._clock()):
                 return current
             term = (current.term if current else 0) + 1
             stored = self._log.add(_lease_id(term), self._meta(term, self._clock() + self.seconds))
@@ -85,7 +109,7 @@ class WriterLease:
         while (holder := self.try_acquire()) is not None:
             left = deadline - time.monotonic()
             if left <= 0:
-                expires = datetime.fromtimestamp(holder.expires, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+                expires = datetime.fromtimestamp(holder.expires, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
                 raise StoreError(
                     f"another paperbot writer holds this collection's write lease on the Chroma server: {holder.owner}; "
                     f"waited {timeout:g} s. Its lease expires at {expires} (in "

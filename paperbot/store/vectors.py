@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,23 +73,63 @@ def _chroma_errors(location: str) -> Iterator[None]:
         raise
 
 
+class _Gate:
+    """Many calls at once, or one swap of the collection handle with no call in flight (a readers-writer lock)."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._calls = 0
+        self._swapping = False
+
+    @contextmanager
+    def call(self) -> Iterator[None]:
+        with self._changed:
+            self._changed.wait_for(lambda: not self._swapping)
+            self._calls += 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._calls -= 1
+                self._changed.notify_all()
+
+    @contextmanager
+    def swap(self) -> Iterator[None]:
+        with self._changed:
+            self._changed.wait_for(lambda: not self._swapping)
+            self._swapping = True
+            self._changed.wait_for(lambda: self._calls == 0)
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._swapping = False
+                self._changed.notify_all()
+
+
 class _Guarded:
-    """A Chroma collection whose every call goes through _chroma_errors."""
+    """A Chroma collection whose every call goes through _chroma_errors, and whose handle can be swapped for one
+    from a reopened client while other threads use it (they wait for the swap; it waits for their calls)."""
 
     def __init__(self, collection: Any, location: str) -> None:
         self._collection = collection
         self._location = location
+        self._gate = _Gate()
 
     def __getattr__(self, name: str) -> Any:
-        value = getattr(self._collection, name)
-        if not callable(value):
-            return value
+        if not callable(getattr(self._collection, name)):
+            return getattr(self._collection, name)
 
         def call(*args, **kwargs):
-            with _chroma_errors(self._location):
-                return value(*args, **kwargs)
+            with self._gate.call(), _chroma_errors(self._location):
+                return getattr(self._collection, name)(*args, **kwargs)
 
         return call
+
+    def swap(self, reopen: Callable[[], Any]) -> None:
+        """Replace the handle with `reopen()`'s, which may close the old client: no call is using it then."""
+        with self._gate.swap(), _chroma_errors(self._location):
+            self._collection = reopen()
 
 
 def connect(chroma_url: str | None, persist_dir: Path) -> tuple[Any, str]:
@@ -167,6 +208,15 @@ class VectorStore:
 
     def count(self) -> int:
         return self._collection.count()
+
+    def reopen(self, reconnect: Callable[[], Any]) -> None:
+        """Use a new client from `reconnect()` (which closes the old one): an embedded client does not see vectors
+        other processes wrote after it opened. Calls in flight finish first; calls meanwhile wait."""
+        def swap() -> Any:
+            self._client = reconnect()
+            return self._client.get_collection(self.name, embedding_function=None)
+
+        self._collection.swap(swap)
 
     @property
     def recorded(self) -> dict[str, Any]:

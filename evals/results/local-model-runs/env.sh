@@ -1,5 +1,6 @@
-# Sourced by every script here: `. env.sh SRC` runs from SRC, a snapshot of the code (the working tree was
-# mid-change by other engineers), with the settings all recordings and replays share.
+# Sourced by every script here: `. env.sh SRC` runs from SRC (the repository, or a snapshot of it) with the settings
+# all recordings and replays share. EVAL_DIR: the eval work dir holding the stores, run folders and recordings
+# (default ../h1-eval, the previous session's).
 set -u
 SRC=$1
 cd "$SRC"
@@ -7,5 +8,6 @@ export PYTHONPATH=$SRC
 export ANONYMIZED_TELEMETRY=False GRADIO_ANALYTICS_ENABLED=False PAPERBOT_MODELS_DIR=../shared/models
 export PAPERBOT_LOCAL_MODEL=../local-models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf
 export PAPERBOT_LOCAL_PROMPT_TOKENS=700 PAPERBOT_LOCAL_MAX_ANSWER_TOKENS=160
-C=../h1-eval
+C=${EVAL_DIR:-../h1-eval}
+R=$C/runs3  # this session's run folders
 PY=.venv/bin/python
