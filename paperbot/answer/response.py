@@ -13,8 +13,8 @@ Run = Callable[[], Iterable["str | Answer"]]
 class AnswerResponse:
     """Lazy: nothing is searched or sent until it is iterated or asked for its answer, and it runs at most once.
 
-    `for piece in response` yields the text pieces as they arrive; a second loop replays them (a loop left early
-    resumes where the stream stands). `.answer()` returns the final Answer, reading whatever is left of the stream
+    `for piece in response` yields the text pieces as they arrive; a second loop replays them, then reads on if the
+    first one stopped early. `.answer()` returns the final Answer, reading whatever is left of the stream
     first. An error raised while running propagates from the loop or `.answer()` that hit it, and again from every
     later call that needs what the run did not produce. Not shared between threads: one response per question.
     """

@@ -9,8 +9,7 @@ import typer
 
 from paperbot.types import Mode
 
-# typer reads these aliases when it builds the commands, so they stay `Optional[...]` (not `X | None`), as in
-# commands.py.
+# Used as `as_json: AsJson = False`, `mode: AnswerMode = None`: the default stays with the command.
 AsJson = Annotated[bool, typer.Option("--json", help="print JSON instead of text")]
 AnswerMode = Annotated[Optional[Mode], typer.Option(
     "--mode", help="llm, extractive, or auto: llm when an API or local model is configured (default: env "
