@@ -126,12 +126,17 @@ def startup_times(store: Path, runs: int, baseline: Path | None = None) -> dict:
     env = {**os.environ, "ANONYMIZED_TELEMETRY": "False", "GRADIO_ANALYTICS_ENABLED": "False"}
     seconds: dict[str, list[float]] = {name: [] for name in commands}
     cpu: dict[str, list[float]] = {name: [] for name in commands}
+    failed: dict[str, int] = {}
     for _ in range(runs):
         for name, (argv, cwd) in commands.items():
             used = resource.getrusage(resource.RUSAGE_CHILDREN)
             started = time.perf_counter()
-            subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, check=True, timeout=120,
-                           cwd=cwd)
+            done = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, timeout=120,
+                                  cwd=cwd, text=True)
+            if done.returncode:  # a failed start is no start time: said, and left out of the figures
+                failed[name] = failed.get(name, 0) + 1
+                sys.stderr.write(f"{name} failed ({done.returncode}): {done.stderr[-600:]}\n")
+                continue
             seconds[name].append(time.perf_counter() - started)
             after = resource.getrusage(resource.RUSAGE_CHILDREN)
             # CPU time the process itself used: what wall time would be on an idle machine, give or take I/O.
@@ -140,7 +145,7 @@ def startup_times(store: Path, runs: int, baseline: Path | None = None) -> dict:
     return {name: {"median_s": round(percentile(v, 50), 3), "p90_s": round(percentile(v, 90), 3),
                    "median_over_python": round(percentile(v, 50) / base, 2),
                    "cpu_median_s": round(percentile(cpu[name], 50), 3), "cpu_p90_s": round(percentile(cpu[name], 90), 3),
-                   "runs": [round(x, 3) for x in v]}
+                   "runs": [round(x, 3) for x in v], "failed_runs": failed.get(name, 0)}
             for name, v in seconds.items()}
 
 
@@ -170,11 +175,11 @@ def startup_main(args: argparse.Namespace) -> None:
                 "interleaved with this one; both started as `python -m paperbot` from their own tree)"
                 if args.startup_baseline else "`")
              + " (a fresh process per run, commands interleaved; the store holds the demo corpus, 115 papers)", "",
-             "| command | median s | p90 s | median / `python -c pass` | CPU s median | CPU s p90 |",
-             "|---|---|---|---|---|---|"]
+             "| command | median s | p90 s | median / `python -c pass` | CPU s median | CPU s p90 | failed runs |",
+             "|---|---|---|---|---|---|---|"]
     for name, m in results["commands"].items():
         lines.append(f"| `{name}` | {m['median_s']:.3f} | {m['p90_s']:.3f} | {m['median_over_python']:.2f} | "
-                     f"{m['cpu_median_s']:.3f} | {m['cpu_p90_s']:.3f} |")
+                     f"{m['cpu_median_s']:.3f} | {m['cpu_p90_s']:.3f} | {m['failed_runs']} |")
     lines += ["", "Wall time is what a user waits; CPU time (user + system, of the process alone) is what the start "
               "costs, and is what wall time approaches on an idle machine. Target: `--help` and `papers` ≤ 0.5 s "
               "median.", "",

@@ -44,7 +44,9 @@ SOURCES = ("pubmedqa", "demo", "tune")
 MAX_REFUSED_QUESTIONS = 0.04
 MAX_REFUSED_COMPARISONS = 0.05  # 1 of the 23 tune comparisons
 MAX_REFUSED_PUBMEDQA = 0.08
-TREES = {"n_estimators": 150, "max_depth": 2, "learning_rate": 0.1, "subsample": 0.8, "random_state": 0}
+# Depth 3 lets a tree combine "the subject paper lacks the asked-for value" with how well it covers the question
+# (out-of-fold on tune rows, mean of 4 fold seeds: AUC 0.967 vs 0.960 at depth 2 on tune.jsonl rows).
+TREES = {"n_estimators": 150, "max_depth": 3, "learning_rate": 0.1, "subsample": 0.8, "random_state": 0}
 FOLDS = 5
 
 

@@ -114,11 +114,11 @@ class Settings(BaseSettings):
     answer_k: int = Field(default=5, ge=1, le=50, description="papers retrieved as evidence for an answer")
     # Fitted on the tune halves by evals/train_answerability.py, reported on the other halves
     # (evals/results/answerability.json); used by paperbot/answer/abstention.py decide() in both answer modes.
-    answerable_threshold: float = Field(default=0.05, ge=0, le=1, description="answer only when the answerability "
+    answerable_threshold: float = Field(default=0.01, ge=0, le=1, description="answer only when the answerability "
                                         "scorer's p(answerable) reaches this; higher declines more")
-    missing_name_threshold: float = Field(default=0.43, ge=0, le=1, description="the same when a specific name "
+    missing_name_threshold: float = Field(default=0.26, ge=0, le=1, description="the same when a specific name "
                                           "the question uses is in no retrieved paper (any spelling)")
-    yes_no_threshold: float = Field(default=0.31, ge=0, le=1, description="the same for a yes/no question "
+    yes_no_threshold: float = Field(default=0.78, ge=0, le=1, description="the same for a yes/no question "
                                     "(\"Does X reduce Y?\"), which only a study of exactly that answers")
     answerability_model: Path | None = Field(default=None, description="answerability model JSON; default: the "
                                              "packaged paperbot/data/answerability_model.json")
@@ -182,6 +182,7 @@ class Settings(BaseSettings):
     # answerability scorer was trained on those very questions, so their p(answerable) is over-separated (tune: no
     # answerable question below 0.62), and on the report half 0.3 refused 7 more answerable questions. The fallback
     # stays: at p >= 0.7 it shows what extractive mode (which answers from p >= answerable_threshold) would show.
+    # Both are p(answerable) values of the answerability model as of git 20bb2d5: a retrained model needs a refit.
     llm_answerable_threshold: float = Field(default=0.0, ge=0, le=1, description="p(answerable) a written (LLM) "
                                             "answer needs, on top of answerable_threshold; below it, abstain")
     decline_fallback_threshold: float = Field(default=0.7, ge=0, le=1, description="when the model declines although "

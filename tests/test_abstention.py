@@ -20,8 +20,8 @@ from paperbot.types import ChunkHit, Evidence, PaperHit
 
 @pytest.mark.parametrize(("question", "names"), [
     # The comparison question: "Lamina" opens the sentence, "GPUs" is a plural acronym, not a name.
-    ("Lamina and InstInfer both offload attention away from the main GPUs. Where does each one run the attention "
-     "computation?", ["InstInfer", "GPU"]),
+    (("Lamina and InstInfer both offload attention away from the main GPUs. Where does each one run the attention "
+      "computation?"), ["InstInfer", "GPU"]),
     ("What top-1 accuracy does DeiT-S reach?", ["top-1", "DeiT-S"]),
     ("How fast is a 12B model at 4-bit with 100ms budgets on 8GB and 3.5GHz?", []),  # quantities with units
     ("Does H₂O beat StreamingLLM on WikiText-2?", ["H2O", "StreamingLLM", "WikiText-2"]),  # subscript folded
@@ -91,6 +91,35 @@ def test_features_of_a_question_about_absent_names():
     assert feats.missing_names == ("BLEU", "WMT")
     assert feats.names == ("BLEU", "Big", "Little", "Decoder", "WMT")
     assert feats.values["names_found_all"] == pytest.approx(3 / 5) and feats.values["rare_coverage"] == 0.0
+
+
+def _subject_features(question: str, *texts: str) -> dict[str, float]:
+    evidence = [_evidence(f"P{i}", f"p{i}", title, text) for i, (title, text) in
+                enumerate((t.split(": ", 1) for t in texts), start=1)]
+    vocabulary = Vocabulary([f"{e.title} {e.text}" for e in evidence] + ["an unrelated paper about proteins"])
+    return features(question, [_hit(i + 1, e.paper_id, 0.5) for i, e in enumerate(evidence)], evidence,
+                    vocabulary).values
+
+
+@pytest.mark.parametrize(("question", "subject_focus"), [
+    ("How many GPUs did PyramidDrop use?", 1.0),  # "GPUs" next to a number in PyramidDrop's own abstract
+    ("How many layers does PyramidDrop drop?", 0.0),  # the number is there, but not for layers
+    ("What GPU did Splitwise use for token generation?", 0.0),  # the H100 is in another paper
+    ("How is attention made cheaper by PyramidDrop?", 1.0),  # asks for no value: nothing to check
+])
+def test_subject_focus_looks_for_the_asked_value_in_the_paper_the_question_names(question, subject_focus):
+    values = _subject_features(question, "PyramidDrop: PyramidDrop trains on 8 GPUs and keeps 40% of tokens.",
+                               "Splitwise: Splitwise splits prompt and token generation onto separate machines.",
+                               "Other: An H100 serves 1000 tokens per second.")
+    assert values["subject_focus"] == subject_focus
+
+
+def test_subject_coverage_is_that_of_the_named_paper_not_the_best_covering_one():
+    values = _subject_features("How much memory does Lamina save for long prompts?",
+                               "Lamina: Lamina offloads attention.",
+                               "Other: Long prompts need memory; we save memory for long prompts.")
+    assert values["subject_coverage"] < values["best_coverage"]
+    assert values["subject_slot"] == 0.0, "Lamina's abstract gives no figure"
 
 
 @pytest.mark.parametrize(("probability", "names_missing", "yes_no", "answerable"), [

@@ -25,10 +25,6 @@ def test_kv_cache_question_cites_the_paper_each_sentence_comes_from(demo_bot):
     assert answer.usage.total_tokens == 0 and answer.cost_usd is None
 
 
-@pytest.mark.xfail(strict=True, reason="known miss of the learned abstention (issue 12): this near-miss (demo q058, "
-                   "report half) scores p(answerable) 0.65 from the Big Little Decoder abstract (answerability model "
-                   "answerability-c66745a102dd), above the fitted missing-name threshold 0.43; strict, so the day it is "
-                   "declined again this mark must go")
 def test_unanswerable_question_abstains_and_lists_nearest_papers(demo_bot):
     answer = demo_bot.ask("What BLEU score does the Big Little Decoder framework reach on WMT 2014 De-En?",
                           mode="extractive")

@@ -1,5 +1,5 @@
 """The two answerability rules for small models' written answers: a stricter p(answerable) before the model is called,
-and a model's own decline replaced by quoted sentences when the papers clearly answer (both off by default)."""
+and a model's own decline replaced by quoted sentences when the papers clearly answer (compact-prompt answers only)."""
 
 from __future__ import annotations
 
@@ -24,8 +24,9 @@ def test_a_written_answer_below_its_answerability_threshold_is_declined_without_
 
 def test_a_models_decline_where_the_papers_answer_becomes_quoted_sentences(llm_bot, fake_openai) -> None:  # noqa: F811
     fake_openai.responder = DECLINE
-    declined = llm_bot(focus_scope="all").ask(QUESTION)
-    assert declined.abstained, "by default (threshold 1) the model's decline stands"
+    assert llm_bot(decline_fallback_threshold=1.0, focus_scope="all").ask(QUESTION).abstained, "1: off"
+    assert llm_bot(decline_fallback_threshold=0.0).ask(QUESTION).abstained, (
+        "by default the rule applies to compact-prompt (small local model) answers only")
 
     response = llm_bot(decline_fallback_threshold=0.0, focus_scope="all").ask_stream(QUESTION)
     streamed, answer = "".join(response), response.answer()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -16,10 +16,11 @@ import numpy as np
 
 from paperbot.answer.answerability_names import found_names, named_terms, spellings
 from paperbot.errors import ConfigError
+from paperbot.text.asks import QUESTION_WORDS, Asks, asks, topic_terms
 from paperbot.text.terms import Vocabulary, terms, weighted_coverage
 from paperbot.types import Evidence, PaperHit
 
-MODEL_FORMAT = "paperbot-answerability/2"
+MODEL_FORMAT = "paperbot-answerability/3"
 # The model file names its features; a file trained on other features is refused rather than misread.
 FEATURES = (
     "best_dense",       # highest MiniLM cosine of the question with any retrieved chunk
@@ -43,6 +44,12 @@ FEATURES = (
     "names_apart",      # share of the names missing from the paper that has most of them, unless the question compares
     "compares",         # 1 when the question compares or lists ("compare", "versus", "both", "which papers")
     "yes_no",           # 1 for a yes/no question ("Does X reduce Y?"): one study must cover it nearly word for word
+    # The subject paper: the one using most of the question's names (without names, the best-covering one). A
+    # near-miss names a real paper and asks for something it does not state, so what counts is that paper alone.
+    "subject_coverage", # IDF-weighted share of the question's topic terms in the subject paper
+    "subject_slot",     # best (sentence coverage × the sentence gives the kind of value asked) in the subject paper
+    "subject_focus",    # 1 when a subject-paper sentence has the asked-for thing with a value of the asked kind
+                        # ("How many GPUs": "GPU" and a new number); 1 too when it cannot be checked (no slot, compares)
 )
 # "Does ...", "Is ...", "Can ...": a yes/no question, answered by a study of exactly that, not by a paper on the topic.
 _YES_NO = re.compile(r"^\W*(?:does|do|did|is|are|was|were|can|could|should|would|will|has|have|had|may|might)\b",
@@ -64,6 +71,20 @@ _COMPARES = re.compile(r"\b(?:compare|compared|comparison|versus|vs\.?|both|each
                        r"|which works|what do the papers)\b", re.IGNORECASE)
 # A value in a sentence: a figure, or a name the question did not bring (a model, a GPU, a company).
 _VALUE = re.compile(r"\d|\b[A-Z][A-Za-z]*[A-Z0-9][\w-]*\b")
+# The kind of value a question asks for, and what fills it in a sentence.
+_ASKS_HARDWARE = re.compile(r"\b(?:what|which)\s+(?:\w+\s+){0,2}(?:gpus?|hardware|accelerators?|devices?|chips?|fpgas?"
+                            r"|ssds?|drives?|processors?|cpus?)\b", re.IGNORECASE)
+_HARDWARE = re.compile(r"\b(?:[AHVTLPB]\d{2,3}|RTX|GTX|TPU\w*|MI\d{3}|Gaudi\w*|Jetson|Versal|Xeon|EPYC|Snapdragon"
+                       r"|Apple M\d|iPhone|Alveo|Stratix|Ascend)\b")
+_ASKS_YEAR = re.compile(r"^\W*when (?:was|were|did|is)\b|\b(?:what|which) year\b", re.IGNORECASE)
+_YEAR = re.compile(r"\b(?:19|20)\d{2}\b")
+_ASKS_NAME = re.compile(r"\b(?:what|which)\s+(?:\w+\s+)?(?:datasets?|benchmarks?|models?|tasks?|languages?|corpus"
+                        r"|corpora)\b", re.IGNORECASE)
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
+# Focus words that say how a figure compares, not what it measures ("how much faster", "what share").
+_NOT_FOCUS = frozenset(terms("faster slower larger smaller fewer more less better higher lower cheaper paper papers "
+                             "share percentage fraction proportion factor part"))
+_ORGANISATION = Asks(organisation=True)
 
 
 @dataclass(frozen=True)
@@ -113,8 +134,53 @@ def features(question: str, hits: Sequence[PaperHit], evidence: Sequence[Evidenc
     values["compares"] = float(bool(_COMPARES.search(question)))
     values["names_apart"] = (0.0 if not names or _COMPARES.search(question)
                              else 1.0 - values["names_found_one"])
+    values.update(_subject_features(question, names, evidence, vocabulary))
     missing = tuple(n for n in names if n not in found_all)
     return Features(values, tuple(names), missing)
+
+
+def _slot(question: str) -> tuple[str | None, Callable[[str], bool]]:
+    """What kind of value the question asks for, as (kind, does a sentence give one): None when it asks for none."""
+    numbers, values = set(_NUMBER.findall(question)), set(_VALUE.findall(question))
+    if asks(question).organisation:
+        return "organisation", _ORGANISATION.satisfied_by
+    if _ASKS_HARDWARE.search(question):
+        return "hardware", lambda s: bool(set(_HARDWARE.findall(s)) - values)
+    if _ASKS_YEAR.search(question):
+        return "year", lambda s: bool(set(_YEAR.findall(s)) - numbers)
+    if _QUANTITY_QUESTION.search(question):
+        return "number", lambda s: bool(set(_NUMBER.findall(s)) - numbers)
+    if _ASKS_NAME.search(question):
+        return "name", lambda s: bool(set(_VALUE.findall(s)) - values)
+    return None, lambda s: True
+
+
+def _subject_features(question: str, names: list[str], evidence: Sequence[Evidence],
+                      vocabulary: Vocabulary) -> dict[str, float]:
+    """Is the asked-for value in the paper the question is about? (see FEATURES: subject_*)"""
+    if not evidence:
+        return {"subject_coverage": 0.0, "subject_slot": 0.0, "subject_focus": 0.0}
+    wanted = topic_terms(question) or terms(question)
+    texts = [f"{e.title} {e.text}" for e in evidence]
+    subject: list[int] = []
+    if names:
+        counts = [len(found_names(names, spellings(t))) for t in texts]
+        subject = [i for i, c in enumerate(counts) if c == max(counts) and c]
+    term_sets = [set(terms(t)) for t in texts]
+    if not subject:
+        subject = [max(range(len(evidence)), key=lambda i: weighted_coverage(wanted, term_sets[i], vocabulary))]
+    kind, gives = _slot(question)
+    sentences = [s for i in subject for s in evidence[i].sentences]
+    match = _FOCUS.search(question)
+    focus = sorted((t for t in terms(match.group(1)) if t not in QUESTION_WORDS and t not in _NOT_FOCUS
+                    and not t.isdigit()), key=lambda t: -vocabulary.idf(t))[:1] if match else []
+    checkable = kind is not None and not _COMPARES.search(question)
+    return {
+        "subject_coverage": max(weighted_coverage(wanted, term_sets[i], vocabulary) for i in subject),
+        "subject_slot": max((weighted_coverage(wanted, set(terms(s)), vocabulary) * gives(s) for s in sentences),
+                            default=0.0),
+        "subject_focus": float(any(set(focus) <= set(terms(s)) and gives(s) for s in sentences)) if checkable else 1.0,
+    }
 
 
 def _focus_answered(question: str, evidence: Sequence[Evidence]) -> float:
