@@ -114,6 +114,8 @@ class Settings(BaseSettings):
     answer_k: int = Field(default=5, ge=1, le=50, description="papers retrieved as evidence for an answer")
     # Fitted on the tune halves by evals/train_answerability.py, reported on the other halves
     # (evals/results/answerability.json); used by paperbot/answer/abstention.py decide() in both answer modes.
+    # These values: model answerability-af7638338e92, `python -m evals.train_answerability --datasets-dir
+    # ../shared/datasets --work-dir eval-data --features-cache eval-data/answerability-features.json`.
     answerable_threshold: float = Field(default=0.01, ge=0, le=1, description="answer only when the answerability "
                                         "scorer's p(answerable) reaches this; higher declines more")
     missing_name_threshold: float = Field(default=0.26, ge=0, le=1, description="the same when a specific name "
@@ -178,14 +180,14 @@ class Settings(BaseSettings):
         default="compact", description="answers the three settings above apply to: those written with the compact "
         "prompt (small local models, where they were fitted), or all")
     # Fitted by `python -m evals.fit_focus` with the ones above (evals/results/focus-fit.json, local-model.md), for the
-    # same focus_scope answers only. The fit chose 0.3 and 0.7 on the demo tune half; 0.3 is not used: the
-    # answerability scorer was trained on those very questions, so their p(answerable) is over-separated (tune: no
-    # answerable question below 0.62), and on the report half 0.3 refused 7 more answerable questions. The fallback
-    # stays: at p >= 0.7 it shows what extractive mode (which answers from p >= answerable_threshold) would show.
-    # Both are p(answerable) values of the answerability model as of git 20bb2d5: a retrained model needs a refit.
+    # same focus_scope answers only, on the answerability model in the tree at 22:50 UTC on Dec 1 (format /3; a
+    # retrained model needs a refit). The fit chose 0.2 and 0.9 on the demo tune half; 0.2 is not used: the
+    # answerability scorer was trained on those very questions, so their p(answerable) is over-separated, and on the
+    # report half such a threshold refused more answerable questions (previous model: 0.3, 11 of 29 instead of 4).
+    # The fallback at p >= 0.9 never shows more than extractive mode (which answers from answerable_threshold) would.
     llm_answerable_threshold: float = Field(default=0.0, ge=0, le=1, description="p(answerable) a written (LLM) "
                                             "answer needs, on top of answerable_threshold; below it, abstain")
-    decline_fallback_threshold: float = Field(default=0.7, ge=0, le=1, description="when the model declines although "
+    decline_fallback_threshold: float = Field(default=0.9, ge=0, le=1, description="when the model declines although "
                                               "p(answerable) is at least this, quote the papers instead (1: never)")
 
     # A local GGUF model served by llama-cpp-python (the `.[local]` extra), started on demand by the facade.
