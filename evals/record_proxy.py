@@ -82,7 +82,7 @@ def make_handler(upstream: str, recorder: Recorder, *, replay_only: bool, timeou
             pass
 
         def _target(self) -> str:
-            path = self.path[3:] if self.path.startswith("/v1") else self.path
+            path = self.path.removeprefix("/v1")
             return upstream.rstrip("/") + path
 
         def do_GET(self) -> None:

@@ -134,7 +134,7 @@ def features(question: str, hits: Sequence[PaperHit], evidence: Sequence[Evidenc
     values["compares"] = float(bool(_COMPARES.search(question)))
     values["names_apart"] = (0.0 if not names or _COMPARES.search(question)
                              else 1.0 - values["names_found_one"])
-    values.update(_subject_features(question, names, evidence, vocabulary))
+    values.update(_subject_features(question, names, evidence, term_sets, forms, vocabulary))
     missing = tuple(n for n in names if n not in found_all)
     return Features(values, tuple(names), missing)
 
@@ -155,18 +155,17 @@ def _slot(question: str) -> tuple[str | None, Callable[[str], bool]]:
     return None, lambda s: True
 
 
-def _subject_features(question: str, names: list[str], evidence: Sequence[Evidence],
-                      vocabulary: Vocabulary) -> dict[str, float]:
-    """Is the asked-for value in the paper the question is about? (see FEATURES: subject_*)"""
+def _subject_features(question: str, names: list[str], evidence: Sequence[Evidence], term_sets: list[set[str]],
+                      forms: list[set[str]], vocabulary: Vocabulary) -> dict[str, float]:
+    """Is the asked-for value in the paper the question is about? (see FEATURES: subject_*; `term_sets` and `forms`
+    are each evidence paper's terms and name spellings, as features() computed them)"""
     if not evidence:
         return {"subject_coverage": 0.0, "subject_slot": 0.0, "subject_focus": 0.0}
     wanted = topic_terms(question) or terms(question)
-    texts = [f"{e.title} {e.text}" for e in evidence]
     subject: list[int] = []
     if names:
-        counts = [len(found_names(names, spellings(t))) for t in texts]
+        counts = [len(found_names(names, f)) for f in forms]
         subject = [i for i, c in enumerate(counts) if c == max(counts) and c]
-    term_sets = [set(terms(t)) for t in texts]
     if not subject:
         subject = [max(range(len(evidence)), key=lambda i: weighted_coverage(wanted, term_sets[i], vocabulary))]
     kind, gives = _slot(question)

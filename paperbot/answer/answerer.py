@@ -29,7 +29,14 @@ from paperbot.retrieval.retriever import Retriever
 from paperbot.support.scorer import LexicalSupportScorer, SupportScorer
 from paperbot.text.questions import clean_question
 from paperbot.types import (
-    Answer, AnswerTimings, AttributionSummary, Citation, Evidence, Mode, PaperHit, TokenUsage,
+    Answer,
+    AnswerTimings,
+    AttributionSummary,
+    Citation,
+    Evidence,
+    Mode,
+    PaperHit,
+    TokenUsage,
 )
 
 SENTINEL = "I cannot answer this from the provided papers."
