@@ -40,3 +40,10 @@ class LazyConsole:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._console, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # `console.width = 120` must reach the Console, as it would on a rich Console (evals/main.py widens it).
+        if name.startswith("_"):
+            object.__setattr__(self, name, value)
+        else:
+            setattr(self._console, name, value)

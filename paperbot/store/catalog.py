@@ -63,15 +63,20 @@ class Catalog:
         """The generation of the catalog file at `path`, read without creating or changing it (None: no file)."""
         if not path.is_file():
             return None
-        try:
-            db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        # mode=rw, not ro: a read-only reader of a WAL database leaves its -wal/-shm files behind, while the last
+        # read-write connection to close removes them. Neither mode creates the file. ro is for a store we may
+        # only read.
+        for mode in ("rw", "ro"):
             try:
-                row = db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
-            finally:
-                db.close()
-        except sqlite3.Error:
-            return None  # unreadable: opening the catalog says so
-        return int(row[0]) if row else None
+                db = sqlite3.connect(f"file:{path}?mode={mode}", uri=True)
+                try:
+                    row = db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+                finally:
+                    db.close()
+            except sqlite3.Error:
+                continue
+            return int(row[0]) if row else None
+        return None  # unreadable: opening the catalog says so
 
     def backup(self, target: Path) -> Path:
         """A consistent copy of the whole catalog at `target` (SQLite's online backup), e.g. before a repair
