@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import threading
+import time
 from http.server import ThreadingHTTPServer
 
 import openai
+
 import pytest
 
 from evals.record_proxy import Recorder, make_handler, stats
@@ -61,10 +63,14 @@ def test_streams_are_recorded_then_replayed_without_the_upstream(proxy, fake_ope
     assert len(fake_openai.requests_to("chat/completions")) == 1
 
 
-def test_each_request_is_logged_as_a_hit_or_a_miss(proxy, fake_openai, capfd):
+def test_each_request_is_logged_as_a_hit_or_a_miss(proxy, fake_openai, capfd, tmp_path):
     fake_openai.responder = "H2O keeps heavy hitters [P1]."
     client, _ = proxy()
     _streamed(client)
+    # The proxy saves a recording after the last byte is sent, so the client can finish reading first: wait for it.
+    deadline = time.monotonic() + 10
+    while not list((tmp_path / "cache").glob("*.json")) and time.monotonic() < deadline:
+        time.sleep(0.02)
     _streamed(client)
     lines = capfd.readouterr().err.split()
     assert lines[0::2] == ["miss", "hit"] and lines[1] == lines[3] and len(lines[1]) == 12
