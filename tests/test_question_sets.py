@@ -96,16 +96,33 @@ def test_loads_through_the_eval_loader(name: str, abstracts: dict[str, str]) -> 
         assert item.gold_quotes == q["gold_quotes"]
 
 
+def _unanswerable_kinds(questions: list[dict]) -> Counter:
+    """Unanswerable questions say in their notes whether they are on-topic near-misses or plainly off-topic."""
+    kinds = Counter(q.get("notes", "").split(":", 1)[0] for q in questions if q["type"] == "unanswerable")
+    assert set(kinds) <= {"near-miss", "off-topic"}, kinds
+    return kinds
+
+
+def _assert_rewords_none(questions: list[dict], others: dict[str, set[str]], *, own: str | None = None) -> None:
+    """No question rewords one of `others` (word overlap); with `own`, none repeats another of its own set either."""
+    seen: set[frozenset[str]] = set()
+    for q in questions:
+        words = _words(q["question"])
+        if own is not None:
+            assert frozenset(words) not in seen, f"{q['id']} repeats another {own} question"
+            seen.add(frozenset(words))
+        for other_id, other in others.items():
+            overlap = len(words & other) / len(words | other)
+            assert overlap <= MAX_OVERLAP, f"{q['id']} rewords {other_id} (word overlap {overlap:.2f})"
+
+
 def test_fresh_composition() -> None:
     fresh = _read("fresh")
     types = Counter(q["type"] for q in fresh)
     assert len(fresh) >= 66
     assert types["fact"] >= 12 and types["concept"] >= 10
     assert types["multi"] >= 12 and types["comparison"] >= 12
-    # Unanswerable questions say in their notes whether they are on-topic near-misses or plainly off-topic.
-    unanswerable = [q for q in fresh if q["type"] == "unanswerable"]
-    kinds = Counter(q.get("notes", "").split(":", 1)[0] for q in unanswerable)
-    assert set(kinds) <= {"near-miss", "off-topic"}, kinds
+    kinds = _unanswerable_kinds(fresh)
     assert kinds["near-miss"] >= 15 and kinds["off-topic"] >= 2
     named = [q for q in fresh if q["type"] == "fact" and not q["paraphrase"]]
     assert len(named) >= 5, "several fact questions name a specific model, dataset or method"
@@ -114,15 +131,7 @@ def test_fresh_composition() -> None:
 def test_fresh_does_not_repeat_demo_questions() -> None:
     demo, fresh = _read("demo"), _read("fresh")
     assert not {q["id"] for q in demo} & {q["id"] for q in fresh}
-    demo_words = {q["id"]: _words(q["question"]) for q in demo}
-    seen: set[frozenset[str]] = set()
-    for q in fresh:
-        words = _words(q["question"])
-        assert frozenset(words) not in seen, f"{q['id']} repeats another fresh question"
-        seen.add(frozenset(words))
-        for demo_id, other in demo_words.items():
-            overlap = len(words & other) / len(words | other)
-            assert overlap <= MAX_OVERLAP, f"{q['id']} rewords demo question {demo_id} (word overlap {overlap:.2f})"
+    _assert_rewords_none(fresh, {q["id"]: _words(q["question"]) for q in demo}, own="fresh")
 
 
 def test_tune_composition() -> None:
@@ -131,19 +140,14 @@ def test_tune_composition() -> None:
     types = Counter(q["type"] for q in tune)
     assert len(tune) >= 120
     assert types["fact"] >= 20 and types["concept"] >= 10 and types["multi"] >= 10 and types["comparison"] >= 20
-    kinds = Counter(q.get("notes", "").split(":", 1)[0] for q in tune if q["type"] == "unanswerable")
-    assert set(kinds) <= {"near-miss", "off-topic"}, kinds
+    kinds = _unanswerable_kinds(tune)
     assert kinds["near-miss"] >= 40 and kinds["off-topic"] >= 5
 
 
 def test_tune_does_not_reword_demo_or_fresh_questions() -> None:
     """Fitting on a rewording of a report question would leak it into the fit."""
     others = {q["id"]: _words(q["question"]) for q in _read("demo") + _read("fresh")}
-    for q in _read("tune"):
-        words = _words(q["question"])
-        for other_id, other in others.items():
-            overlap = len(words & other) / len(words | other)
-            assert overlap <= MAX_OVERLAP, f"{q['id']} rewords {other_id} (word overlap {overlap:.2f})"
+    _assert_rewords_none(_read("tune"), others)
 
 
 def test_holdout_composition() -> None:
@@ -152,8 +156,7 @@ def test_holdout_composition() -> None:
     types = Counter(q["type"] for q in holdout)
     assert len(holdout) >= 85
     assert types["fact"] >= 22 and types["concept"] >= 10 and types["multi"] >= 14 and types["comparison"] >= 14
-    kinds = Counter(q.get("notes", "").split(":", 1)[0] for q in holdout if q["type"] == "unanswerable")
-    assert set(kinds) <= {"near-miss", "off-topic"}, kinds
+    kinds = _unanswerable_kinds(holdout)
     assert kinds["near-miss"] >= 20
     named = [q for q in holdout if q["type"] == "fact" and not q["paraphrase"]]
     assert len(named) >= 10, "many fact questions name a specific model, dataset, method or GPU"
@@ -162,11 +165,5 @@ def test_holdout_composition() -> None:
 def test_holdout_does_not_reword_another_set() -> None:
     """A holdout question that rewords a demo, fresh or tune one would carry that set's tuning (or its seen results)."""
     others = {q["id"]: _words(q["question"]) for name in ("demo", "fresh", "tune") for q in _read(name)}
-    seen: set[frozenset[str]] = set()
-    for q in _read("holdout"):
-        words = _words(q["question"])
-        assert frozenset(words) not in seen, f"{q['id']} repeats another holdout question"
-        seen.add(frozenset(words))
-        for other_id, other in others.items():
-            overlap = len(words & other) / len(words | other)
-            assert overlap <= MAX_OVERLAP, f"{q['id']} rewords {other_id} (word overlap {overlap:.2f})"
+    _assert_rewords_none(_read("holdout"), others, own="holdout")
+
