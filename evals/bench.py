@@ -102,12 +102,15 @@ else:
 """
 
 
-def startup_times(store: Path, runs: int, baseline: Path | None = None) -> dict:
+def startup_times(store: Path, runs: int, baseline: Path | None = None, pycache: Path | None = None) -> dict:
     """Wall time of `runs` fresh processes per command, the commands interleaved round by round so that machine
     load hits each alike; `python -c pass` is the baseline: the interpreter start no command can avoid.
     baseline: a source tree of another version (e.g. `git archive COMMIT paperbot prompts`), whose commands run
     interleaved with this one's as `baseline paperbot ...`; both are then started as `python -m paperbot` from
-    their tree, so the two differ in their code only."""
+    their tree, so the two differ in their code only.
+    pycache: where the commands' bytecode is cached (PYTHONPYCACHEPREFIX), written by one untimed round first: a
+    start as after any install, even where PYTHONDONTWRITEBYTECODE is set (then paperbot's own modules are compiled
+    from source at every start; one row measures that)."""
     bot = PaperBot(Settings(data_dir=store), must_exist=True)
     paper = bot.papers()[0].id
     bot.close()
@@ -117,13 +120,28 @@ def startup_times(store: Path, runs: int, baseline: Path | None = None) -> dict:
     for framework in ("typer", "click"):
         commands[f"{framework}: papers' 7 options, after pydantic_settings"] = (
             [sys.executable, "-c", _CLI_PROBE, framework], None)
+    script = str(Path(sys.executable).with_name("paperbot"))  # the console script users run
     for name, args in STARTUP_COMMANDS.items():
+        argv = ["--data-dir", str(store), *(a.format(paper=paper) for a in args)]
         for label, tree in trees.items():
-            start = ([str(Path(sys.executable).with_name("paperbot"))] if baseline is None
-                     else [sys.executable, "-m", "paperbot"])  # -m: the package in the working directory
-            commands[f"{label}paperbot {name}"] = (
-                [*start, "--data-dir", str(store), *(a.format(paper=paper) for a in args)], tree)
-    env = {**os.environ, "ANONYMIZED_TELEMETRY": "False", "GRADIO_ANALYTICS_ENABLED": "False"}
+            start = [script] if baseline is None else [sys.executable, "-m", "paperbot"]  # -m: the tree's package
+            commands[f"{label}paperbot {name}"] = ([*start, *argv], tree)
+        if baseline is not None and name in ("help", "papers"):  # the acceptance commands, as users start them too
+            commands[f"paperbot {name} (console script)"] = ([script, *argv], None)
+        if name == "papers":
+            commands[f"paperbot {name}, no bytecode cache"] = ([script, *argv], None)
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")}
+    env.update(ANONYMIZED_TELEMETRY="False", GRADIO_ANALYTICS_ENABLED="False")
+    if pycache is not None:
+        env["PYTHONPYCACHEPREFIX"] = str(pycache)
+    # As with PYTHONDONTWRITEBYTECODE=1 and no __pycache__ beside paperbot's sources (installed libraries keep theirs):
+    # paperbot's modules are compiled at every start.
+    uncached = {key: value for key, value in env.items() if key != "PYTHONPYCACHEPREFIX"}
+    uncached["PYTHONDONTWRITEBYTECODE"] = "1"
+    for name, (argv, cwd) in commands.items():  # untimed: writes the bytecode cache
+        subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, timeout=120, cwd=cwd,
+                       check=False)
     seconds: dict[str, list[float]] = {name: [] for name in commands}
     cpu: dict[str, list[float]] = {name: [] for name in commands}
     failed: dict[str, int] = {}
@@ -131,8 +149,8 @@ def startup_times(store: Path, runs: int, baseline: Path | None = None) -> dict:
         for name, (argv, cwd) in commands.items():
             used = resource.getrusage(resource.RUSAGE_CHILDREN)
             started = time.perf_counter()
-            done = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, timeout=120,
-                                  cwd=cwd, text=True)
+            done = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=120, cwd=cwd,
+                                  env=uncached if name.endswith("no bytecode cache") else env, text=True)
             if done.returncode:  # a failed start is no start time: said, and left out of the figures
                 failed[name] = failed.get(name, 0) + 1
                 sys.stderr.write(f"{name} failed ({done.returncode}): {done.stderr[-600:]}\n")
@@ -159,7 +177,8 @@ def startup_main(args: argparse.Namespace) -> None:
                "machine": f"{platform.machine()}, {os.cpu_count()} cores, python {platform.python_version()}",
                "load_average_before": load_before, "runs": args.startup_runs,
                "baseline": args.startup_baseline_label if args.startup_baseline else None,
-               "commands": startup_times(store, args.startup_runs, args.startup_baseline)}
+               "commands": startup_times(store, args.startup_runs, args.startup_baseline,
+                                         pycache=args.work_dir.resolve() / "startup-pycache")}
     with open("/proc/loadavg") as handle:
         results["load_average_after"] = handle.read().split()[:3]
     out = args.out.with_name("startup-bench.md") if args.out.name == "foundation-bench.md" else args.out
@@ -186,7 +205,11 @@ def startup_main(args: argparse.Namespace) -> None:
               "The `typer:` and `click:` rows parse `papers`' seven options with each framework after importing "
               "pydantic_settings, as every store command does (Settings): their difference is what typer itself "
               "costs (it builds a pydantic TypeAdapter per option); the rest of a command's start is pydantic, "
-              "paperbot's own modules and the catalog."]
+              "paperbot's own modules and the catalog.", "",
+              "Every command runs with its bytecode cached (`PYTHONPYCACHEPREFIX` in --work-dir, written by one untimed "
+              "round first), as after an install; the `no bytecode cache` row runs with `PYTHONDONTWRITEBYTECODE=1` "
+              "and no `__pycache__` beside paperbot's sources, as this machine's sessions do: paperbot's own modules "
+              "are then compiled at every start."]
     out.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -1,6 +1,7 @@
 """The checks of a small model's answers (Settings.attribution_margin for them, attribution_focus,
-attribution_focus_floor, min_supported, llm_answerable_threshold, decline_fallback_threshold) fitted on the demo
-questions' tune half from real model answers, and reported on both halves.
+attribution_focus_floor, min_supported, attribution_rekey_focus, attribution_rekey_floor, llm_answerable_threshold,
+decline_fallback_threshold) fitted on the demo questions from real model answers (all of them by default, --fit-on
+tune for the tune half only), and reported on each half.
 
     PAPERBOT_LOCAL_MODEL=... PAPERBOT_LOCAL_BASE_URL=http://127.0.0.1:PORT/v1 \\
     python -m evals.fit_focus --data-dir DIR --collection eval-demo-... [--datasets-dir ../shared/datasets]
@@ -13,8 +14,10 @@ own decline is replaced by quoted sentences (each item's p from the answerer's o
 keys naming the gold paper, as evals/answer_metrics.py counts it), unanswerable questions declined, answerable ones
 refused, and claims marked off the question. The point with the most supported gold-paper sentences kept (on every
 answerable question, so that focus cannot cut a comparison's second paper) minus twice the wrong attributions plus twice
-the unanswerable questions declined minus twice the answerable ones refused, among those refusing at most --max-refused of the tune half's answerable
-questions (or as many as without focus and declines, when that is more), is chosen (ties: the least intervention). Halves are split by sha256 of the question id.
+the unanswerable questions declined minus twice the answerable ones refused, among those refusing at most --max-refused of the fitted questions' answerable
+ones (or as many as without focus and declines, when that is more), is chosen (ties: the least intervention). Halves are split by sha256 of the question id.
+Since Dec 2 the demo questions are fitting data for attribution as a whole; its report set is the holdout questions
+(evals/questions/holdout.jsonl), which this never reads.
 """
 
 from __future__ import annotations
@@ -39,6 +42,9 @@ FOCUS = (0.0, 0.5, 0.7, 0.9)
 FLOORS = (0.0, 0.2, 0.3)
 MIN_SUPPORTED = (0.0, 0.25, 0.5)
 MARGINS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3)  # attribution margin over the support scorer's threshold
+# a key the check adds must be a paper covering this share of the best shown paper's question focus, and this floor
+REKEY_FOCUS = (0.0, 0.5, 0.6, 0.7, 0.8, 0.9)
+REKEY_FLOORS = (0.0, 0.1, 0.2, 0.3)
 # p(answerable) an LLM answer needs (the abstention check's own thresholds apply first; 0: nothing more)
 LLM_THRESHOLDS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
 # p(answerable) at or above which the model's own decline is replaced by quoted sentences (1: never)
@@ -65,6 +71,7 @@ class Asked:
     item: EvalItem
     answer: Answer
     probability: float | None  # the answerability scorer's p(answerable) for the item, as the answerer computed it
+    focus: dict[str, float] | None = None  # question_focus of its shown papers, computed once
 
 
 def _probability(bot: PaperBot, item: EvalItem) -> float | None:
@@ -84,6 +91,8 @@ def check(asked: Asked, bot: PaperBot, scorer, echo: InstructionEcho, policy: At
     """The item re-checked under `policy`, as paperbot/answer/answerer.py checks an LLM answer."""
     item, answer = asked.item, asked.answer
     raw = answer.raw_text
+    if asked.focus is None:  # the same for every grid point
+        asked.focus = question_focus(answer.search_query, answer.evidence, bot.vocabulary())
     row = {"split": item.split, "answerable": bool(item.gold), "single": len(item.gold) == 1, "declined": True,
            "attributed": 0, "attributed_gold": 0, "gold_kept": 0, "claims": 0, "off_question": 0,
            "probability": asked.probability, "model_declined": False}
@@ -96,7 +105,7 @@ def check(asked: Asked, bot: PaperBot, scorer, echo: InstructionEcho, policy: At
     checked = attribute(raw, answer.evidence, scorer, policy,
                         distrust=echo.repeats if leaked else lambda sentence: False,
                         leave_alone=lambda sentence: sentence.casefold().startswith(SENTINEL.casefold()[:30]),
-                        focus=question_focus(answer.search_query, answer.evidence, bot.vocabulary()))
+                        focus=asked.focus)
     claims = [s for s in checked.sentences if s.origin not in (None, "no claim")]
     row.update(claims=len(claims), off_question=sum(s.off_question for s in claims))
     if declines(checked.sentences, policy):
@@ -153,13 +162,13 @@ def objective(summary: dict) -> int:
             - 2 * summary["answerable_refused_n"])
 
 
-def compact_grid(grid: dict[tuple, dict], names: tuple[str, ...], none: tuple) -> dict[str, list[dict]]:
-    """The tune half's grid, small enough to keep: the 25 best points, and each setting varied alone."""
+def compact_grid(grid: dict[tuple, dict], names: tuple[str, ...], none: tuple, fit: str) -> dict[str, list[dict]]:
+    """The fitted questions' grid, small enough to keep: the 25 best points, and each setting varied alone."""
     def row(point: tuple) -> dict:
-        return {**dict(zip(names, point, strict=True)), "objective": objective(grid[point]["tune"]),
-                **grid[point]["tune"]}
+        return {**dict(zip(names, point, strict=True)), "objective": objective(grid[point][fit]),
+                **grid[point][fit]}
 
-    best = sorted(grid, key=lambda p: -objective(grid[p]["tune"]))[:25]
+    best = sorted(grid, key=lambda p: -objective(grid[p][fit]))[:25]
     alone = [p for p in grid if sum(a != b for a, b in zip(p, none, strict=True)) <= 1]
     return {"best": [row(p) for p in best], "one_setting_at_a_time": [row(p) for p in alone]}
 
@@ -169,13 +178,16 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, required=True, help="the eval work dir holding the collection")
     parser.add_argument("--collection", required=True, help="the demo collection (as `paperbot eval --collection`)")
     parser.add_argument("--datasets-dir", type=Path, default=Path("../shared/datasets"))
-    parser.add_argument("--max-refused", type=float, default=0.10, help="answerable questions refused, tune half")
+    parser.add_argument("--max-refused", type=float, default=0.10, help="answerable questions refused (fitted set)")
+    parser.add_argument("--fit-on", choices=("all", "tune"), default="all",
+                        help="the demo questions the choice is made on (default all: since Dec 2 the demo set is "
+                        "fitting data for attribution; figures per half are still reported)")
     parser.add_argument("--out", type=Path, default=Path("evals/results/focus-fit.json"))
     args = parser.parse_args()
     # The answers asked with none of the fitted rules on (the grid below applies them).
     settings = Settings(data_dir=args.data_dir, collection=args.collection, llm_answerable_threshold=0.0,
                         decline_fallback_threshold=1.0, attribution_focus=0.0, attribution_focus_floor=0.0,
-                        min_supported=0.0)
+                        min_supported=0.0, attribution_rekey_focus=0.0, attribution_rekey_floor=0.0)
     bot = PaperBot(settings)
     eval_set = datasets.load("demo", questions=None, corpus=[], split=None, datasets_dir=args.datasets_dir,
                              demo_corpus=None, work_dir=args.data_dir)
@@ -187,34 +199,39 @@ def main() -> None:
     def run(policy: AttributionPolicy) -> list[dict]:
         return [check(a, bot, scorer, echo, policy) for a in asked]
 
+    fit = args.fit_on
     grid = {}
-    for margin, focus, floor, minimum in itertools.product(MARGINS, FOCUS, FLOORS, MIN_SUPPORTED):
-        rows = run(replace(base, margin=margin, focus=focus, focus_floor=floor, min_supported=minimum))
+    for margin, focus, floor, minimum, rekey, rekey_floor in itertools.product(
+            MARGINS, FOCUS, FLOORS, MIN_SUPPORTED, REKEY_FOCUS, REKEY_FLOORS):
+        rows = run(replace(base, margin=margin, focus=focus, focus_floor=floor, min_supported=minimum,
+                           rekey_focus=rekey, rekey_floor=rekey_floor))
         for threshold, fallback in itertools.product(LLM_THRESHOLDS, FALLBACKS):
             kept = gated(rows, threshold, fallback)
-            grid[(margin, focus, floor, minimum, threshold, fallback)] = {
-                half: summarise([r for r in kept if r["split"] == half]) for half in ("tune", "report")}
-    names = ("margin", "focus", "focus_floor", "min_supported", "llm_answerable_threshold",
-             "decline_fallback_threshold")
+            grid[(margin, focus, floor, minimum, rekey, rekey_floor, threshold, fallback)] = {
+                **{half: summarise([r for r in kept if r["split"] == half]) for half in ("tune", "report")},
+                "all": summarise(kept)}
+    names = ("margin", "focus", "focus_floor", "min_supported", "rekey_focus", "rekey_floor",
+             "llm_answerable_threshold", "decline_fallback_threshold")
     # Never more refusals than --max-refused, or than the unchanged check already makes when that is more.
-    none = (base.margin, 0.0, 0.0, 0.0, 0.0, 1.0)
-    cap = max(args.max_refused, grid[none]["tune"]["answerable_refused"])
-    feasible = [p for p, r in grid.items() if r["tune"]["answerable_refused"] <= cap]
+    none = (base.margin, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0)
+    cap = max(args.max_refused, grid[none][fit]["answerable_refused"])
+    feasible = [p for p, r in grid.items() if r[fit]["answerable_refused"] <= cap]
     # Ties: the least intervention (every setting at its smallest, the fallback at its largest).
-    chosen = max(feasible, key=lambda p: (objective(grid[p]["tune"]), *(-v for v in p[:-1]), p[-1]))
+    chosen = max(feasible, key=lambda p: (objective(grid[p][fit]), *(-v for v in p[:-1]), p[-1]))
     report = {
         "what": __doc__.split("\n\n", 2)[2].strip(),
         "command": f"python -m evals.fit_focus --data-dir DIR --collection {args.collection} "
-                   f"--max-refused {args.max_refused}",
+                   f"--max-refused {args.max_refused} --fit-on {fit}",
+        "fitted_on": fit,
         "model": bot.chat.model, "support_scorer": bot.support_scorer.name, "off_question": base.off_question,
         "questions": {half: sum(a.item.split == half for a in asked) for half in ("tune", "report")},
-        "chosen_on_tune": {**dict(zip(names, chosen, strict=True)), **grid[chosen]},
+        "chosen": {**dict(zip(names, chosen, strict=True)), **grid[chosen]},
         "without_focus_or_decline": {**dict(zip(names, none, strict=True)), **grid[none]},
-        "tune_grid": compact_grid(grid, names, none),
+        "grid": compact_grid(grid, names, none, fit),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print(json.dumps({k: report[k] for k in ("questions", "chosen_on_tune", "without_focus_or_decline")}, indent=2))
+    print(json.dumps({k: report[k] for k in ("questions", "chosen", "without_focus_or_decline")}, indent=2))
 
 
 if __name__ == "__main__":

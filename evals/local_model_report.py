@@ -1,6 +1,6 @@
 """Collect the real local model's eval runs (demo, PubMedQA) and its recorded speed into evals/results/local-model.*.
 
-    python -m evals.local_model_report --demo RUN_DIR --pubmedqa RUN_DIR --recordings CACHE_DIR \\
+    python -m evals.local_model_report --demo RUN_DIR --pubmedqa RUN_DIR --holdout RUN_DIR --recordings CACHE_DIR \\
         --out evals/results/local-model
 
 RUN_DIRs are `paperbot eval --out` folders (results.json, per_query.jsonl); CACHE_DIR is evals/record_proxy.py's
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 import statistics
 from collections import Counter
@@ -64,9 +65,31 @@ def halves(run: Path) -> dict:
     return out
 
 
-def collect(demo: Path | None, pubmedqa: Path | None, recordings: Path | None, logs: list[Path] = ()) -> dict:
+def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float] | None:
+    """The Wilson score interval (95% by default) of a proportion: honest at small n and near 0 or 1."""
+    if n == 0:
+        return None
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return round(centre - half, 4), round(centre + half, 4)
+
+
+def attribution_interval(run: Path) -> dict:
+    """Single-paper attribution accuracy from the per-item rows, with its Wilson 95% interval."""
+    rows = [json.loads(line) for line in (run / "per_query.jsonl").read_text().splitlines()]
+    single = [r for r in rows if r.get("answer_mode") == "llm" and r.get("gold_papers") == 1]
+    attributed = sum(r.get("attributed", 0) for r in single)
+    correct = sum(r.get("attributed_gold", 0) for r in single)
+    return {"single_paper_questions": len(single), "attributed_sentences": attributed, "correct": correct,
+            "attribution_accuracy": correct / attributed if attributed else None,
+            "wilson95": wilson(correct, attributed)}
+
+
+def collect(demo: Path | None, pubmedqa: Path | None, recordings: Path | None, logs: list[Path] = (),
+            holdout: Path | None = None) -> dict:
     out: dict = {}
-    for name, run in (("demo", demo), ("pubmedqa", pubmedqa)):
+    for name, run in (("demo", demo), ("pubmedqa", pubmedqa), ("holdout", holdout)):
         if run is None:
             continue
         results, answers = _answers(run)
@@ -79,6 +102,7 @@ def collect(demo: Path | None, pubmedqa: Path | None, recordings: Path | None, l
             entry["baseline"] = _majority(run)
         else:
             entry["halves"] = halves(run)
+            entry["single_paper_attribution"] = attribution_interval(run)
         out[name] = entry
     if recordings is not None:
         out["speed_recorded"] = stats(recordings)
@@ -113,7 +137,7 @@ def _fmt(value) -> str:
 
 
 def markdown_table(summary: dict) -> str:
-    names = [n for n in ("demo", "pubmedqa") if n in summary]
+    names = [n for n in ("demo", "holdout", "pubmedqa") if n in summary]
     keys = [k for k in QUALITY if any(k in summary[n]["metrics"] for n in names)]
     lines = ["| metric | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     for key in keys:
@@ -125,12 +149,13 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m evals.local_model_report")
     parser.add_argument("--demo", type=Path)
     parser.add_argument("--pubmedqa", type=Path)
+    parser.add_argument("--holdout", type=Path, help="the report-only holdout questions' run (never fitted on)")
     parser.add_argument("--recordings", type=Path)
     parser.add_argument("--server-log", type=Path, action="append", default=[],
                         help="llama.cpp server log(s) of the recording run (per-request timings)")
     parser.add_argument("--out", type=Path, required=True, help="writes OUT.json and prints the Markdown table")
     args = parser.parse_args(argv)
-    summary = collect(args.demo, args.pubmedqa, args.recordings, args.server_log)
+    summary = collect(args.demo, args.pubmedqa, args.recordings, args.server_log, args.holdout)
     args.out.with_suffix(".json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     print(markdown_table(summary))
     for key in ("speed_recorded", "speed_server"):
@@ -138,6 +163,9 @@ def main(argv: list[str] | None = None) -> None:
             print(json.dumps(summary[key], indent=2))
     if "pubmedqa" in summary:
         print(json.dumps(summary["pubmedqa"].get("baseline"), indent=2))
+    for name in ("demo", "holdout"):
+        if name in summary:
+            print(name, json.dumps(summary[name]["single_paper_attribution"]))
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import platform
 import resource
 import shutil
@@ -34,6 +35,7 @@ from evals.bench import git_revision, percentile
 from evals.replay import EmbeddingTable, ReplayEmbedder
 from evals.synthetic import papers_for_chunks, real_papers
 from paperbot import PaperBot, Settings
+from paperbot.types import Chunk
 
 LOCK = Path("/tmp/paperbot-bench.lock")
 COLLECTION = "scale"
@@ -126,6 +128,48 @@ def _settings(spec: dict) -> Settings:
     return Settings(data_dir=Path(spec["data_dir"]), collection=COLLECTION, chroma_url=spec.get("chroma_url"))
 
 
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9])")
+
+
+class CopyChunker:
+    """The real chunker for real papers; a synthetic copy is cut, at regex sentence ends, into as many chunks as
+    its source paper has (token counts estimated): the real chunker's tokenizer and sentence splitter were most
+    of the CPU of filling a 200k store on a shared 2-core machine, and a copy's exact cut points matter to
+    nothing measured (its vector is its source chunk's plus noise either way)."""
+
+    def __init__(self, real, chunk_counts: dict[str, int]) -> None:
+        self._real = real
+        self._counts = chunk_counts
+        self.max_tokens = real.max_tokens
+        self.copies = 0
+
+    def chunk_many(self, papers):
+        real = [p for p in papers if not p.id.startswith("synthetic-")]
+        done = iter(self._real.chunk_many(real)) if real else iter(())
+        return [next(done) if not p.id.startswith("synthetic-") else self._copy(p) for p in papers]
+
+    def chunk(self, paper):
+        return self.chunk_many([paper])[0]
+
+    def _copy(self, paper) -> list[Chunk]:
+        self.copies += 1
+        text = paper.abstract
+        wanted = self._counts.get(paper.id.split(":", 1)[1], 1)
+        ends = [m.start() for m in _SENTENCE_END.finditer(text)] + [len(text)]
+        cuts, start = [], 0
+        for i in range(1, wanted):
+            goal = len(text) * i // wanted
+            end = min(ends, key=lambda e: abs(e - goal))
+            if start < end < len(text):
+                cuts.append((start, end))
+                start = _SENTENCE_END.match(text, end).end() if _SENTENCE_END.match(text, end) else end
+        cuts.append((start, len(text)))
+        title = paper.title[:200]
+        return [Chunk(f"{paper.id}#{i}", paper.id, title, i, text[a:b].strip(), a, b,
+                      int(1.4 * len(text[a:b].split())) + 20, int(1.3 * len(text[a:b].split())) + 10)
+                for i, (a, b) in enumerate(cuts)]
+
+
 def child_ingest(spec: dict) -> dict:
     table = EmbeddingTable.load(Path(spec["work_dir"]))
     # Only real papers whose every chunk has a cached vector (see prepare); the report says how many.
@@ -133,6 +177,8 @@ def child_ingest(spec: dict) -> dict:
     settings = _settings(spec)
     embedder = ReplayEmbedder(PaperBot(settings).embedder, table)
     bot = PaperBot(settings, embedder=embedder)
+    if spec.get("copy_chunker"):
+        bot.__dict__["chunker"] = CopyChunker(bot.chunker, table.chunk_counts)  # the facade's cached property
     stream = papers_for_chunks(papers, table.chunk_counts, spec["size"])
     del papers  # the stream keeps its own order list; nothing else holds the real papers
     rss_before = _rss_mb()
@@ -149,6 +195,7 @@ def child_ingest(spec: dict) -> dict:
         "rss_before_mb": round(rss_before, 1), "peak_rss_mb": round(_peak_rss_mb(), 1),
         "vectors_replayed": embedder.replayed, "vectors_synthetic": embedder.synthetic,
         "vectors_from_model": embedder.fallbacks,
+        "copies_chunked_by_regex": getattr(bot.chunker, "copies", None),
     }
 
 
@@ -156,10 +203,14 @@ def child_query(spec: dict) -> dict:
     bot = PaperBot(_settings(spec))
     bot.catalog  # noqa: B018 - opened before the baseline, so the figure below is the rebuild's alone
     rss_before = _rss_mb()
-    started = time.perf_counter()
-    bot.rebuild_lexical_index()
-    rebuild = time.perf_counter() - started
-    rebuild_peak = _peak_rss_mb()
+    rebuild = rebuild_peak = None
+    if spec.get("rebuild", True):
+        started = time.perf_counter()
+        bot.rebuild_lexical_index()
+        rebuild = time.perf_counter() - started
+        rebuild_peak = _peak_rss_mb()
+    else:
+        bot.refresh_lexical_index()  # the ingest's own index (caught up if the ingest was cut short), loaded
     queries = list(load_split(Path(spec["datasets"]) / "scifact", "train").queries.values())[: spec["queries"] + 1]
     embedder, vectors, k = bot.embedder, bot.vectors, 10
     bot.search(queries[0], k=k)  # loads the ONNX session and warms caches: excluded
@@ -182,8 +233,11 @@ def child_query(spec: dict) -> dict:
                 dense_search.append((time.perf_counter() - t1) * 1e3)
     search = [h - e for h, e in zip(hybrid, parts["embed_ms"])]
     return {
-        "bm25_rebuild_seconds": round(rebuild, 1), "bm25_rebuild_rss_before_mb": round(rss_before, 1),
-        "bm25_rebuild_peak_rss_mb": round(rebuild_peak, 1),
+        "bm25_rebuild_seconds": None if rebuild is None else round(rebuild, 1),
+        "bm25_rebuild_rss_before_mb": round(rss_before, 1),
+        "bm25_rebuild_peak_rss_mb": None if rebuild_peak is None else round(rebuild_peak, 1),
+        "lexical_chunks": len(bot.lexical.chunk_ids()), "lexical_segments": len(bot.lexical._view.parts),
+        "load_average": os.getloadavg()[0],
         "queries_timed": len(hybrid),
         "hybrid_p50_ms": round(percentile(hybrid, 50), 2), "hybrid_p95_ms": round(percentile(hybrid, 95), 2),
         "dense_p50_ms": round(percentile(dense, 50), 2), "dense_p95_ms": round(percentile(dense, 95), 2),
@@ -266,11 +320,12 @@ def _child(phase: str, spec: dict) -> dict:
 def run_step(args: argparse.Namespace, size: int, store: str, fresh: bool) -> dict:
     """Grow the store of this kind to `size` chunks (a fresh one for the first size), then time queries."""
     folder = args.work_dir.resolve() / f"run-{store}"
-    if fresh:
+    if fresh and not args.grow:
         shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True, exist_ok=True)
     spec = {"size": size, "data_dir": str(folder / "data"), "work_dir": str(args.work_dir.resolve()),
-            "datasets": str(args.datasets.resolve()), "corpus": str(args.corpus.resolve()), "queries": args.queries}
+            "datasets": str(args.datasets.resolve()), "corpus": str(args.corpus.resolve()), "queries": args.queries,
+            "rebuild": not args.no_rebuild, "copy_chunker": args.copy_chunker}
     server = None
     try:
         if store == "server":
@@ -323,6 +378,10 @@ def run(args: argparse.Namespace) -> None:
     print(f"wrote {args.out}")
 
 
+def _mb(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
+
+
 def render(results: dict) -> str:
     lines = [
         "# Scale benchmark", "",
@@ -350,35 +409,43 @@ def render(results: dict) -> str:
          "Chroma's dense-only query (query embedding + HNSW search, k=10) timed in the same process, alternating "
          "with the hybrid query. *Without embedding*: the same queries minus the time spent embedding the query "
          "(the part that grows with the store)."), "",
-        ("| chunks | papers (synthetic) | store | chunks added | ingest s | chunks/s | ingest peak RSS MB | "
-         "server peak RSS MB | BM25 rebuild s | rebuild peak RSS MB | hybrid p50 / p95 ms | dense-only "
-         "p50 / p95 ms | hybrid / dense p95 | without embedding: hybrid p50 / p95 | dense-only p50 / p95 |"),
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for s in results["steps"]:
+    lines += _tables(results["steps"])
+    done = {(s["size_target"], s["store"]) for s in results["steps"]}
+    missing = [f"{size:,} chunks ({store})" for size, store in results.get("planned", []) if (size, store) not in done]
+    if missing:
+        lines += ["", (f"**Not measured in this run:** {', '.join(missing)}. Continue with the same command "
+                       "plus `--resume`.")]
+    for later in results.get("later_runs", []):
+        lines += ["", f"## {later['title']}", "", later["description"], ""] + _tables(later["steps"])
+        lines += [""] + [f"- {note}" for note in later.get("notes", [])]
+    if results.get("notes"):
+        lines += ["", "## Findings", ""] + [f"- {note}" for note in results["notes"]]
+    return "\n".join(lines) + "\n"
+
+
+def _tables(steps: list[dict]) -> list[str]:
+    lines = [("| chunks | papers (synthetic) | store | chunks added | ingest s | chunks/s | ingest peak RSS MB | "
+              "server peak RSS MB | BM25 rebuild s | rebuild peak RSS MB | hybrid p50 / p95 ms | dense-only "
+              "p50 / p95 ms | hybrid / dense p95 | without embedding: hybrid p50 / p95 | dense-only p50 / p95 |"),
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for s in steps:
         lines.append(
             f"| {s['chunks']:,} | {s['papers']:,} ({s['synthetic_papers']:,}) | {s['store']} | "
             f"{s['chunks_added']:,} | {s['ingest_seconds']} | {s['chunks_per_s']} | {s['peak_rss_mb']:.0f} | "
-            f"{s.get('server_peak_rss_mb', '-')} | {s['bm25_rebuild_seconds']} | "
-            f"{s['bm25_rebuild_peak_rss_mb']:.0f} | {s['hybrid_p50_ms']} / **{s['hybrid_p95_ms']}** | "
+            f"{s.get('server_peak_rss_mb', '-')} | {s['bm25_rebuild_seconds'] or '-'} | "
+            f"{_mb(s['bm25_rebuild_peak_rss_mb'])} | {s['hybrid_p50_ms']} / **{s['hybrid_p95_ms']}** | "
             f"{s['dense_p50_ms']} / {s['dense_p95_ms']} | {s['hybrid_over_dense_p95']} | "
             f"{s['search_p50_ms']} / **{s['search_p95_ms']}** | {s['dense_search_p50_ms']} / "
             f"{s['dense_search_p95_ms']} |")
     lines += ["", "Where hybrid time goes (p50 / p95 ms of each part of `bot.search`):", "",
               ("| chunks | store | query embedding | Chroma dense (100 candidates) | BM25 (100 candidates) | "
                "fusion + catalog |"), "|---|---|---|---|---|---|"]
-    for s in results["steps"]:
+    for s in steps:
         p50, p95 = s["hybrid_parts_p50_ms"], s["hybrid_parts_p95_ms"]
         cells = " | ".join(f"{p50[n]} / {p95[n]}" for n in ("embed_ms", "dense_ms", "lexical_ms", "fuse_ms"))
         lines.append(f"| {s['chunks']:,} | {s['store']} | {cells} |")
-    done = {(s["size_target"], s["store"]) for s in results["steps"]}
-    missing = [f"{size:,} chunks ({store})" for size, store in results.get("planned", []) if (size, store) not in done]
-    if missing:
-        lines += ["", (f"**Not measured in this run:** {', '.join(missing)}. Continue with the same command "
-                       "plus `--resume`.")]
-    if results.get("notes"):
-        lines += ["", "## Findings", ""] + [f"- {note}" for note in results["notes"]]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def main() -> None:
@@ -403,6 +470,13 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200, help="SciFact claims timed per step")
     parser.add_argument("--resume", action="store_true", help="keep steps already in the JSON, run the rest")
     parser.add_argument("--keep-stores", action="store_true", help="keep the largest stores (deleted by default)")
+    parser.add_argument("--grow", action="store_true",
+                        help="keep a store left in the work dir (e.g. an interrupted step) and grow it")
+    parser.add_argument("--copy-chunker", action="store_true",
+                        help="cut synthetic copies at regex sentence ends (CopyChunker) instead of the real chunker")
+    parser.add_argument("--no-rebuild", action="store_true",
+                        help="skip the full catalog + BM25 rebuild before the queries (the incremental index needs "
+                             "none; at 200k it costs minutes)")
     parser.add_argument("--out", type=Path, default=Path("evals/results/scale-bench.md"))
     args = parser.parse_args()
     if args.action == "prepare":

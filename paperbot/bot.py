@@ -482,14 +482,18 @@ class PaperBot:
 
     def stats(self) -> StoreStats:
         """From the catalog alone when it records the embedder and chunker this bot is set up for (every ingest
-        records them); otherwise Chroma's collection says, and refuses a mismatch."""
+        records them); otherwise Chroma's collection says, and refuses a mismatch. The BM25 count is its manifest's:
+        loading the index (numpy) would cost `paperbot stats` most of its start."""
+        from paperbot.store.lexical_manifest import saved_live_chunks
+
         papers, chunks = self.catalog.counts()
         embedder, chunker = self.catalog.get_meta("embedder"), self.catalog.get_meta("chunker")
         if (embedder, chunker) != (self.embedder_id, self.chunker_version):
             embedder, chunker = self.vectors.embedder_id, self.vectors.chunker_version
         return StoreStats(
             location=self.location, collection=self.settings.collection, papers=papers, chunks=chunks,
-            lexical_chunks=len(self.lexical.chunk_ids()), embedder=embedder, chunker=chunker,
+            lexical_chunks=saved_live_chunks(self._catalog_path().with_suffix(".bm25"), self.settings.title_weight),
+            embedder=embedder, chunker=chunker,
             years=self.catalog.year_range(),
         )
 

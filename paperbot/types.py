@@ -192,7 +192,9 @@ class SentenceSupport:
     supported: bool
     model_keys: tuple[str, ...] = ()
     origin: SentenceOrigin | None = None
-    alternatives: tuple[str, ...] = ()  # "ambiguous": the papers that each clearly support it
+    # "ambiguous": the papers that each clearly support it; "unsupported" and off_question: the paper the question is
+    # not about that alone states it (its key was not put on)
+    alternatives: tuple[str, ...] = ()
     dropped: bool = False  # left out of Answer.text (PAPERBOT_UNSUPPORTED=drop, PAPERBOT_OFF_QUESTION=drop)
     off_question: bool = False  # its papers are not what the question is about (attribution.question_focus)
 

@@ -24,6 +24,14 @@ SHARED = Path(os.environ.get("PAPERBOT_SHARED_DIR", REPO.parent / "shared"))
 DEMO_CORPUS = SHARED / "corpus" / "inference-cost-papers.txt"
 
 
+def pytest_xdist_auto_num_workers(config):
+    """`-n auto` (pyproject's addopts) spreads the suite or a folder over every core; a run that names test files
+    or node ids stays in one process, where starting workers would cost more than they save."""
+    if config.args and all(arg.endswith(".py") or "::" in arg for arg in config.args):
+        return 0
+    return None  # xdist's own count: the usable cores
+
+
 def _models_dir() -> Path | None:
     configured = os.environ.get("PAPERBOT_MODELS_DIR")
     if configured:

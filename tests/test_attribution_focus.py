@@ -3,10 +3,14 @@ setting, dropped; an answer whose claims do not stand is declined, and so is the
 
 from __future__ import annotations
 
+import io
+
 import pytest
+from rich.console import Console
 
 from paperbot.answer.attribution import AttributionPolicy, attribute, declines, describe, question_focus
 from paperbot.answer.own_decline import declines_in_own_words
+from paperbot.cli.render_answers import print_attribution
 from paperbot.text.terms import Vocabulary
 from paperbot.types import Answer, Evidence
 from tests.test_attribution import EVIDENCE, TableScorer, _assert_valid, policy_with
@@ -102,6 +106,26 @@ def test_describe_names_off_question_sentences_and_what_was_dropped() -> None:
                                 "1 sentence kept the model's keys")
 
 
+def test_the_check_puts_no_key_of_a_paper_off_the_question_on_a_sentence() -> None:
+    """A small model citing the paper the question is about for another paper's claim (or writing, uncited, about a
+    paper it was shown but not asked about): that paper's key is not put on; the sentence is flagged, the paper named."""
+    text = "Also claimC result holds [P1]. Then claimC result holds again. Then claimB result holds."
+    before = _focused(text, policy_with())
+    assert [(s.origin, s.keys) for s in before.sentences] == [
+        ("corrected", ("P3",)), ("attributed", ("P3",)), ("attributed", ("P2",))], "without the rule: P3's keys put on"
+    after = _focused(text, policy_with(rekey_focus=0.5))  # P3: 0.1 < 0.5 x 0.8; P2: 0.6 is on the question
+    assert [(s.origin, s.keys, s.model_keys, s.alternatives, s.off_question, s.supported) for s in after.sentences] == [
+        ("unsupported", ("P1",), ("P1",), ("P3",), True, False),
+        ("unsupported", (), (), ("P3",), True, False),
+        ("attributed", ("P2",), (), (), False, True)]
+    assert after.text == "Also claimC result holds [P1]. Then claimC result holds again. Then claimB result holds [P2]."
+    assert after.summary.unsupported == 2 and after.summary.attributed_keys == ("P2",)
+    # The floor makes P2 (0.6) off the question too; the model's own supported key is never touched.
+    floored = _focused("Then claimB result holds. Kept claimB result holds [P2].", policy_with(rekey_floor=0.7))
+    assert [(s.origin, s.keys) for s in floored.sentences] == [("unsupported", ()), ("cited", ("P2",))]
+    assert _focused(text, policy_with(rekey_focus=0.5), focus=None).summary.unsupported == 0, "no focus: no rule"
+
+
 def test_focus_reads_only_the_titles_and_sentences_shown() -> None:
     """question_focus reads titles and shown sentences only: a paper whose sentences were cut reads as less focused."""
     vocabulary = Vocabulary(f"{e.title} {e.text}" for e in EVIDENCE)
@@ -137,6 +161,37 @@ def test_a_model_writing_about_a_paper_off_the_question_loses_that_sentence(llm_
     assert llm_bot(attribution_focus=1.0).ask(QUESTION).attribution.off_question == 0, (
         "by default focus applies to compact-prompt (small local model) answers only")
     assert [s.off_question for s in kept.sentences] == [False, True] and cited_keys_of(kept) == [kept.key_for(best), kept.key_for(worst)]
+
+
+def test_a_wrong_key_is_not_corrected_to_a_paper_off_the_question(llm_bot, fake_openai) -> None:  # noqa: F811
+    """The real-model failure this rule was fitted on: the model cites the paper the question is about for a sentence
+    another shown paper states; correcting the key would attribute the answer to a paper nobody asked about."""
+    bot = llm_bot(attribution_rekey_focus=1.0, focus_scope="all")
+    prepared = bot.prepare(QUESTION)
+    focus = question_focus(prepared.search_query, prepared.evidence, bot.vocabulary())
+    best, worst = max(focus, key=focus.get), min(focus, key=focus.get)
+    assert focus[worst] < focus[best]
+
+    def respond(body: dict) -> str:
+        sources = _sources(body)
+        return f"{_claim(sources[best])} [{best}]. {_claim(sources[worst])} [{best}]."
+
+    fake_openai.responder = respond
+    corrected = llm_bot().ask(QUESTION)
+    assert [(s.origin, s.keys) for s in corrected.sentences] == [
+        ("cited", (corrected.key_for(best),)), ("corrected", (corrected.key_for(worst),))], (
+        "without the rule the second sentence's key is corrected to the off-question paper")
+    answer = bot.ask(QUESTION)
+    assert not answer.abstained
+    assert [(s.origin, s.keys, s.alternatives, s.off_question) for s in answer.sentences] == [
+        ("cited", (answer.key_for(best),), (), False), ("unsupported", (answer.key_for(best),), (answer.key_for(worst),), True)]
+    assert cited_keys_of(answer) == [answer.key_for(best)] and answer.attribution.corrected == 0
+    printed = io.StringIO()
+    print_attribution(Console(file=printed, width=300, soft_wrap=True), answer)
+    assert f"only {answer.key_for(worst)} states it, a paper the question is not about" in printed.getvalue()
+    assert llm_bot(attribution_rekey_focus=1.0).ask(QUESTION).attribution.corrected == 1, (
+        "by default the rule applies to compact-prompt (small local model) answers only")
+    assert_valid(answer)
 
 
 def cited_keys_of(answer: Answer) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from evals.fit_focus import gated, objective, summarise
-from evals.local_model_report import halves
+from evals.local_model_report import attribution_interval, halves, wilson
 
 
 def _row(split: str, answerable: bool, p: float, *, declined: bool = False, model_declined: bool = False) -> dict:
@@ -53,3 +53,17 @@ def test_report_halves_count_each_half_from_the_per_item_rows(tmp_path) -> None:
                                "unanswerable": 1, "unanswerable_declined": 1, "answerable": 1,
                                "answerable_refused": 0}
     assert figures["report"]["answerable_refused"] == 1 and figures["report"]["attribution_accuracy"] is None
+
+
+def test_the_wilson_interval_is_honest_at_small_counts(tmp_path) -> None:
+    low, high = wilson(9, 9)
+    assert 0.70 < low < 0.71 and high == 1.0, "9 of 9 right: the true rate may still be 0.70"
+    assert wilson(0, 0) is None
+    low, high = wilson(45, 50)
+    assert low < 0.9 < high and high - low < wilson(9, 10)[1] - wilson(9, 10)[0], "narrower with more items"
+    rows = [{"answer_mode": "llm", "gold_papers": 1, "attributed": 3, "attributed_gold": 2},
+            {"answer_mode": "llm", "gold_papers": 2, "attributed": 4, "attributed_gold": 0},  # not single-paper
+            {"answer_mode": "extractive", "gold_papers": 1, "attributed": 5, "attributed_gold": 0}]
+    (tmp_path / "per_query.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    figures = attribution_interval(tmp_path)
+    assert figures["attributed_sentences"] == 3 and figures["correct"] == 2 and figures["wilson95"] == wilson(2, 3)

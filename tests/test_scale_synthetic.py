@@ -112,3 +112,23 @@ def test_synthetic_chunks_ingest_through_paperbot_streamed(real, table, embedder
     # A second run over the same stream writes nothing.
     again = bot.ingest_papers(papers_for_chunks(real, table.chunk_counts, 300))
     assert again.chunks_written == 0 and len(again.unchanged) == report.papers_seen
+
+
+def test_copy_chunker_cuts_copies_like_their_sources_and_leaves_real_papers_to_the_chunker(real, table, embedder):
+    from evals.scale import CopyChunker
+
+    chunker = Chunker(embedder, TiktokenCounter("cl100k_base").count_many)
+    fast = CopyChunker(chunker, table.chunk_counts)
+    copies = [perturb(p, 3) for p in real]
+    lists = fast.chunk_many([real[0], *copies])
+    assert lists[0] == chunker.chunk(real[0])  # a real paper: the real chunker's chunks
+    assert fast.copies == len(copies)
+    for copy, source, chunks in zip(copies, real, lists[1:]):
+        # Never more chunks than the source (a cut only at a sentence end), each a slice of the copy's abstract.
+        assert 1 <= len(chunks) <= table.chunk_counts[source.id]
+        assert [c.id for c in chunks] == [f"{copy.id}#{i}" for i in range(len(chunks))]
+        assert all(c.text and c.text == copy.abstract[c.char_start:c.char_end].strip() for c in chunks)
+        assert " ".join(c.text for c in chunks).split() == copy.abstract.split()
+        assert all(SYNTHETIC_TITLE.match(c.title) for c in chunks)
+    multi = [cl for s, cl in zip(real, lists[1:]) if table.chunk_counts[s.id] > 1]
+    assert any(len(cl) > 1 for cl in multi)  # copies of multi-chunk papers are cut

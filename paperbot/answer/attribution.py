@@ -44,6 +44,12 @@ class AttributionPolicy:
     # An answer is declined when fewer than this share of its claims are supported and on the question (0: only an
     # answer whose every claim was dropped is declined).
     min_supported: float
+    # Re-keying focus: the check adds or substitutes a key only for a paper the question is about (covering at least
+    # `rekey_focus` times the best shown paper's share of the question's terms, and at least `rekey_floor`). A
+    # sentence only an off-question paper states is flagged instead: a small model that wrote about the wrong paper
+    # (or cited the right one for another paper's claim) must not have that paper's key put on its answer.
+    rekey_focus: float
+    rekey_floor: float
 
     @classmethod
     def from_settings(cls, settings: Settings, *, focused: bool) -> AttributionPolicy:
@@ -52,7 +58,9 @@ class AttributionPolicy:
         return cls(margin=settings.attribution_margin, gap=settings.attribution_gap, unsupported=settings.unsupported,
                    focus=settings.attribution_focus if focused else 0.0,
                    focus_floor=settings.attribution_focus_floor if focused else 0.0,
-                   off_question=settings.off_question, min_supported=settings.min_supported if focused else 0.0)
+                   off_question=settings.off_question, min_supported=settings.min_supported if focused else 0.0,
+                   rekey_focus=settings.attribution_rekey_focus if focused else 0.0,
+                   rekey_floor=settings.attribution_rekey_floor if focused else 0.0)
 
 
 @dataclass(frozen=True)
@@ -126,7 +134,8 @@ def attribute(
 
     `distrust`: sentences never presented as supported or cited (e.g. recited instructions): flagged, keys removed.
     `leave_alone`: sentences that claim nothing by design (the abstention sentinel).
-    `focus`: question_focus() of the shown papers; with the policy's focus settings it marks off-question sentences."""
+    `focus`: question_focus() of the shown papers; with the policy's focus settings it marks off-question sentences
+    and limits which papers' keys the check may add (`rekey_focus`, `rekey_floor`)."""
     by_key = {e.key: e for e in evidence}
     keys = list(by_key)
     pieces = _pieces(text)
@@ -154,6 +163,7 @@ def attribute(
     scores = scorer.score(claims, sources) if claims else []
     if len(scores) != len(claims):
         raise ValueError(f"support scorer {scorer.name!r} returned {len(scores)} scores for {len(claims)} claims")
+    off_topic = _off_question(focus or {}, policy.rekey_focus, policy.rekey_floor)
 
     verdicts: list[SentenceSupport] = []
     for piece, row in zip(pieces, rows, strict=True):
@@ -163,11 +173,11 @@ def attribute(
         per_paper, union = row
         paper_scores = {key: float(scores[index]) for key, index in per_paper.items()}
         cited = float(scores[union]) if union is not None else (paper_scores[piece.keys[0]] if piece.keys else 0.0)
-        verdicts.append(_decide(piece, paper_scores, cited, scorer.threshold, policy))
+        verdicts.append(_decide(piece, paper_scores, cited, scorer.threshold, policy, off_topic))
 
     if policy.unsupported == "drop":
         verdicts = [replace(v, dropped=True) if v.origin == "unsupported" else v for v in verdicts]
-    off = _off_question(focus or {}, policy)
+    off = _off_question(focus or {}, policy.focus, policy.focus_floor)
     verdicts = [replace(v, off_question=True, dropped=v.dropped or policy.off_question == "drop")
                 if v.supported and v.keys and v.origin in _CLAIMS and set(v.keys) <= off else v for v in verdicts]
     final = _rebuild(text, pieces, verdicts)
@@ -177,10 +187,11 @@ def attribute(
 _CLAIMS = ("cited", "attributed", "corrected")  # supported sentences with keys: the ones focus can mark off-question
 
 
-def _off_question(focus: Mapping[str, float], policy: AttributionPolicy) -> set[str]:
+def _off_question(focus: Mapping[str, float], share: float, floor: float) -> set[str]:
+    """The shown papers covering less of the question than `share` times the best one, or less than `floor`."""
     if not focus:
         return set()
-    floor = max(policy.focus_floor, policy.focus * max(focus.values()))
+    floor = max(floor, share * max(focus.values()))
     return {key for key, value in focus.items() if value < floor}
 
 
@@ -208,7 +219,7 @@ def _unchecked(piece: _Piece, distrusted: bool) -> SentenceSupport:
 
 
 def _decide(piece: _Piece, scores: dict[str, float], cited: float, threshold: float,
-            policy: AttributionPolicy) -> SentenceSupport:
+            policy: AttributionPolicy, off_topic: set[str]) -> SentenceSupport:
     model = piece.keys
 
     def verdict(origin: SentenceOrigin, keys: tuple[str, ...], score: float, supported: bool,
@@ -223,6 +234,10 @@ def _decide(piece: _Piece, scores: dict[str, float], cited: float, threshold: fl
     ranked = sorted(scores.items(), key=lambda item: (-item[1], int(item[0][1:])))
     best_score = ranked[0][1] if ranked else 0.0
     strong = tuple(key for key, score in ranked if score >= clearly and score >= best_score - policy.gap)
+    if len(strong) == 1 and strong[0] in off_topic:
+        # Only a paper the question is not about states it: flagged, that paper named, no key of its put on.
+        flagged = verdict("unsupported", model, cited if model else best_score, False, strong)
+        return replace(flagged, off_question=True)
     if len(strong) == 1:
         return verdict("corrected" if model else "attributed", strong, best_score, True)
     if len(strong) > 1:

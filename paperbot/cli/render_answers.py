@@ -93,6 +93,8 @@ def print_attribution(out: Console, answer: Answer) -> None:
         cited = f" (cited {', '.join(item.keys)})" if item.keys else ""
         what = what.format(keys=", ".join(item.keys), model=", ".join(item.model_keys) or "none",
                            alternatives=" or ".join(item.alternatives), cited=cited)
+        if item.origin == "unsupported" and item.alternatives:  # attribution's re-keying focus
+            what = f"only {' or '.join(item.alternatives)} states it, a paper the question is not about{cited}"
         if item.dropped:
             what += "; dropped from the answer"
         out.print(f"  [{colour}]{sign}[/] {escape(item.sentence[:160])} [dim]({escape(what)}; "

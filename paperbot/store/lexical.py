@@ -19,14 +19,15 @@ import numpy as np
 
 from paperbot.store import segments
 from paperbot.store.catalog import Catalog
+from paperbot.store.lexical_manifest import FORMAT as _FORMAT
+from paperbot.store.lexical_manifest import MANIFEST as _MANIFEST
+from paperbot.store.lexical_manifest import title_repeats
 from paperbot.store.segments import DamagedIndexError, Segment
 from paperbot.text.terms import terms
 
 __all__ = ["REPAIR_HINT", "DamagedIndexError", "LexicalIndex", "SavedIndex"]
 
 log = logging.getLogger(__name__)
-_MANIFEST = "paperbot-manifest.json"
-_FORMAT = 2  # 1: one bm25s index with scores baked in (rebuilt on every ingest); 2: segments of raw statistics
 # A writer replaces the manifest with a rename and deletes segments no manifest names; a reader that read the
 # manifest just before may find a segment gone and tries again, for up to this long before calling it unusable.
 _LOAD_RETRY_SECONDS = 2.0
@@ -135,8 +136,7 @@ class LexicalIndex:
     def __init__(self, folder: Path, catalog: Catalog, *, title_weight: float = 1.0) -> None:
         self._folder = folder
         self._catalog = catalog
-        # The title is part of every chunk once; a higher weight repeats its words (BM25 has no field weights).
-        self._title_repeats = max(0, round(title_weight))
+        self._title_repeats = title_repeats(title_weight)
         self._lock = threading.Lock()
         self._view = _View.of([], -1)
         # Segment files are immutable: each is loaded once per name, and read again only if its file changed (the
