@@ -40,6 +40,7 @@ def page(browser, app):
     context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
     page = context.new_page()
     page.set_default_timeout(TIMEOUT)
+    expect.set_options(timeout=TIMEOUT)  # assertions wait on their own clock (5 s by default), not the page's
     requests: list[str] = []
     dialogs: list[str] = []
     page.on("request", lambda request: requests.append(request.url))
@@ -47,6 +48,7 @@ def page(browser, app):
     page.goto(app["url"])
     expect(page.locator("#pb-question textarea")).to_be_visible()
     yield page
+    expect.set_options(timeout=5_000)  # Playwright's default, for the other modules
     context.close()
     assert dialogs == [], "no script from the data ran (an alert would show as a dialog)"
     outside = {urlsplit(u).hostname for u in requests if urlsplit(u).scheme in ("http", "https", "ws", "wss")}

@@ -77,3 +77,13 @@ def test_search_filters_from_the_command_line(run, tmp_path, demo_corpus):
     assert [h["authors"][0] for h in json.loads(stdout)] == ["Author 1"]
     code, _, stderr = run(store, "search", "x", "--mode", "sparse")
     assert code == 1 and "unknown --mode" in stderr
+
+
+def test_eval_help_names_every_named_dataset(run, tmp_path, monkeypatch):
+    from evals.datasets import NAMED
+
+    monkeypatch.setenv("COLUMNS", "400")  # one line per option: names are not cut by rich's wrapping
+    code, stdout, stderr = run(tmp_path, "eval", "--help")
+    assert code == 0, stderr
+    listed = " ".join(stdout.split())
+    assert [name for name in NAMED if name not in listed] == []

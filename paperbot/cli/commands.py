@@ -449,8 +449,9 @@ def chat(
 
 @app.command("eval")
 def eval_(
-    dataset: Annotated[Optional[str], typer.Option(help="demo, scifact-train, pubmedqa-dev, scitldr-dev-title, "
-                                                   "scitldr-dev-tldr, or a BEIR folder")] = None,
+    dataset: Annotated[Optional[str], typer.Option(help="demo, fresh, holdout, tune, scifact-train, pubmedqa-dev, "
+                                                   "pubmedqa-abstain, scitldr-dev-title, scitldr-dev-tldr, or a "
+                                                   "BEIR folder")] = None,
     split: Split = None,
     questions: Annotated[Optional[Path], typer.Option(help="JSONL of questions with gold paper ids (needs --corpus)")] = None,
     corpus: Annotated[Optional[list[Path]], typer.Option(help="files the --questions are about; repeat for more")] = None,
