@@ -34,6 +34,24 @@ def scifact_texts(datasets: Path, n: int) -> list[str]:
     return texts
 
 
+def scifact_chunks(datasets: Path, n: int, models: Path) -> list[str]:
+    """What ingest embeds for the first n abstracts: paperbot's chunks of them (title, blank line, chunk text)."""
+    from paperbot.bot import PaperBot
+    from paperbot.config import Settings
+    from paperbot.types import Paper
+
+    papers = []
+    with (datasets / "scifact" / "corpus.jsonl").open(encoding="utf-8") as handle:
+        for line in handle:
+            record = json.loads(line)
+            papers.append(Paper(id=str(record["_id"]), title=record["title"], abstract=record["text"]))
+            if len(papers) == n:
+                break
+    with tempfile.TemporaryDirectory(prefix="bench-embed-chunks-") as scratch:
+        bot = PaperBot(Settings(data_dir=Path(scratch), models_dir=models))
+        return [chunk.embed_text for chunks in bot.chunker.chunk_many(papers) for chunk in chunks]
+
+
 def load_average() -> list[str]:
     try:
         with open("/proc/loadavg") as handle:
@@ -47,6 +65,8 @@ def main() -> None:
     parser.add_argument("--datasets", type=Path, required=True, help="folder holding scifact/ (BEIR layout)")
     parser.add_argument("--models", type=Path, required=True, help="folder holding all-MiniLM-L6-v2/onnx/")
     parser.add_argument("--texts", type=int, default=256, help="SciFact abstracts embedded per round")
+    parser.add_argument("--unit", choices=("abstracts", "chunks"), default="abstracts",
+                        help="embed whole abstracts, or the chunks ingest cuts them into (what an ingest embeds)")
     parser.add_argument("--rounds", type=int, default=5, help="rounds; each embeds the texts with every function")
     parser.add_argument("--fused-dir", type=Path, help="where the fused copy is cached (default: a temporary folder, "
                         "so the run also builds it and reports how long that took)")
@@ -58,7 +78,10 @@ def main() -> None:
         args.out.write_text(render(saved, args))
         return
 
-    texts = scifact_texts(args.datasets, args.texts)
+    if args.unit == "chunks":
+        texts = scifact_chunks(args.datasets, args.texts, args.models)
+    else:
+        texts = scifact_texts(args.datasets, args.texts)
     model_dir = args.models / "all-MiniLM-L6-v2"
     scratch = tempfile.TemporaryDirectory(prefix="bench-embed-")
     fused_dir = args.fused_dir or Path(scratch.name) / "fused"
@@ -100,7 +123,7 @@ def main() -> None:
         "when": datetime.now(timezone.utc).isoformat(timespec="seconds"), "git": git_revision(),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, python {platform.python_version()}",
         "load_average_before": load_before, "load_average_after": load_after,
-        "texts": len(texts), "rounds": args.rounds,
+        "texts": len(texts), "rounds": args.rounds, "unit": args.unit, "abstracts": args.texts,
         "tokens": {"mean": float(np.mean(tokens)), "at_or_over_256": float(np.mean(np.asarray(tokens) >= 256))},
         "fused_build_or_load_seconds": round(build_seconds, 2),
         "fused_operators": json.loads(next(fused_dir.glob("*.json")).read_text()).get("fused_operators"),
@@ -130,8 +153,11 @@ def render(r: dict, args: argparse.Namespace) -> str:
         f"before the timed rounds, {' '.join(r['load_average_after'])} after. The machine was shared with other "
         "work: absolute rates move with load; the ratios compare runs made seconds apart, in alternating order.", "",
         f"Command: `python -m evals.bench_embed --datasets ../shared/datasets --models ../shared/models --texts "
-        f"{r['texts']} --rounds {r['rounds']}`", "",
-        f"Texts: the first {r['texts']} SciFact abstracts (title, blank line, abstract), "
+        f"{r.get('abstracts', r['texts'])} --rounds {r['rounds']}"
+        f"{' --unit chunks' if r.get('unit') == 'chunks' else ''}`", "",
+        (f"Texts: the {r['texts']} chunks paperbot's chunker cuts the first {r['abstracts']} SciFact abstracts into, "
+         "as ingest embeds them (title, blank line, chunk), " if r.get("unit") == "chunks" else
+         f"Texts: the first {r['texts']} SciFact abstracts (title, blank line, abstract), ") +
         f"{r['tokens']['mean']:.0f} word "
         f"pieces on average, {r['tokens']['at_or_over_256']:.0%} cut at the model's 256. Every function embeds all "
         "of them once per round.", "",
