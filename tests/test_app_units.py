@@ -226,3 +226,24 @@ def test_digest_heading_counts_in_words():
     one = Digest(query="KV cache", papers=(DigestPaper("P1", "p-1", "One", None, None),), themes=(
         Theme("Eviction", ("kv",), "A paragraph. [P1]", ("P1",)),), mode="extractive", model=None, plan=plan)
     assert "1 paper matching “KV cache” in 1 theme<" in digest_html(one)
+
+
+def test_a_sentence_only_an_off_question_paper_states_is_flagged_naming_that_paper():
+    from dataclasses import replace
+
+    from paperbot.types import AttributionSummary
+
+    flagged = SentenceSupport("Drafts are verified in parallel. [P1]", ("P1",), 0.1, False, model_keys=("P1",),
+                              origin="unsupported", alternatives=("P2",), off_question=True)
+    plain = replace(flagged, alternatives=(), off_question=False)
+    checked = AttributionSummary(scorer="lexical", unsupported_policy="flag", unsupported=1, model_keys=("P1",))
+
+    def shown(item: SentenceSupport) -> tuple[str, str]:
+        answer = replace(_answer(), mode="llm", model="m", sentences=(item,), attribution=checked)
+        return answer_markdown(answer, turn=0), turn_sources_html(0, "q", answer, None, open_=True)
+
+    message, sources = shown(flagged)
+    assert "only P2 states this, a paper the question is not about" in message
+    assert "off the question: only P2 states it" in sources and "no paper supports" not in message
+    message, sources = shown(plain)
+    assert "no paper supports this" in message and "unsupported 0.10" in sources

@@ -142,7 +142,9 @@ def _checked(answer: Answer, turn: int) -> str:
             continue
         out.append(md(text[cursor:at]))
         out.append(_linked(item.sentence, turn, cited, item.attributed_keys))
-        if item.origin in _FLAGS:
+        if item.origin == "unsupported" and item.alternatives:  # attribution's re-keying focus
+            out.append(f" *{md(f'⚠ only {_either(item)} states this, a paper the question is not about')}*")
+        elif item.origin in _FLAGS:
             out.append(f" *{md(_FLAGS[item.origin])}*")
         cursor = at + len(item.sentence)
     out.append(_linked(text[cursor:], turn, cited))
@@ -218,6 +220,10 @@ class SupportFlag:
     css: str
 
 
+def _either(item: SentenceSupport) -> str:
+    return " or ".join(item.alternatives)
+
+
 def support_flag(item: SentenceSupport, *, quoted: bool = False) -> SupportFlag:
     """The label beside an answer sentence; `quoted` (an extractive answer): a cited sentence is the paper's own
     words, so it says so instead of a support score that could only be 1.00."""
@@ -229,6 +235,9 @@ def support_flag(item: SentenceSupport, *, quoted: bool = False) -> SupportFlag:
         return SupportFlag(f"corrected from {', '.join(item.model_keys)} {item.score:.2f}", "pb-added")
     if item.origin == "ambiguous":
         return SupportFlag(f"ambiguous: {' or '.join(item.alternatives)}", "pb-weak")
+    if item.origin == "unsupported" and item.alternatives:
+        return SupportFlag(f"{'dropped: ' if item.dropped else ''}off the question: only {_either(item)} states it",
+                           "pb-weak")
     if item.origin == "unsupported":
         return SupportFlag(f"{'dropped: ' if item.dropped else ''}unsupported {item.score:.2f}", "pb-weak")
     if not item.keys:
