@@ -21,7 +21,7 @@ from paperbot.store import segments
 from paperbot.store.catalog import Catalog
 from paperbot.store.lexical_manifest import FORMAT as _FORMAT
 from paperbot.store.lexical_manifest import MANIFEST as _MANIFEST
-from paperbot.store.lexical_manifest import title_repeats
+from paperbot.store.lexical_manifest import outside_index, read_manifest, title_repeats
 from paperbot.store.segments import DamagedIndexError, Segment
 from paperbot.text.terms import terms
 
@@ -281,16 +281,11 @@ class LexicalIndex:
     def _read_view(self, *, verify: bool = True) -> _View:
         """The saved index, checked; FileNotFoundError when (part of) it is missing, DamagedIndexError when it fails
         a check, ValueError when it is of another format or title weight, other errors when a file does not parse."""
-        manifest = json.loads((self._folder / _MANIFEST).read_text())
-        if not isinstance(manifest, dict) or manifest.get("format") != _FORMAT:
-            raise ValueError("it was saved by an older paperbot (one bm25s index, rebuilt on every ingest)")
-        if manifest["title_repeats"] != self._title_repeats:
-            raise ValueError(f"built with title weight {manifest['title_repeats']}, {self._title_repeats} is "
-                             "configured")
+        manifest = read_manifest(self._folder, self._title_repeats)
         parts = []
         for entry in manifest["segments"]:
             name = entry["name"]
-            if Path(name).name != name or not name.startswith("segment-"):
+            if outside_index(name):
                 raise DamagedIndexError(f"the manifest names a file {name!r} outside the index")
             path = self._folder / name
             stamp = _file_stamp(path)

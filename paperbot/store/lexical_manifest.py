@@ -14,6 +14,22 @@ def title_repeats(title_weight: float) -> int:
     return max(0, round(title_weight))
 
 
+def read_manifest(folder: Path, repeats: int) -> dict:
+    """The saved manifest, of this format and title weight; ValueError when it is another's, OSError or a JSON error
+    when it is missing or does not parse."""
+    manifest = json.loads((folder / MANIFEST).read_text())
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise ValueError("it was saved by an older paperbot (one bm25s index, rebuilt on every ingest)")
+    if manifest["title_repeats"] != repeats:
+        raise ValueError(f"built with title weight {manifest['title_repeats']}, {repeats} is configured")
+    return manifest
+
+
+def outside_index(name: str) -> bool:
+    """A segment name the manifest may not use: a path, or not a segment file."""
+    return Path(name).name != name or not name.startswith("segment-")
+
+
 def saved_live_chunks(folder: Path, title_weight: float) -> int:
     """Chunks the saved index holds: its segments' chunks less those deleted from them, as its manifest says.
 
@@ -21,17 +37,12 @@ def saved_live_chunks(folder: Path, title_weight: float) -> int:
     title weight, a deletion outside its segment, or a segment file missing. Checksums are not read (the index's
     size would cost that much); `paperbot doctor` checks them, and a reader finding a damaged segment says so."""
     try:
-        manifest = json.loads((folder / MANIFEST).read_text())
-        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-            return 0
-        if manifest["title_repeats"] != title_repeats(title_weight):
-            return 0
+        manifest = read_manifest(folder, title_repeats(title_weight))
         live = 0
         for entry in manifest["segments"]:
             name, size = entry["name"], int(entry["chunks"])
             deleted = {int(number) for number in entry["deleted"]}
-            outside = Path(name).name != name or not name.startswith("segment-")
-            if outside or not (folder / name).is_file() or any(not 0 <= n < size for n in deleted):
+            if outside_index(name) or not (folder / name).is_file() or any(not 0 <= n < size for n in deleted):
                 return 0
             live += size - len(deleted)
         return live
