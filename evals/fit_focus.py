@@ -1,7 +1,7 @@
 """The checks of a small model's answers (Settings.attribution_margin for them, attribution_focus,
-attribution_focus_floor, min_supported, attribution_rekey_focus, attribution_rekey_floor, llm_answerable_threshold,
-decline_fallback_threshold) fitted on the demo questions from real model answers (all of them by default, --fit-on
-tune for the tune half only), and reported on each half.
+attribution_focus_floor, min_supported, attribution_rekey_focus, attribution_rekey_floor, attribution_rekey_semantic,
+llm_answerable_threshold, decline_fallback_threshold) fitted on the demo questions from real model answers (all of
+them by default, --fit-on tune for the tune half only), and reported on each half.
 
     PAPERBOT_LOCAL_MODEL=... PAPERBOT_LOCAL_BASE_URL=http://127.0.0.1:PORT/v1 \\
     python -m evals.fit_focus --data-dir DIR --collection eval-demo-... [--datasets-dir ../shared/datasets]
@@ -33,7 +33,7 @@ from evals.answer_metrics import _ask
 from evals.items import EvalItem
 from paperbot import PaperBot, Settings
 from paperbot.answer.answerer import SENTINEL
-from paperbot.answer.attribution import AttributionPolicy, attribute, declines, question_focus
+from paperbot.answer.attribution import AttributionPolicy, attribute, declines, question_focus, semantic_focus
 from paperbot.answer.injection import InstructionEcho
 from paperbot.answer.own_decline import declines_in_own_words
 from paperbot.types import Answer
@@ -45,6 +45,8 @@ MARGINS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3)  # attribution margin over the suppor
 # a key the check adds must be a paper covering this share of the best shown paper's question focus, and this floor
 REKEY_FOCUS = (0.0, 0.5, 0.6, 0.7, 0.8, 0.9)
 REKEY_FLOORS = (0.0, 0.1, 0.2, 0.3)
+# ... and this share of the best shown paper's closest sentence to the question (MiniLM cosine; semantic_focus)
+REKEY_SEMANTIC = (0.0, 0.7, 0.8, 0.9)
 # p(answerable) an LLM answer needs (the abstention check's own thresholds apply first; 0: nothing more)
 LLM_THRESHOLDS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
 # p(answerable) at or above which the model's own decline is replaced by quoted sentences (1: never)
@@ -72,6 +74,7 @@ class Asked:
     answer: Answer
     probability: float | None  # the answerability scorer's p(answerable) for the item, as the answerer computed it
     focus: dict[str, float] | None = None  # question_focus of its shown papers, computed once
+    semantic: dict[str, float] | None = None  # semantic_focus of its shown papers, computed once
 
 
 def _probability(bot: PaperBot, item: EvalItem) -> float | None:
@@ -93,6 +96,7 @@ def check(asked: Asked, bot: PaperBot, scorer, echo: InstructionEcho, policy: At
     raw = answer.raw_text
     if asked.focus is None:  # the same for every grid point
         asked.focus = question_focus(answer.search_query, answer.evidence, bot.vocabulary())
+        asked.semantic = semantic_focus(answer.search_query, answer.evidence, bot.sentence_vectors)
     row = {"split": item.split, "answerable": bool(item.gold), "single": len(item.gold) == 1, "declined": True,
            "attributed": 0, "attributed_gold": 0, "gold_kept": 0, "claims": 0, "off_question": 0,
            "probability": asked.probability, "model_declined": False}
@@ -105,7 +109,7 @@ def check(asked: Asked, bot: PaperBot, scorer, echo: InstructionEcho, policy: At
     checked = attribute(raw, answer.evidence, scorer, policy,
                         distrust=echo.repeats if leaked else lambda sentence: False,
                         leave_alone=lambda sentence: sentence.casefold().startswith(SENTINEL.casefold()[:30]),
-                        focus=asked.focus)
+                        focus=asked.focus, semantic=asked.semantic)
     claims = [s for s in checked.sentences if s.origin not in (None, "no claim")]
     row.update(claims=len(claims), off_question=sum(s.off_question for s in claims))
     if declines(checked.sentences, policy):
@@ -187,7 +191,8 @@ def main() -> None:
     # The answers asked with none of the fitted rules on (the grid below applies them).
     settings = Settings(data_dir=args.data_dir, collection=args.collection, llm_answerable_threshold=0.0,
                         decline_fallback_threshold=1.0, attribution_focus=0.0, attribution_focus_floor=0.0,
-                        min_supported=0.0, attribution_rekey_focus=0.0, attribution_rekey_floor=0.0)
+                        min_supported=0.0, attribution_rekey_focus=0.0, attribution_rekey_floor=0.0,
+                        attribution_rekey_semantic=0.0)
     bot = PaperBot(settings)
     eval_set = datasets.load("demo", questions=None, corpus=[], split=None, datasets_dir=args.datasets_dir,
                              demo_corpus=None, work_dir=args.data_dir)
@@ -201,19 +206,19 @@ def main() -> None:
 
     fit = args.fit_on
     grid = {}
-    for margin, focus, floor, minimum, rekey, rekey_floor in itertools.product(
-            MARGINS, FOCUS, FLOORS, MIN_SUPPORTED, REKEY_FOCUS, REKEY_FLOORS):
+    for margin, focus, floor, minimum, rekey, rekey_floor, rekey_semantic in itertools.product(
+            MARGINS, FOCUS, FLOORS, MIN_SUPPORTED, REKEY_FOCUS, REKEY_FLOORS, REKEY_SEMANTIC):
         rows = run(replace(base, margin=margin, focus=focus, focus_floor=floor, min_supported=minimum,
-                           rekey_focus=rekey, rekey_floor=rekey_floor))
+                           rekey_focus=rekey, rekey_floor=rekey_floor, rekey_semantic=rekey_semantic))
         for threshold, fallback in itertools.product(LLM_THRESHOLDS, FALLBACKS):
             kept = gated(rows, threshold, fallback)
-            grid[(margin, focus, floor, minimum, rekey, rekey_floor, threshold, fallback)] = {
+            grid[(margin, focus, floor, minimum, rekey, rekey_floor, rekey_semantic, threshold, fallback)] = {
                 **{half: summarise([r for r in kept if r["split"] == half]) for half in ("tune", "report")},
                 "all": summarise(kept)}
-    names = ("margin", "focus", "focus_floor", "min_supported", "rekey_focus", "rekey_floor",
+    names = ("margin", "focus", "focus_floor", "min_supported", "rekey_focus", "rekey_floor", "rekey_semantic",
              "llm_answerable_threshold", "decline_fallback_threshold")
     # Never more refusals than --max-refused, or than the unchanged check already makes when that is more.
-    none = (base.margin, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0)
+    none = (base.margin, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0)
     cap = max(args.max_refused, grid[none][fit]["answerable_refused"])
     feasible = [p for p, r in grid.items() if r[fit]["answerable_refused"] <= cap]
     # Ties: the least intervention (every setting at its smallest, the fallback at its largest).

@@ -8,7 +8,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from functools import cached_property, partial
@@ -22,7 +22,9 @@ from paperbot.llm.prompts import PLACEHOLDERS, load_prompt
 from paperbot.llm.tokens import use_cache_dir
 from paperbot.store.catalog import Catalog
 from paperbot.store.lock import store_lock
-from paperbot.types import Answer, IngestReport, Mode, Paper, PaperHit, RetrievalMode, SearchFilters, StoreStats
+from paperbot.types import (
+    MINILM_ID, Answer, IngestReport, Mode, Paper, PaperHit, RetrievalMode, SearchFilters, StoreStats,
+)
 
 # Everything that loads Chroma, the models, tiktoken, the LLM client or numpy is imported where it is used, so
 # that browsing commands (papers, show, stats) start in a fraction of a second (evals/bench.py measures it).
@@ -133,7 +135,7 @@ class PaperBot:
             return self._embedder.id
         if self.settings.embedder == "openai":
             return f"openai/{self.settings.openai_embedding_model}"
-        return "chroma-onnx/all-MiniLM-L6-v2"
+        return MINILM_ID
 
     @cached_property
     def vectors(self) -> VectorStore:
@@ -245,7 +247,19 @@ class PaperBot:
         focused = self.settings.focus_scope == "all" or tools.prompts["system"].name == "system_compact"
         config = AnswerConfig.from_settings(self.settings, focused=focused, temperature=temperature)  # per chat tab
         self._poll_store()
-        return Answerer(tools=tools, retriever=self.retriever, config=config, support_scorer=self.support_scorer)
+        return Answerer(tools=tools, retriever=self.retriever, config=config, support_scorer=self.support_scorer,
+                        sentence_vectors=self.sentence_vectors if config.attribution.rekey_semantic else None)
+
+    @property
+    def sentence_vectors(self) -> Callable[[Sequence[str]], Sequence[Sequence[float]]] | None:
+        """MiniLM sentence vectors (the learned support scorer's cached ones when it runs), or None with another
+        embedder: attribution's semantic focus was fitted on MiniLM cosines."""
+        from paperbot.support.learned import LearnedSupportScorer
+
+        if self.embedder_id != MINILM_ID:
+            return None
+        scorer = self.support_scorer
+        return scorer.vectors if isinstance(scorer, LearnedSupportScorer) else self.embedder.embed
 
     def language_tools(self, mode: Mode, model: str | None = None) -> LanguageTools:
         """What the answer, summary, digest and comparison use cases share, built once per mode and model. LLM mode:

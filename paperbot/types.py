@@ -6,6 +6,9 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Literal
 
+# The id the store records for the default embedder (all-MiniLM-L6-v2 through Chroma's ONNX function).
+MINILM_ID = "chroma-onnx/all-MiniLM-L6-v2"
+
 
 @dataclass(frozen=True)
 class Paper:

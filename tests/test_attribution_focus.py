@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import io
 
+import numpy as np
 import pytest
 from rich.console import Console
 
-from paperbot.answer.attribution import AttributionPolicy, attribute, declines, describe, question_focus
+from paperbot.answer.attribution import (
+    AttributionPolicy, attribute, declines, describe, question_focus, semantic_focus,
+)
 from paperbot.answer.own_decline import declines_in_own_words
 from paperbot.cli.render_answers import print_attribution
 from paperbot.text.terms import Vocabulary
@@ -126,6 +129,45 @@ def test_the_check_puts_no_key_of_a_paper_off_the_question_on_a_sentence() -> No
     assert _focused(text, policy_with(rekey_focus=0.5), focus=None).summary.unsupported == 0, "no focus: no rule"
 
 
+def test_semantic_focus_is_each_papers_closest_title_or_sentence_to_the_question() -> None:
+    question = "Which method keeps heavy-hitter tokens in the KV cache?"
+    # Two-dimensional stand-in vectors: the question points along x; P1's second sentence comes closest of all, P3's
+    # title is its closest text; lengths differ on purpose (the cosine normalises them).
+    table = {question: (2.0, 0.0), "Heavy hitters": (0.0, 1.0), EVIDENCE[0].sentences[0]: (1.0, 1.0),
+             EVIDENCE[0].sentences[1]: (5.0, 0.5), "Speculative decoding": (0.0, 3.0),
+             EVIDENCE[1].sentences[0]: (0.0, 1.0), EVIDENCE[1].sentences[1]: (-1.0, 0.2),
+             "Weight quantization": (1.0, 3.0), EVIDENCE[2].sentences[0]: (-1.0, 1.0),
+             EVIDENCE[2].sentences[1]: (0.0, -1.0)}
+    calls = []
+
+    def vectors(texts):
+        calls.append(list(texts))
+        return [table[t] for t in texts]
+
+    focus = semantic_focus(question, EVIDENCE, vectors)
+    assert len(calls) == 1 and calls[0][0] == question, "one batch, the question first"
+    assert focus["P1"] == pytest.approx(5.0 / np.hypot(5.0, 0.5))
+    assert focus["P2"] == pytest.approx(0.0, abs=1e-9), "P2's best text is orthogonal to the question"
+    assert focus["P3"] == pytest.approx(1.0 / np.hypot(1.0, 3.0))
+
+
+def test_the_check_puts_no_key_on_a_paper_far_from_the_question_in_meaning() -> None:
+    """The paraphrased-question failure the semantic rule was fitted on: the terms say both papers are equally on the
+    question (so the lexical rule lets either key on), the sentence vectors say one is much further from it."""
+    text = "Also claimC result holds. Then claimB result holds."
+    terms_tie = {"P1": 0.4, "P2": 0.4, "P3": 0.4}
+    meaning = {"P1": 0.6, "P2": 0.55, "P3": 0.4}  # P3 at 0.67 of the best; P2 at 0.92
+    policy = policy_with(rekey_focus=0.6, rekey_floor=0.2, rekey_semantic=0.8)
+    checked = attribute(text, EVIDENCE, TableScorer(TABLE), policy, focus=terms_tie, semantic=meaning)
+    _assert_valid(checked)
+    assert [(s.origin, s.keys, s.alternatives, s.off_question) for s in checked.sentences] == [
+        ("unsupported", (), ("P3",), True), ("attributed", ("P2",), (), False)]
+    lexical_only = attribute(text, EVIDENCE, TableScorer(TABLE), policy, focus=terms_tie)
+    assert [s.origin for s in lexical_only.sentences] == ["attributed", "attributed"], "no vectors: no semantic rule"
+    off = attribute(text, EVIDENCE, TableScorer(TABLE), policy_with(rekey_semantic=0.0), semantic=meaning)
+    assert [s.origin for s in off.sentences] == ["attributed", "attributed"], "rekey_semantic 0: no semantic rule"
+
+
 def test_focus_reads_only_the_titles_and_sentences_shown() -> None:
     """question_focus reads titles and shown sentences only: a paper whose sentences were cut reads as less focused."""
     vocabulary = Vocabulary(f"{e.title} {e.text}" for e in EVIDENCE)
@@ -219,3 +261,29 @@ def test_an_answer_mostly_unsupported_is_declined_by_setting(llm_bot, fake_opena
     assert answer.text == ("I cannot answer this from the provided papers. (Only 1 of the model's 3 claims are "
                            "supported by these papers and on the question.)")
     assert [s.origin for s in answer.sentences] == ["cited", "unsupported", "unsupported"]
+
+
+def test_a_sentence_about_the_paper_furthest_from_the_question_gets_no_key(llm_bot, fake_openai) -> None:  # noqa: F811
+    """Through the facade with the real MiniLM vectors: an uncited sentence restating the shown paper whose sentences
+    are furthest from the question in meaning is flagged, not keyed, once the semantic rule asks for more."""
+    bot = llm_bot(attribution_rekey_focus=0.0, attribution_rekey_floor=0.0, attribution_rekey_semantic=1.0,
+                  focus_scope="all")
+    assert bot.sentence_vectors is not None, "MiniLM is the embedder: the rule has vectors"
+    prepared = bot.prepare(QUESTION)
+    meaning = semantic_focus(prepared.search_query, prepared.evidence, bot.sentence_vectors)
+    best, worst = max(meaning, key=meaning.get), min(meaning, key=meaning.get)
+    assert meaning[worst] < meaning[best] and all(-1.0 <= v <= 1.0 for v in meaning.values())
+
+    def respond(body: dict) -> str:
+        sources = _sources(body)
+        return f"{_claim(sources[best])}. {_claim(sources[worst])}."
+
+    fake_openai.responder = respond
+    answer = bot.ask(QUESTION)
+    assert [(s.origin, s.off_question) for s in answer.sentences] == [("attributed", False), ("unsupported", True)]
+    assert answer.sentences[1].alternatives == (answer.key_for(worst),)
+    assert cited_keys_of(answer) == [answer.key_for(best)]
+    assert_valid(answer)
+    plain = llm_bot(attribution_rekey_focus=0.0, attribution_rekey_floor=0.0, attribution_rekey_semantic=0.0,
+                    focus_scope="all").ask(QUESTION)
+    assert [s.origin for s in plain.sentences] == ["attributed", "attributed"], "without the rule both are keyed"

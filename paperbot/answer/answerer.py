@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from paperbot.answer.abstention import Answerability, assess
-from paperbot.answer.attribution import AttributionPolicy, attribute, declines, question_focus
+from paperbot.answer.attribution import AttributionPolicy, attribute, declines, question_focus, semantic_focus
 from paperbot.answer.budget import fit_evidence
 from paperbot.answer.citations import StreamingKeyFilter, references, support
 from paperbot.answer.evidence import build_evidence, drop_least_relevant_sentence, render_sources
@@ -95,14 +95,22 @@ class Answerer:
     """One question in, one Answer out; collaborators are given, so tests can hand in fakes or a local server."""
 
     def __init__(self, *, tools: LanguageTools, retriever: Retriever, config: AnswerConfig,
-                 support_scorer: SupportScorer | None = None) -> None:
+                 support_scorer: SupportScorer | None = None,
+                 sentence_vectors: Callable[[Sequence[str]], Sequence[Sequence[float]]] | None = None) -> None:
+        """sentence_vectors: MiniLM vectors for the semantic question focus of attribution (None: not used)."""
         self._tools = tools
         self._retriever = retriever
         self._config = config
         self._support_scorer = support_scorer
+        self._sentence_vectors = sentence_vectors
 
     def _scorer(self) -> SupportScorer:
         return self._support_scorer or LexicalSupportScorer(self._tools.vocabulary())
+
+    def _semantic_focus(self, prepared: PreparedPrompt) -> dict[str, float] | None:
+        if self._sentence_vectors is None or not self._config.attribution.rekey_semantic or not prepared.evidence:
+            return None
+        return semantic_focus(prepared.search_query, prepared.evidence, self._sentence_vectors)
 
     @property
     def mode(self) -> Mode:
@@ -327,7 +335,8 @@ class Answerer:
                 text, prepared.evidence, self._scorer(), self._config.attribution,
                 distrust=echo.repeats if leaked else lambda sentence: False,
                 leave_alone=lambda sentence: sentence.casefold().startswith(SENTINEL.casefold()[:30]),
-                focus=question_focus(prepared.search_query, prepared.evidence, self._tools.vocabulary()))
+                focus=question_focus(prepared.search_query, prepared.evidence, self._tools.vocabulary()),
+                semantic=self._semantic_focus(prepared))
             checked, sentences, attribution = checked_answer.text, checked_answer.sentences, checked_answer.summary
             attribution_ms = (time.perf_counter() - checking) * 1e3
             # Dropping left no claim standing, or too few claims stand on these papers: a model that answers from

@@ -8,6 +8,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
+import numpy as np
+
 from paperbot.answer.citations import cited_keys, clean_keys
 from paperbot.config import Settings
 from paperbot.support.scorer import SupportScorer
@@ -50,6 +52,10 @@ class AttributionPolicy:
     # (or cited the right one for another paper's claim) must not have that paper's key put on its answer.
     rekey_focus: float
     rekey_floor: float
+    # The same by meaning (semantic_focus): at least `rekey_semantic` times the best shown paper's closest sentence to
+    # the question. A paraphrased question shares few terms with any paper, so term focus cannot tell which one it
+    # asks about; sentence vectors can.
+    rekey_semantic: float = 0.0
 
     @classmethod
     def from_settings(cls, settings: Settings, *, focused: bool) -> AttributionPolicy:
@@ -60,7 +66,8 @@ class AttributionPolicy:
                    focus_floor=settings.attribution_focus_floor if focused else 0.0,
                    off_question=settings.off_question, min_supported=settings.min_supported if focused else 0.0,
                    rekey_focus=settings.attribution_rekey_focus if focused else 0.0,
-                   rekey_floor=settings.attribution_rekey_floor if focused else 0.0)
+                   rekey_floor=settings.attribution_rekey_floor if focused else 0.0,
+                   rekey_semantic=settings.attribution_rekey_semantic if focused else 0.0)
 
 
 @dataclass(frozen=True)
@@ -125,17 +132,34 @@ def question_focus(question: str, evidence: Sequence[Evidence], vocabulary: Voca
     return {e.key: weighted_coverage(wanted, set(terms(f"{e.title} {e.text}")), vocabulary) for e in evidence}
 
 
+def semantic_focus(question: str, evidence: Sequence[Evidence],
+                   vectors: Callable[[Sequence[str]], Sequence[Sequence[float]]]) -> dict[str, float]:
+    """How close each shown paper comes to the question in meaning: the best cosine between the question and its title
+    or any shown sentence, by key. `vectors`: the sentence embedder (its vectors need not be normalised)."""
+    texts = [question, *(t for e in evidence for t in (e.title, *e.sentences))]
+    matrix = np.asarray(vectors(texts), dtype=np.float64)
+    matrix /= np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
+    cosines = matrix[1:] @ matrix[0]
+    out, start = {}, 0
+    for e in evidence:
+        count = 1 + len(e.sentences)
+        out[e.key] = float(cosines[start:start + count].max())
+        start += count
+    return out
+
+
 def attribute(
     text: str, evidence: Sequence[Evidence], scorer: SupportScorer, policy: AttributionPolicy,
     *, distrust: Callable[[str], bool] = lambda sentence: False, leave_alone: Callable[[str], bool] = lambda s: False,
-    focus: Mapping[str, float] | None = None,
+    focus: Mapping[str, float] | None = None, semantic: Mapping[str, float] | None = None,
 ) -> Attribution:
     """Check every sentence of `text` (whose keys are already only shown keys) against every paper in `evidence`.
 
     `distrust`: sentences never presented as supported or cited (e.g. recited instructions): flagged, keys removed.
     `leave_alone`: sentences that claim nothing by design (the abstention sentinel).
     `focus`: question_focus() of the shown papers; with the policy's focus settings it marks off-question sentences
-    and limits which papers' keys the check may add (`rekey_focus`, `rekey_floor`)."""
+    and limits which papers' keys the check may add (`rekey_focus`, `rekey_floor`). `semantic`: semantic_focus() of
+    the shown papers, which limits them too (`rekey_semantic`); None: that limit is off."""
     by_key = {e.key: e for e in evidence}
     keys = list(by_key)
     pieces = _pieces(text)
@@ -163,7 +187,8 @@ def attribute(
     scores = scorer.score(claims, sources) if claims else []
     if len(scores) != len(claims):
         raise ValueError(f"support scorer {scorer.name!r} returned {len(scores)} scores for {len(claims)} claims")
-    off_topic = _off_question(focus or {}, policy.rekey_focus, policy.rekey_floor)
+    off_topic = (_off_question(focus or {}, policy.rekey_focus, policy.rekey_floor)
+                 | _off_question(semantic or {}, policy.rekey_semantic, 0.0))
 
     verdicts: list[SentenceSupport] = []
     for piece, row in zip(pieces, rows, strict=True):

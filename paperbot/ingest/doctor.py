@@ -15,7 +15,7 @@ from paperbot.store.catalog import Catalog
 from paperbot.store.lexical import LexicalIndex
 from paperbot.store.vectors import StoredChunk, VectorStore
 from paperbot.text.wording import counted
-from paperbot.types import SearchFilters
+from paperbot.types import MINILM_ID, SearchFilters
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,7 @@ def _ids_finding(check: str, ids: set[str], what: str, n: int, *, advice: str = 
 def _configure_hint(embedder_id: str) -> str:
     if embedder_id.startswith("openai/"):
         return f"PAPERBOT_EMBEDDER=openai PAPERBOT_OPENAI_EMBEDDING_MODEL={embedder_id.removeprefix('openai/')}"
-    if embedder_id == "chroma-onnx/all-MiniLM-L6-v2":
+    if embedder_id == MINILM_ID:
         return "PAPERBOT_EMBEDDER=minilm"
     return f"the embedder {embedder_id!r}"
 

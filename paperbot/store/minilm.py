@@ -14,6 +14,7 @@ from chromadb.utils.embedding_functions import ONNXMiniLM_L6_V2
 
 from paperbot.errors import ModelFileError
 from paperbot.store.model_files import MINILM_SHA256, verify_files
+from paperbot.types import MINILM_ID
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +96,7 @@ class _DynamicPaddingMiniLM(ONNXMiniLM_L6_V2):
 class MiniLMEmbedder:
     """all-MiniLM-L6-v2 via Chroma's ONNX embedding function; files checked against pinned hashes before first use."""
 
-    id = "chroma-onnx/all-MiniLM-L6-v2"
+    id = MINILM_ID
     max_tokens = MAX_TOKENS
     special_tokens = 2  # [CLS], [SEP]
 

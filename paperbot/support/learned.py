@@ -138,7 +138,8 @@ class LearnedSupportScorer:
     def model(self) -> SupportModel:
         return self._model
 
-    def _embed(self, texts: Sequence[str]) -> np.ndarray:
+    def vectors(self, texts: Sequence[str]) -> np.ndarray:
+        """The embedder's vectors of `texts`, from the cache when seen (attribution's semantic focus shares it)."""
         missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
         fresh = dict(zip(missing, self._embedder.embed(missing), strict=True)) if missing else {}
         rows = np.stack([fresh[t] if t in fresh else self._cache[t] for t in texts])
@@ -150,7 +151,7 @@ class LearnedSupportScorer:
 
     def features(self, claims: Sequence[str], sources: Sequence[Sequence[str]]) -> np.ndarray:
         vocabulary = self._vocabulary() if callable(self._vocabulary) else self._vocabulary
-        return batch_features(claims, sources, self._embed, vocabulary)
+        return batch_features(claims, sources, self.vectors, vocabulary)
 
     def score(self, claims: Sequence[str], sources: Sequence[Sequence[str]]) -> list[float]:
         if len(claims) != len(sources):
