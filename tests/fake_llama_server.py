@@ -24,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("--model", "--model_alias", "--host", "--port", "--n_threads", "--n_ctx"):
         parser.add_argument(name, required=True)
     parser.add_argument("--no_repack", action="store_true")
+    parser.add_argument("--interrupt_requests", choices=("false",), required=True)  # a shared server must not cut
     args = parser.parse_args(argv)
     behaviour = os.environ.get("FAKE_LLAMA_BEHAVIOUR", "serve")
     print(f"fake llama server: model {args.model}, {args.n_threads} threads, n_ctx {args.n_ctx}", flush=True)

@@ -4,6 +4,8 @@ setting, dropped; an answer whose claims do not stand is declined, and so is the
 from __future__ import annotations
 
 import io
+import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +16,7 @@ from paperbot.answer.attribution import (
 )
 from paperbot.answer.own_decline import declines_in_own_words
 from paperbot.cli.render_answers import print_attribution
+from paperbot.config import Settings
 from paperbot.text.terms import Vocabulary
 from paperbot.types import Answer, Evidence
 from tests.test_attribution import EVIDENCE, TableScorer, _assert_valid, policy_with
@@ -287,3 +290,17 @@ def test_a_sentence_about_the_paper_furthest_from_the_question_gets_no_key(llm_b
     plain = llm_bot(attribution_rekey_focus=0.0, attribution_rekey_floor=0.0, attribution_rekey_semantic=0.0,
                     focus_scope="all").ask(QUESTION)
     assert [s.origin for s in plain.sentences] == ["attributed", "attributed"], "without the rule both are keyed"
+
+
+def test_the_shipped_focus_settings_are_the_ones_the_fit_chose() -> None:
+    """Settings' defaults for small-model answers are evals/fit_focus.py's choice, recorded in focus-fit.json: a refit
+    that is not shipped (or a default changed by hand) fails here."""
+    chosen = json.loads((Path(__file__).resolve().parents[1] / "evals/results/focus-fit.json").read_text())["chosen"]
+    names = {"margin": "attribution_margin", "focus": "attribution_focus", "focus_floor": "attribution_focus_floor",
+             "min_supported": "min_supported", "rekey_focus": "attribution_rekey_focus",
+             "rekey_floor": "attribution_rekey_floor", "rekey_semantic": "attribution_rekey_semantic",
+             "llm_answerable_threshold": "llm_answerable_threshold",
+             "decline_fallback_threshold": "decline_fallback_threshold"}
+    assert set(names) <= set(chosen)
+    shipped = {fit: Settings.model_fields[setting].default for fit, setting in names.items()}
+    assert shipped == {fit: chosen[fit] for fit in names}

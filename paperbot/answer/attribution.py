@@ -55,7 +55,7 @@ class AttributionPolicy:
     # The same by meaning (semantic_focus): at least `rekey_semantic` times the best shown paper's closest sentence to
     # the question. A paraphrased question shares few terms with any paper, so term focus cannot tell which one it
     # asks about; sentence vectors can.
-    rekey_semantic: float = 0.0
+    rekey_semantic: float
 
     @classmethod
     def from_settings(cls, settings: Settings, *, focused: bool) -> AttributionPolicy:

@@ -79,9 +79,12 @@ class LocalServer:
         return self._process is not None and self._process.poll() is None
 
     def command(self) -> list[str]:
+        # interrupt_requests false: by default llama_cpp.server cuts a streaming answer off when another request
+        # arrives; one server is shared by many paperbot commands (`paperbot llm serve`), so the next one waits.
         return [sys.executable, "-m", self.module, "--model", str(self.model), "--model_alias", self.alias,
                 "--host", HOST, "--port", str(self.port), "--n_threads", str(self.threads),
-                "--n_ctx", str(self.context), *(["--no_repack"] if self.repack == "off" else [])]
+                "--n_ctx", str(self.context), "--interrupt_requests", "false",
+                *(["--no_repack"] if self.repack == "off" else [])]
 
     def start(self) -> LocalServer:
         if self.running:
