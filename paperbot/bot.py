@@ -23,7 +23,15 @@ from paperbot.llm.tokens import use_cache_dir
 from paperbot.store.catalog import Catalog
 from paperbot.store.lock import store_lock
 from paperbot.types import (
-    MINILM_ID, Answer, IngestReport, Mode, Paper, PaperHit, RetrievalMode, SearchFilters, StoreStats,
+    MINILM_ID,
+    Answer,
+    IngestReport,
+    Mode,
+    Paper,
+    PaperHit,
+    RetrievalMode,
+    SearchFilters,
+    StoreStats,
 )
 
 # Everything that loads Chroma, the models, tiktoken, the LLM client or numpy is imported where it is used, so

@@ -12,7 +12,12 @@ import pytest
 from rich.console import Console
 
 from paperbot.answer.attribution import (
-    AttributionPolicy, attribute, declines, describe, question_focus, semantic_focus,
+    AttributionPolicy,
+    attribute,
+    declines,
+    describe,
+    question_focus,
+    semantic_focus,
 )
 from paperbot.answer.own_decline import declines_in_own_words
 from paperbot.cli.render_answers import print_attribution
