@@ -22,16 +22,20 @@ from evals.bench import git_revision
 from paperbot.store.minilm import MiniLMEmbedder
 
 
-def scifact_texts(datasets: Path, n: int) -> list[str]:
-    """The first n abstracts of the corpus file, as ingest embeds them (title, blank line, abstract)."""
-    texts = []
+def scifact_records(datasets: Path, n: int) -> list[dict]:
+    """The first n records of SciFact's corpus file."""
+    records = []
     with (datasets / "scifact" / "corpus.jsonl").open(encoding="utf-8") as handle:
         for line in handle:
-            record = json.loads(line)
-            texts.append(f"{record['title']}\n\n{record['text']}")
-            if len(texts) == n:
+            records.append(json.loads(line))
+            if len(records) == n:
                 break
-    return texts
+    return records
+
+
+def scifact_texts(datasets: Path, n: int) -> list[str]:
+    """The first n abstracts of the corpus file, as ingest embeds them (title, blank line, abstract)."""
+    return [f"{record['title']}\n\n{record['text']}" for record in scifact_records(datasets, n)]
 
 
 def scifact_chunks(datasets: Path, n: int, models: Path) -> list[str]:
@@ -40,13 +44,7 @@ def scifact_chunks(datasets: Path, n: int, models: Path) -> list[str]:
     from paperbot.config import Settings
     from paperbot.types import Paper
 
-    papers = []
-    with (datasets / "scifact" / "corpus.jsonl").open(encoding="utf-8") as handle:
-        for line in handle:
-            record = json.loads(line)
-            papers.append(Paper(id=str(record["_id"]), title=record["title"], abstract=record["text"]))
-            if len(papers) == n:
-                break
+    papers = [Paper(id=str(r["_id"]), title=r["title"], abstract=r["text"]) for r in scifact_records(datasets, n)]
     with tempfile.TemporaryDirectory(prefix="bench-embed-chunks-") as scratch:
         bot = PaperBot(Settings(data_dir=Path(scratch), models_dir=models))
         return [chunk.embed_text for chunks in bot.chunker.chunk_many(papers) for chunk in chunks]

@@ -206,6 +206,11 @@ class SentenceSupport:
         """Keys paperbot's check put on this sentence that the model did not write there."""
         return tuple(k for k in self.keys if k not in self.model_keys) if self.origin is not None else ()
 
+    @property
+    def only_off_question_paper(self) -> bool:
+        """Flagged because only a paper the question is not about states it (`alternatives` names that paper)."""
+        return self.origin == "unsupported" and bool(self.alternatives)
+
 
 @dataclass(frozen=True)
 class AttributionSummary:

@@ -142,7 +142,7 @@ def _checked(answer: Answer, turn: int) -> str:
             continue
         out.append(md(text[cursor:at]))
         out.append(_linked(item.sentence, turn, cited, item.attributed_keys))
-        if item.origin == "unsupported" and item.alternatives:  # attribution's re-keying focus
+        if item.only_off_question_paper:
             out.append(f" *{md(f'⚠ only {_either(item)} states this, a paper the question is not about')}*")
         elif item.origin in _FLAGS:
             out.append(f" *{md(_FLAGS[item.origin])}*")
@@ -234,8 +234,8 @@ def support_flag(item: SentenceSupport, *, quoted: bool = False) -> SupportFlag:
     if item.origin == "corrected":
         return SupportFlag(f"corrected from {', '.join(item.model_keys)} {item.score:.2f}", "pb-added")
     if item.origin == "ambiguous":
-        return SupportFlag(f"ambiguous: {' or '.join(item.alternatives)}", "pb-weak")
-    if item.origin == "unsupported" and item.alternatives:
+        return SupportFlag(f"ambiguous: {_either(item)}", "pb-weak")
+    if item.only_off_question_paper:
         return SupportFlag(f"{'dropped: ' if item.dropped else ''}off the question: only {_either(item)} states it",
                            "pb-weak")
     if item.origin == "unsupported":

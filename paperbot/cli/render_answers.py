@@ -80,6 +80,7 @@ _MARKS = {  # per checked sentence: a sign, its colour, and what the check did
     "corrected": ("~", "cyan", "key corrected: {model} → {keys}"),
     "ambiguous": ("?", "yellow", "cited {model}, but {alternatives} fit equally well: check it"),
     "unsupported": ("!", "yellow", "no paper supports it{cited}"),
+    "off question": ("!", "yellow", "only {alternatives} states it, a paper the question is not about{cited}"),
 }
 
 
@@ -89,12 +90,10 @@ def print_attribution(out: Console, answer: Answer) -> None:
     for item in answer.sentences:
         if item.origin not in _MARKS:
             continue
-        sign, colour, what = _MARKS[item.origin]
+        sign, colour, what = _MARKS["off question" if item.only_off_question_paper else item.origin]
         cited = f" (cited {', '.join(item.keys)})" if item.keys else ""
         what = what.format(keys=", ".join(item.keys), model=", ".join(item.model_keys) or "none",
                            alternatives=" or ".join(item.alternatives), cited=cited)
-        if item.origin == "unsupported" and item.alternatives:  # attribution's re-keying focus
-            what = f"only {' or '.join(item.alternatives)} states it, a paper the question is not about{cited}"
         if item.dropped:
             what += "; dropped from the answer"
         out.print(f"  [{colour}]{sign}[/] {escape(item.sentence[:160])} [dim]({escape(what)}; "
