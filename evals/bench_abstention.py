@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -31,10 +32,26 @@ from paperbot import Settings
 OUT = Path(__file__).resolve().parent / "results" / "abstention-bench-{}.json"
 
 
+def _moved(match: re.Match) -> str:
+    name = match.group(1)
+    for package in ("", "text.", "answer.", "retrieval."):
+        if importlib.util.find_spec(f"paperbot.{package}{name}") is not None:
+            return f"from paperbot.{package}{name} import"
+    return match.group(0)
+
+
 def baseline_assess(revision: str):
     """The old assess(question, hits, evidence, *, strict) adapted to today's call (extractive: strict)."""
-    source = subprocess.run(["git", "show", f"{revision}:paperbot/answer/abstention.py"], capture_output=True, text=True,
-                            check=True, cwd=Path(__file__).resolve().parents[1]).stdout
+    root = Path(__file__).resolve().parents[1]
+    for path in ("paperbot/answer/abstention.py", "paperbot/abstention.py"):  # where it lived before the answer/ package
+        shown = subprocess.run(["git", "show", f"{revision}:{path}"], capture_output=True, text=True, cwd=root)
+        if shown.returncode == 0:
+            break
+    else:
+        raise SystemExit(f"{revision} has no paperbot/answer/abstention.py or paperbot/abstention.py: pick another "
+                         "--baseline")
+    # Modules it imports that have since moved into a package (paperbot.terms -> paperbot.text.terms).
+    source = re.sub(r"^from paperbot\.(\w+) import", _moved, shown.stdout, flags=re.MULTILINE)
     with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as handle:
         handle.write(source)
     spec = importlib.util.spec_from_file_location("abstention_baseline", handle.name)

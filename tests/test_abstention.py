@@ -9,7 +9,7 @@ from importlib import resources
 import pytest
 
 from paperbot.answer.abstention import assess, decide
-from paperbot.answer.answerability import FEATURES, MODEL_FORMAT, features, load_model, parse_model
+from paperbot.answer.answerability import FEATURES, MODEL_FORMAT, features, is_yes_no, load_model, parse_model
 from paperbot.answer.answerability_names import found_names, name_key, named_terms, spellings
 from paperbot.answer.answerer import SENTINEL
 from paperbot.config import Settings
@@ -162,6 +162,23 @@ def test_sentence_features_want_one_sentence_that_answers():
     short = features("How is attention made cheaper?", [_hit(1, "a", 0.6)], answering, vocabulary)
     assert short.values["asks_quantity"] == 0.0 and short.values["focus_answered"] == 1.0, "nothing to check"
     assert features("Does Lamina cut cost?", [_hit(1, "a", 0.6)], answering, vocabulary).values["yes_no"] == 1.0
+
+
+@pytest.mark.parametrize(("question", "yes_no"), [
+    ("Does Lamina cut cost?", True),
+    # Research questions put their subject first: the auxiliary leads the clause after the colon or full stop.
+    ("Laparoscopic myomectomy: do size, number, and location of the myomas form limiting factors?", True),
+    ("Long-term significance of postictal psychotic episodes II. Are they predictive of interictal episodes?", True),
+    ("Rotator cuff tear--an occupational disease?", True),  # no wh-word: it asks yes or no
+    ("Very high serum CA 19-9 levels: a contraindication to pancreaticoduodenectomy?", True),
+    ("How much does Lamina cut cost?", False),
+    ("Lamina and InstInfer both offload attention away from the main GPUs. Where does each one run it?", False),
+    ("In the setup where a small model drafts, how much faster is decoding?", False),
+    ("Compare SwiftKV and Lamina", False),  # a request, not a question
+    ("What does the paper say: is it faster?", True),  # its last clause asks yes or no
+])
+def test_yes_no_questions_are_found_wherever_their_clause_starts(question, yes_no):
+    assert is_yes_no(question) is yes_no
 
 
 def test_names_apart_counts_only_for_questions_that_do_not_compare():

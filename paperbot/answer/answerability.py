@@ -51,9 +51,13 @@ FEATURES = (
     "subject_focus",    # 1 when a subject-paper sentence has the asked-for thing with a value of the asked kind
                         # ("How many GPUs": "GPU" and a new number); 1 too when it cannot be checked (no slot, compares)
 )
-# "Does ...", "Is ...", "Can ...": a yes/no question, answered by a study of exactly that, not by a paper on the topic.
-_YES_NO = re.compile(r"^\W*(?:does|do|did|is|are|was|were|can|could|should|would|will|has|have|had|may|might)\b",
-                     re.IGNORECASE)
+# A yes/no question is answered by a study of exactly that, not by a paper on the topic. It is one whose clause starts
+# with an auxiliary ("Does X reduce Y?", "Laparoscopic myomectomy: do size and number limit it?"), or a question
+# with no wh-word at all ("Rotator cuff tear: an occupational disease?"). Only the first form was recognised before,
+# which missed 37% of PubMedQA's yes/no questions (tune half).
+_YES_NO = re.compile(r"(?:^|[:;?]|--|\u2014|\.\s)\W*(?:does|do|did|is|are|was|were|can|could|should|would|will"
+                     r"|has|have|had|may|might|must)\b", re.IGNORECASE)
+_WH_WORD = re.compile(r"\b(?:what|which|who|whom|whose|when|where|why|how)\b", re.IGNORECASE)
 # "How much", "by how much", "what speedup": the answer is a figure, so an answering sentence states a number.
 _QUANTITY_QUESTION = re.compile(
     r"\bhow (?:much|many|fast|long|large|big|small|high|low|quickly|often)\b|\bby how\b"
@@ -130,13 +134,18 @@ def features(question: str, hits: Sequence[PaperHit], evidence: Sequence[Evidenc
     }
     values.update(_sentence_features(question, wanted, rare, evidence, union, vocabulary))
     values["focus_answered"] = _focus_answered(question, evidence)
-    values["yes_no"] = float(bool(_YES_NO.search(question)))
+    values["yes_no"] = float(is_yes_no(question))
     values["compares"] = float(bool(_COMPARES.search(question)))
     values["names_apart"] = (0.0 if not names or _COMPARES.search(question)
                              else 1.0 - values["names_found_one"])
     values.update(_subject_features(question, names, evidence, term_sets, forms, vocabulary))
     missing = tuple(n for n in names if n not in found_all)
     return Features(values, tuple(names), missing)
+
+
+def is_yes_no(question: str) -> bool:
+    """A question a study answers yes or no (see _YES_NO): a clause led by an auxiliary, or no wh-word at all."""
+    return bool(_YES_NO.search(question)) or (question.rstrip().endswith("?") and not _WH_WORD.search(question))
 
 
 def _slot(question: str) -> tuple[str | None, Callable[[str], bool]]:
