@@ -44,7 +44,8 @@ def baseline_assess(revision: str):
     """The old assess(question, hits, evidence, *, strict) adapted to today's call (extractive: strict)."""
     root = Path(__file__).resolve().parents[1]
     for path in ("paperbot/answer/abstention.py", "paperbot/abstention.py"):  # where it lived before the answer/ package
-        shown = subprocess.run(["git", "show", f"{revision}:{path}"], capture_output=True, text=True, cwd=root)
+        shown = subprocess.run(["git", "show", f"{revision}:{path}"], check=False, capture_output=True, text=True,
+                               cwd=root)
         if shown.returncode == 0:
             break
     else:

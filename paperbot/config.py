@@ -114,13 +114,13 @@ class Settings(BaseSettings):
     answer_k: int = Field(default=5, ge=1, le=50, description="papers retrieved as evidence for an answer")
     # Fitted on the tune halves by evals/train_answerability.py, reported on the other halves
     # (evals/results/answerability.json); used by paperbot/answer/abstention.py decide() in both answer modes.
-    # These values: model answerability-1fde794a9d88, `python -m evals.train_answerability --datasets-dir
-    # ../shared/datasets --work-dir eval-data --features-cache eval-data/answerability-features-v4.json`.
-    answerable_threshold: float = Field(default=0.02, ge=0, le=1, description="answer only when the answerability "
+    # These values: model answerability-655c0ed7749b, `python -m evals.train_answerability --datasets-dir
+    # ../shared/datasets --work-dir eval-data --features-cache eval-data/answerability-features-v5.json`.
+    answerable_threshold: float = Field(default=0.01, ge=0, le=1, description="answer only when the answerability "
                                         "scorer's p(answerable) reaches this; higher declines more")
-    missing_name_threshold: float = Field(default=0.29, ge=0, le=1, description="the same when a specific name "
+    missing_name_threshold: float = Field(default=0.77, ge=0, le=1, description="the same when a specific name "
                                           "the question uses is in no retrieved paper (any spelling)")
-    yes_no_threshold: float = Field(default=0.42, ge=0, le=1, description="the same for a yes/no question "
+    yes_no_threshold: float = Field(default=0.32, ge=0, le=1, description="the same for a yes/no question "
                                     "(\"Does X reduce Y?\"), which only a study of exactly that answers")
     answerability_model: Path | None = Field(default=None, description="answerability model JSON; default: the "
                                              "packaged paperbot/data/answerability_model.json")
