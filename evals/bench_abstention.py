@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         "what": f"extractive bot.ask wall time per {args.questions} question, baseline (committed rule) vs learned "
                 "abstention, alternating question by question in one process; abstention figures on the whole set",
         "command": "python -m evals.bench_abstention " + " ".join(sys.argv[1:] if argv is None else argv),
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "git": git_revision(),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"), "git": git_revision(),
         "baseline": args.baseline, "questions": len(questions), "repeats": args.repeats, "stats": stats,
         "p95_ratio": round(stats["learned"]["p95_ms"] / stats["baseline"]["p95_ms"], 3),
     }

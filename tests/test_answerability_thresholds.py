@@ -49,7 +49,7 @@ def test_the_yes_no_threshold_is_not_held_down_by_a_budget_the_first_pair_used_u
     thresholds = choose_thresholds(rows, p)
     assert thresholds[0] <= 0.3 and thresholds[2] > 0.4
     out = declined(rows, p, thresholds)
-    answerable, pubmedqa, yes = _masks(rows)
+    answerable, pubmedqa, _ = _masks(rows)
     assert out[pubmedqa & ~answerable].mean() > 0.95, "PubMedQA's unanswerable rows (up to 0.45) are declined"
     assert out[pubmedqa & answerable].mean() <= MAX_REFUSED_PUBMEDQA
     assert out[~pubmedqa & answerable].mean() <= MAX_REFUSED_QUESTIONS  # the yes/no question's refusal counts
