@@ -142,10 +142,7 @@ def choose_thresholds(rows: list[dict], p: np.ndarray) -> tuple[float, float, fl
     best, score = (0.0, 0.0, 0.0), -1.0
     for low in grid:
         above = grid[grid >= low]
-        # out[h, y, row]: is the row declined at (low, above[h], above[y])? As abstention.decide() takes the maximum
-        # of the thresholds that apply.
-        required = np.maximum(np.where(missing, above[:, None, None], low), np.where(yes_no, above[None, :, None], 0.0))
-        out = p < required
+        out = out_at(p, missing, yes_no, (low, above[:, None, None], above[None, :, None]))  # out[h, y, row]
         rate = {k: out[:, :, m].mean(axis=2) if m.any() else np.zeros(out.shape[:2]) for k, m in masks.items()}
         fits = ((rate["refused"] <= MAX_REFUSED_QUESTIONS) & (rate["comparisons"] <= MAX_REFUSED_COMPARISONS)
                 & (rate["pubmedqa_refused"] <= MAX_REFUSED_PUBMEDQA))
@@ -158,10 +155,11 @@ def choose_thresholds(rows: list[dict], p: np.ndarray) -> tuple[float, float, fl
     return best
 
 
-def out_at(p: np.ndarray, missing: np.ndarray, yes_no: np.ndarray, thresholds: tuple[float, float, float]):
-    """Declined rows at `thresholds`, by array arithmetic (what choose_thresholds() searches with)."""
+def out_at(p: np.ndarray, missing: np.ndarray, yes_no: np.ndarray, thresholds: tuple) -> np.ndarray:
+    """Declined rows at (answerable, missing-name, yes/no) thresholds, by array arithmetic: abstention.decide() takes
+    the largest threshold that applies. The thresholds may be arrays that broadcast against the rows (a grid)."""
     low, high, yes = thresholds
-    return p < np.maximum(np.where(missing, max(low, high), low), np.where(yes_no, yes, 0.0))
+    return p < np.maximum(np.where(missing, np.maximum(low, high), low), np.where(yes_no, yes, 0.0))
 
 
 def figures(rows: list[dict], p: np.ndarray, thresholds) -> dict:
