@@ -88,7 +88,8 @@ class PaperBot:
     def _connect(self) -> None:
         from paperbot.store.vectors import connect
 
-        self._chroma, self.location = connect(self.settings.chroma_url, self.settings.data_dir / "chroma")
+        self._chroma, self.location = connect(self.settings.chroma_url, self.settings.data_dir / "chroma",
+                                              open_timeout=self.settings.lock_timeout)
         # An embedded client does not see vectors other processes write after it opened: the catalog generation
         # at opening tells _poll_store when to reopen it (README "Several processes, one store").
         self._dense_generation = Catalog.stored_generation(self._catalog_path())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -16,17 +16,39 @@ def store_lock(path: Path, timeout: float, *, what: str = "ingest") -> Iterator[
     The lock is flock(2) on Unix: the kernel drops it when its process dies, even by SIGKILL, so a killed
     ingest never leaves a lock behind (the file itself stays; it is only the thing locked).
     """
-    from filelock import FileLock, Timeout  # with asyncio it loads, a cost only writers should pay
+    with _held(path, timeout, lambda: (
+        f"another paperbot ingest or repair is writing to this store (lock {path}); waited {timeout:g} s for it. "
+        f"Wait for it to finish, or raise PAPERBOT_LOCK_TIMEOUT; {what} did not start, nothing was written"
+    )):
+        yield
+
+
+@contextmanager
+def opening_lock(path: Path, timeout: float, *, store: Path) -> Iterator[None]:
+    """Hold the lock that lets one process at a time open (and so maybe create) an embedded Chroma store.
+
+    Two processes creating the same new store at once both run Chroma's schema migrations and one fails ("table
+    collections already exists", "database is locked"); opening a store that exists is safe, but cannot be told
+    apart from one half-created without looking inside, so every embedded opening takes this brief turn.
+    """
+    with _held(path, timeout, lambda: (
+        f"another paperbot process has been opening the Chroma store at {store} for {timeout:g} s (lock {path}). "
+        "If no paperbot process is running, the store may be damaged: run `paperbot doctor`; or raise "
+        "PAPERBOT_LOCK_TIMEOUT"
+    )):
+        yield
+
+
+@contextmanager
+def _held(path: Path, timeout: float, message: Callable[[], str]) -> Iterator[None]:
+    from filelock import FileLock, Timeout  # with asyncio it loads, a cost only writers and Chroma's openers pay
 
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         with FileLock(str(path), timeout=timeout):
             yield
     except Timeout as exc:
-        raise StoreError(
-            f"another paperbot ingest or repair is writing to this store (lock {path}); waited {timeout:g} s for it. "
-            f"Wait for it to finish, or raise PAPERBOT_LOCK_TIMEOUT; {what} did not start, nothing was written"
-        ) from exc
+        raise StoreError(message()) from exc
 
 
 def lock_is_held(path: Path) -> bool:

@@ -16,6 +16,7 @@ from urllib.parse import urlparse
 import numpy as np
 
 from paperbot.errors import EmbedderMismatchError, StoreError
+from paperbot.store.lock import opening_lock
 from paperbot.types import Chunk, Paper
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
@@ -132,8 +133,9 @@ class _Guarded:
             self._collection = reopen()
 
 
-def connect(chroma_url: str | None, persist_dir: Path) -> tuple[Any, str]:
-    """A Chroma client and a human-readable location; the server case fails now, not at first query."""
+def connect(chroma_url: str | None, persist_dir: Path, *, open_timeout: float = 600.0) -> tuple[Any, str]:
+    """A Chroma client and a human-readable location; the server case fails now, not at first query. An embedded
+    store is opened by one process at a time (waiting up to `open_timeout` s), so two cannot both create it."""
     settings = ChromaSettings(anonymized_telemetry=False)
     if chroma_url:
         parsed = urlparse(chroma_url if "://" in chroma_url else f"http://{chroma_url}")
@@ -154,7 +156,10 @@ def connect(chroma_url: str | None, persist_dir: Path) -> tuple[Any, str]:
         return client, f"{parsed.scheme}://{parsed.hostname}:{port}"
     persist_dir.mkdir(parents=True, exist_ok=True)
     try:
-        return chromadb.PersistentClient(path=str(persist_dir), settings=settings), str(persist_dir)
+        with opening_lock(persist_dir.with_name(f"{persist_dir.name}.opening.lock"), open_timeout, store=persist_dir):
+            return chromadb.PersistentClient(path=str(persist_dir), settings=settings), str(persist_dir)
+    except StoreError:
+        raise
     except Exception as exc:  # noqa: BLE001 - a damaged chroma.sqlite3 fails in Rust, as InternalError or others
         raise StoreError(
             f"the Chroma store at {persist_dir} cannot be opened ({type(exc).__name__}: {str(exc)[:200]}). If its files "
