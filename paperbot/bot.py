@@ -88,8 +88,10 @@ class PaperBot:
     def _connect(self) -> None:
         from paperbot.store.vectors import connect
 
+        # Opening takes under a second: a lock timeout of 0, set so writers fail fast, must not fail a reader that
+        # meets another process's opening.
         self._chroma, self.location = connect(self.settings.chroma_url, self.settings.data_dir / "chroma",
-                                              open_timeout=self.settings.lock_timeout)
+                                              open_timeout=max(self.settings.lock_timeout, 30.0))
         # An embedded client does not see vectors other processes write after it opened: the catalog generation
         # at opening tells _poll_store when to reopen it (README "Several processes, one store").
         self._dense_generation = Catalog.stored_generation(self._catalog_path())

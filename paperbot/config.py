@@ -65,7 +65,9 @@ class Settings(BaseSettings):
     fused_models_dir: Path = Field(default_factory=default_fused_models_dir, description="where fused copies are cached")
     # Larger batches embed faster (length-sorted batches pad less: 256 papers ran 18% faster than 64 here).
     ingest_batch_size: int = Field(default=256, ge=1, le=10_000, description="papers embedded and written together")
-    lock_timeout: float = Field(default=600.0, ge=0, description="seconds an ingest or repair waits for another one")
+    lock_timeout: float = Field(default=600.0, ge=0, description="seconds an ingest or repair waits for another one; "
+                                "any command waits this long (at least 30) for another process opening the embedded "
+                                "store")
     # Several processes over one store (README "Several processes, one store"): how stale a reader may be, and how
     # long a crashed writer's lease on a Chroma server's collection blocks others.
     store_poll_seconds: float = Field(default=2.0, ge=0, description="a reader looks for other processes' ingests "
