@@ -155,17 +155,15 @@ def connect(chroma_url: str | None, persist_dir: Path, *, open_timeout: float = 
             ) from exc
         return client, f"{parsed.scheme}://{parsed.hostname}:{port}"
     persist_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        with opening_lock(persist_dir.with_name(f"{persist_dir.name}.opening.lock"), open_timeout, store=persist_dir):
+    with opening_lock(persist_dir.with_name(f"{persist_dir.name}.opening.lock"), open_timeout, store=persist_dir):
+        try:
             return chromadb.PersistentClient(path=str(persist_dir), settings=settings), str(persist_dir)
-    except StoreError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - a damaged chroma.sqlite3 fails in Rust, as InternalError or others
-        raise StoreError(
-            f"the Chroma store at {persist_dir} cannot be opened ({type(exc).__name__}: {str(exc)[:200]}). If its files "
-            f"are damaged, move the folder aside (mv {persist_dir} {persist_dir}.damaged) and re-embed each collection "
-            "from its catalog into a new one: `paperbot --collection NAME-2 reindex --from-catalog NAME`"
-        ) from exc
+        except Exception as exc:  # noqa: BLE001 - a damaged chroma.sqlite3 fails in Rust, as InternalError or others
+            raise StoreError(
+                f"the Chroma store at {persist_dir} cannot be opened ({type(exc).__name__}: {str(exc)[:200]}). If its "
+                f"files are damaged, move the folder aside (mv {persist_dir} {persist_dir}.damaged) and re-embed each "
+                "collection from its catalog into a new one: `paperbot --collection NAME-2 reindex --from-catalog NAME`"
+            ) from exc
 
 
 class VectorStore:
