@@ -101,7 +101,9 @@ class _BoundedBody(httpx2.SyncByteStream):
         except AnswerCut:
             raise
         except Exception:
-            if self._expired:  # the watchdog's shutdown surfaces as a protocol or read error
+            # The watchdog's shutdown surfaces as a protocol or read error; so does a read timeout, which the retry
+            # policy cuts to the deadline and which may fire before the watchdog's thread has run.
+            if self._expired or self._bounds.seconds_left <= 0:
                 raise self._timed_out() from None
             raise
 
