@@ -150,6 +150,29 @@ def test_llm_failure_shows_a_readable_message_and_the_chat_goes_on(page, app):
     expect(_last_answer(page)).to_contain_text("[P1]")
 
 
+def test_a_question_sent_before_the_answer_ends_is_kept_and_asked_next(page, app):
+    fake = app["fake"]
+    fake.event_delay = 0.15  # this tab's first answer streams for several seconds
+    try:
+        before = len(fake.requests)
+        box = page.locator("#pb-question textarea")
+        _ask(page, DRAFT_QUESTION)
+        expect(_last_answer(page)).to_contain_text("▍")
+        _ask(page, "How much faster is it?")  # while the first answer is still coming
+        page.wait_for_timeout(1_000)
+        typed, streaming = box.input_value(), _last_answer(page).inner_text()
+        assert "▍" in streaming, "the first answer was still streaming when this was checked"
+        assert typed == "How much faster is it?", "the streamed answer did not wipe the next question"
+        _finished(page, 2)
+    finally:
+        del fake.event_delay  # back to the class's pace, for the other tests
+    expect(page.locator("#pb-chat [data-testid='user']").last).to_contain_text("How much faster is it?")
+    expect(box).to_have_value("")
+    sent = [" ".join(m["content"] for m in r.messages) for r in fake.requests[before:]]
+    assert any("How much faster is it?" in text and DRAFT_QUESTION in text for text in sent), \
+        "the second question was asked after the first answer ended, with the first in the conversation"
+
+
 def test_model_and_k_are_chosen_per_browser_tab(page, app, browser):
     page.get_by_role("tab", name="Settings").click()
     model = page.get_by_label("Chat model")

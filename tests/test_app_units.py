@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("gradio")
+gr = pytest.importorskip("gradio")
 
 from paperbot.app.conversation import FeedbackLog, Turn, chat_messages, export_markdown, history_messages  # noqa: E402
 from paperbot.app.server import exposure_warning, parse_auth  # noqa: E402
@@ -148,8 +148,10 @@ def test_chat_handler_streams_then_links_sources(demo_bot, tmp_path):
     tab = TabSettings("extractive", "unused", 5, 0.1)
     updates = list(chat.ask(DRAFT_QUESTION, [], tab))
     assert updates[0][0][-1]["content"] == "*Searching the papers…*", "the question shows at once"
-    messages, box, turns, panel = updates[-1]
-    assert box == "" and len(turns) == 1 and turns[0].answer.citations
+    assert updates[0][1] == "", "the question box is emptied when the question is taken"
+    assert all(update[1] == gr.skip() for update in updates[1:]), "and then left alone: a next question may be typed"
+    messages, _, turns, panel = updates[-1]
+    assert len(turns) == 1 and turns[0].answer.citations
     assert re.search(r"\[P1\]\(#pb-src-0-P1\)", messages[-1]["content"])
     assert 'id="pb-src-0-P1"' in panel and "Speculative" in panel
     download = chat.export(turns)

@@ -37,7 +37,8 @@ class Chat:
 
     def ask(self, question: str, turns: list[Turn] | None, tab: TabSettings) -> Iterator[tuple[Any, ...]]:
         """Yields (chatbot, question box, turns, sources panel): the question at once, the answer as it streams,
-        then the finished answer with linked citations and its sources."""
+        then the finished answer with linked citations and its sources. The box is emptied once, when the question
+        is taken: a next question typed while the answer streams is left alone."""
         turns = list(turns or [])
         question = (question or "").strip()
         if not question:
@@ -53,14 +54,14 @@ class Chat:
             for piece in response:
                 streamed += piece
                 shown[-1] = {"role": "assistant", "content": streaming_markdown(streamed)}
-                yield list(shown), "", turns, gr.skip()  # a copy: each update is its own state
+                yield list(shown), gr.skip(), turns, gr.skip()  # a copy: each update is its own state
             turn = Turn(question, answer=response.answer())
         except Exception as exc:  # noqa: BLE001 - whatever failed, the person gets a sentence and the app goes on
             turn = Turn(question, error=readable(exc, doing="answering", secret=api_secret(self.bot)))
         finally:
             response.close()  # the person left mid-answer: the model's stream stops now (nothing to do once answered)
         turns.append(turn)
-        yield chat_messages(turns), "", turns, panel(turns)
+        yield chat_messages(turns), gr.skip(), turns, panel(turns)
 
     def like(self, turns: list[Turn] | None, data: gr.LikeData) -> None:
         """Thumbs up/down on an answer: appended to the feedback file with its question and sources."""

@@ -136,8 +136,10 @@ def build_app(bot: PaperBot, options: AppOptions | None = None) -> gr.Blocks:
 
         # --- chat ---------------------------------------------------------------------------------------------
         ask_outputs = [chatbot, question, turns, sources]
+        # A question sent while an answer is still coming is asked when that answer ends, with the conversation as
+        # it is then ("always_last"; Gradio's default, "once", would drop it without a word).
         gr.on([send.click, question.submit], chat.ask, inputs=[question, turns, tab_state], outputs=ask_outputs,
-              show_progress="hidden", api_name="ui_ask", **private)
+              trigger_mode="always_last", show_progress="hidden", api_name="ui_ask", **private)
         chatbot.like(chat.like, inputs=[turns], outputs=None, api_name="ui_feedback", **private)
         export.click(chat.export, inputs=[turns], outputs=[export_file], api_name="ui_export", **private)
         new.click(chat.clear, outputs=[chatbot, turns, sources, export_file], api_name="ui_clear", **private)
