@@ -173,6 +173,29 @@ def test_a_question_sent_before_the_answer_ends_is_kept_and_asked_next(page, app
         "the second question was asked after the first answer ended, with the first in the conversation"
 
 
+def test_new_conversation_while_an_answer_streams_stops_it_and_the_old_one_stays_gone(page, app):
+    from tests.fake_openai import drip
+
+    fake = app["fake"]
+    fake.script(drip(0.5, path="chat/completions"))  # an answer that would go on for ever, a word each 0.5 s
+    before = len(fake.requests)
+    _ask(page, DRAFT_QUESTION)
+    expect(_last_answer(page)).to_contain_text("▍")
+    page.get_by_role("button", name="New conversation").click()
+    expect(_bot_messages(page)).to_have_count(0)
+    answer = fake.requests[before]
+    for _ in range(600):  # the model's stream is closed, not left to run (the fake notices at its next word)
+        if answer.ended is not None:
+            break
+        page.wait_for_timeout(100)
+    assert answer.ended is not None, "clearing the conversation stopped the answer's stream"
+    page.wait_for_timeout(1_000)
+    expect(_bot_messages(page)).to_have_count(0)  # and nothing of the stopped answer came back
+    _ask(page, "How much faster is it?")
+    _finished(page, 1)
+    expect(page.locator("#pb-chat [data-testid='user']")).to_have_count(1)
+
+
 def test_model_and_k_are_chosen_per_browser_tab(page, app, browser):
     page.get_by_role("tab", name="Settings").click()
     model = page.get_by_label("Chat model")

@@ -138,13 +138,16 @@ def build_app(bot: PaperBot, options: AppOptions | None = None) -> gr.Blocks:
         ask_outputs = [chatbot, question, turns, sources]
         # A question sent while an answer is still coming is asked when that answer ends, with the conversation as
         # it is then ("always_last"; Gradio's default, "once", would drop it without a word).
-        gr.on([send.click, question.submit], chat.ask, inputs=[question, turns, tab_state], outputs=ask_outputs,
-              trigger_mode="always_last", show_progress="hidden", api_name="ui_ask", **private)
+        asking = gr.on([send.click, question.submit], chat.ask, inputs=[question, turns, tab_state],
+                       outputs=ask_outputs, trigger_mode="always_last", show_progress="hidden", api_name="ui_ask",
+                       **private)
         chatbot.like(chat.like, inputs=[turns], outputs=None, api_name="ui_feedback", **private)
         export.click(chat.export, inputs=[turns], outputs=[export_file], api_name="ui_export", **private)
-        new.click(chat.clear, outputs=[chatbot, turns, sources, export_file], api_name="ui_clear", **private)
-        # The Chatbot's own trash button must forget the conversation too, or the next answer would bring it back.
-        chatbot.clear(chat.clear, outputs=[chatbot, turns, sources, export_file], api_name="ui_clear_chat", **private)
+        # Clearing stops an answer still coming (its model stream closes), or its last update would bring the old
+        # conversation back. The Chatbot's own trash button must forget the conversation too, for the same reason.
+        cleared = [chatbot, turns, sources, export_file]
+        new.click(chat.clear, outputs=cleared, cancels=[asking], api_name="ui_clear", **private)
+        chatbot.clear(chat.clear, outputs=cleared, cancels=[asking], api_name="ui_clear_chat", **private)
 
         # --- settings (per tab) ---------------------------------------------------------------------------------
         def change(tab: TabSettings, mode_: str, model_: str, k_: float, temperature_: float):
