@@ -59,7 +59,7 @@ class Chat:
         except Exception as exc:  # noqa: BLE001 - whatever failed, the person gets a sentence and the app goes on
             turn = Turn(question, error=readable(exc, doing="answering", secret=api_secret(self.bot)))
         finally:
-            response.close()  # the person left mid-answer: the model's stream stops now (nothing to do once answered)
+            response.close()  # the person left or cleared the chat mid-answer: the model's stream stops now
         turns.append(turn)
         yield chat_messages(turns), gr.skip(), turns, panel(turns)
 

@@ -143,8 +143,8 @@ def build_app(bot: PaperBot, options: AppOptions | None = None) -> gr.Blocks:
                        **private)
         chatbot.like(chat.like, inputs=[turns], outputs=None, api_name="ui_feedback", **private)
         export.click(chat.export, inputs=[turns], outputs=[export_file], api_name="ui_export", **private)
-        # Clearing stops an answer still coming (its model stream closes), or its last update would bring the old
-        # conversation back. The Chatbot's own trash button must forget the conversation too, for the same reason.
+        # Both clear buttons (ours and the Chatbot's trash icon) forget the conversation, or the next answer would
+        # bring it back, and stop an answer still coming (its model stream closes), or its last update would.
         cleared = [chatbot, turns, sources, export_file]
         new.click(chat.clear, outputs=cleared, cancels=[asking], api_name="ui_clear", **private)
         chatbot.clear(chat.clear, outputs=cleared, cancels=[asking], api_name="ui_clear_chat", **private)
