@@ -77,6 +77,12 @@ def _extractive(page: Page) -> None:
     expect(page.get_by_text("Answering with extractive")).to_be_visible()
 
 
+def _paper_cell(page: Page, title: str):
+    """The papers table's cell with this title. Not get_by_text: while the table re-renders, Gradio keeps a hidden
+    copy of its rows (a plain <table>, to measure column widths) that holds the same text."""
+    return page.locator("#pb-papers [role=gridcell]").filter(has_text=title)
+
+
 def _finished(page: Page, count: int) -> None:
     """Wait until `count` answers are in the chat and the last has its footer (the stream is over)."""
     expect(_bot_messages(page)).to_have_count(count)
@@ -248,7 +254,7 @@ def test_upload_then_find_the_paper_and_its_summary_and_no_title_runs(page, app,
 
     page.get_by_role("tab", name="Papers").click()
     page.locator("#pb-grep input, #pb-grep textarea").first.fill("lattice")
-    cell = page.locator("#pb-papers").get_by_text(XSS_TITLE)
+    cell = _paper_cell(page, XSS_TITLE)
     expect(cell).to_be_visible()
     cell.click()
     expect(page.locator("#pb-paper")).to_contain_text(XSS_TITLE)
@@ -270,6 +276,28 @@ def test_upload_then_find_the_paper_and_its_summary_and_no_title_runs(page, app,
     _finished(page, 1)
     expect(page.locator("#pb-sources-panel")).to_contain_text(XSS_TITLE)
     assert page.locator("img[src='x']").count() == 0
+
+
+def test_a_paper_picked_while_another_is_summarised_gets_its_own_summary(page, app):
+    from tests.fake_openai import delay
+
+    first, second = "Distilling from Vision-Language Models", "Tuning Timestep-Distilled Diffusion Model"
+    fake = app["fake"]
+    fake.script(delay(2.5, path="chat/completions"))  # the first paper's summary takes a while
+    page.get_by_role("tab", name="Papers").click()
+    page.locator("#pb-grep input, #pb-grep textarea").first.fill("distill")
+    summary = page.locator("#pb-summary")
+    expect(page.locator("#pb-count")).not_to_contain_text("115")
+    _paper_cell(page, first).click()
+    expect(page.locator("#pb-paper")).to_contain_text(first)
+    expect(summary).to_contain_text("Summarising")
+    _paper_cell(page, second).click()  # before the first summary is written
+    expect(page.locator("#pb-paper")).to_contain_text(second)
+    expect(summary).to_contain_text("timestep-distilled diffusion models")  # the second paper's abstract
+    page.wait_for_timeout(3_000)  # past the first summary's delay: it does not land under the second title
+    expect(summary).to_contain_text("timestep-distilled diffusion models")
+    expect(summary).not_to_contain_text("such as CLIP")
+    assert fake.pending_faults == []
 
 
 def test_papers_table_sorts_and_a_sorted_row_opens_its_paper(page, app):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -178,6 +179,35 @@ def test_chat_handler_turns_llm_failures_into_a_message(make_bot, demo_store, fa
 
 
 @pytest.mark.slow
+def test_clearing_the_chat_stops_that_sessions_answer_and_ends_it_on_the_empty_chat(make_bot, demo_store,
+                                                                                      fake_openai, tmp_path):
+    from types import SimpleNamespace
+
+    from paperbot.app.chat import Chat
+    from paperbot.app.tab_settings import TabSettings
+    from tests.fake_openai import drip
+
+    bot = make_bot(data_dir=demo_store, openai_api_key=fake_openai.api_key, openai_base_url=fake_openai.base_url,
+                   chat_model="fake-chat", max_attempts=1)
+    chat = Chat(bot, FeedbackLog(tmp_path / "feedback.jsonl"), tmp_path)
+    fake_openai.script(drip(0.2, path="chat/completions"))  # an answer that would never end
+    this, other = SimpleNamespace(session_hash="tab-1"), SimpleNamespace(session_hash="tab-2")
+    answer = chat.ask(DRAFT_QUESTION, [], TabSettings("llm", "fake-chat", 5, 0.1), this)
+    next(answer), next(answer)  # the question, then the first streamed words
+    chat.clear(other)  # another tab's clear is not this one's
+    assert next(answer)[0][-1]["content"].endswith("▍"), "still streaming"
+    chat.clear(this)
+    rest = list(answer)  # ends: it does not wait for the model
+    assert rest == [([], gr.skip(), [], rest[-1][3])] and 'id="pb-src' not in rest[-1][3]
+    streamed = fake_openai.requests_to("chat/completions")[-1]
+    for _ in range(100):  # the model's stream was closed: the fake notices at its next word
+        if streamed.ended is not None:
+            break
+        time.sleep(0.1)
+    assert streamed.ended is not None, "the model's stream was closed, not left running"
+
+
+@pytest.mark.slow
 def test_ingest_handler_checks_files_reports_progress_and_skips_with_reasons(make_bot, tmp_path):
     from paperbot.app.library import Library
     from paperbot.app.uploads import UploadLimits
@@ -249,3 +279,17 @@ def test_a_sentence_only_an_off_question_paper_states_is_flagged_naming_that_pap
     assert "off the question: only P2 states it" in sources and "no paper supports" not in message
     message, sources = shown(plain)
     assert "no paper supports this" in message and "unsupported 0.10" in sources
+
+
+def test_session_marks_tell_a_stale_result_per_session_and_forget_the_oldest_sessions():
+    from paperbot.app.session_marks import SessionMarks
+
+    picked = SessionMarks(sessions=2)
+    assert picked.is_current("tab-a", "p1"), "nothing marked yet: nothing is stale"
+    picked.mark("tab-a", "p1")
+    picked.mark("tab-b", "p9")
+    picked.mark("tab-a", "p2")  # tab a moved on while p1's summary was being written
+    assert not picked.is_current("tab-a", "p1") and picked.is_current("tab-a", "p2")
+    assert picked.is_current("tab-b", "p9") and not picked.is_current("tab-b", "p2"), "each tab has its own mark"
+    picked.mark("tab-c", "p3")  # a third session: the least recent one (b) is forgotten
+    assert picked.is_current("tab-b", "p2") and picked.get("tab-b") is None and picked.get("tab-a") == "p2"

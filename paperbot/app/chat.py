@@ -12,6 +12,7 @@ import gradio as gr
 
 from paperbot.app.conversation import FeedbackLog, Turn, chat_messages, export_markdown, history_messages
 from paperbot.app.failures import readable
+from paperbot.app.session_marks import SessionMarks, session_of
 from paperbot.app.tab_settings import TabSettings
 from paperbot.app.views import md, sources_html, streaming_markdown, turn_sources_html
 from paperbot.bot import PaperBot
@@ -34,11 +35,16 @@ class Chat:
         self.bot = bot
         self.feedback = feedback
         self.export_dir = export_dir or Path(tempfile.mkdtemp(prefix="paperbot-export-"))
+        self.cleared = SessionMarks()  # a new token each time a session clears its chat
 
-    def ask(self, question: str, turns: list[Turn] | None, tab: TabSettings) -> Iterator[tuple[Any, ...]]:
+    def ask(self, question: str, turns: list[Turn] | None, tab: TabSettings,
+            request: gr.Request | None = None) -> Iterator[tuple[Any, ...]]:
         """Yields (chatbot, question box, turns, sources panel): the question at once, the answer as it streams,
         then the finished answer with linked citations and its sources. The box is emptied once, when the question
-        is taken: a next question typed while the answer streams is left alone."""
+        is taken: a next question typed while the answer streams is left alone. Once the chat is cleared, the
+        answer stops at its next piece and its last update is the empty chat."""
+        session = session_of(request)
+        conversation = self.cleared.get(session)
         turns = list(turns or [])
         question = (question or "").strip()
         if not question:
@@ -50,16 +56,25 @@ class Chat:
         streamed = ""
         response = self.bot.ask_stream(question, history_messages(turns), k=tab.k, mode=tab.mode,
                                        model=tab.model, temperature=tab.temperature)
+        turn: Turn | None = None
         try:
             for piece in response:
+                if self.cleared.get(session) != conversation:
+                    break
                 streamed += piece
                 shown[-1] = {"role": "assistant", "content": streaming_markdown(streamed)}
                 yield list(shown), gr.skip(), turns, gr.skip()  # a copy: each update is its own state
-            turn = Turn(question, answer=response.answer())
+            else:
+                turn = Turn(question, answer=response.answer())
         except Exception as exc:  # noqa: BLE001 - whatever failed, the person gets a sentence and the app goes on
             turn = Turn(question, error=readable(exc, doing="answering", secret=api_secret(self.bot)))
         finally:
             response.close()  # the person left or cleared the chat mid-answer: the model's stream stops now
+        if turn is None or self.cleared.get(session) != conversation:
+            # Cleared meanwhile. This event's updates reach the page in order, after or before the clear's own:
+            # ending on the empty chat, it cannot leave a piece of the old conversation behind.
+            yield [], gr.skip(), [], panel([])
+            return
         turns.append(turn)
         yield chat_messages(turns), gr.skip(), turns, panel(turns)
 
@@ -84,6 +99,7 @@ class Chat:
         path.write_text(export_markdown(turns, store=self.bot.location), encoding="utf-8")
         return gr.update(value=str(path), visible=True)
 
-    @staticmethod
-    def clear() -> tuple[list, list, str, Any]:
+    def clear(self, request: gr.Request | None = None) -> tuple[list, list, str, Any]:
+        """An empty chat; an answer still coming for this session stops (see ask)."""
+        self.cleared.mark(session_of(request), uuid.uuid4().hex)
         return [], [], panel([]), gr.update(value=None, visible=False)

@@ -12,6 +12,7 @@ import gradio as gr
 
 from paperbot.app.chat import api_secret
 from paperbot.app.failures import readable
+from paperbot.app.session_marks import SessionMarks, session_of
 from paperbot.app.tab_settings import TabSettings
 from paperbot.app.uploads import UploadLimits, check_uploads
 from paperbot.app.views import abstract_html, comparison_html, digest_html, esc, ingest_html, paper_html, summary_html
@@ -37,6 +38,7 @@ class Library:
         self.bot = bot
         self.limits = limits
         self.out_dir = out_dir or Path(tempfile.mkdtemp(prefix="paperbot-out-"))
+        self.picked = SessionMarks()  # the paper each session picked last
 
     def _write(self, name: str, text: str) -> str:
         path = self.out_dir / uuid.uuid4().hex[:8] / name
@@ -62,12 +64,13 @@ class Library:
         """Dropdown choices for digest & compare: the title (and year) shown, the id returned."""
         return gr.update(choices=[(f"{p.title} ({p.year})" if p.year else p.title, p.id) for p in self.bot.papers()])
 
-    def select(self, data: gr.SelectData) -> tuple[str | None, str, str]:
+    def select(self, data: gr.SelectData, request: gr.Request | None = None) -> tuple[str | None, str, str]:
         """A clicked row: its paper id, the paper, and a placeholder until the summary is ready."""
         row = data.row_value or []
         paper_id = str(row[2]) if len(row) > 2 else None
         if not paper_id:
             return None, notice("Select a paper in the table."), ""
+        self.picked.mark(session_of(request), paper_id)
         try:
             paper = self.bot.paper(paper_id)
         except Exception as exc:  # noqa: BLE001
@@ -75,9 +78,18 @@ class Library:
         # The abstract is shown once, in the summary view, with the sentences the summary cites marked.
         return paper_id, paper_html(paper, abstract=False), notice("Summarising…")
 
-    def summary(self, paper_id: str | None, tab: TabSettings) -> str:
+    def summary(self, paper_id: str | None, tab: TabSettings, request: gr.Request | None = None) -> Any:
+        """The picked paper's summary above its abstract; nothing (the view unchanged) when another paper was
+        picked meanwhile: that one's summary follows, and this one must not land under its title."""
         if not paper_id:
             return ""
+        session = session_of(request)
+        if not self.picked.is_current(session, paper_id):
+            return gr.skip()
+        shown = self._summary(paper_id, tab)
+        return shown if self.picked.is_current(session, paper_id) else gr.skip()
+
+    def _summary(self, paper_id: str, tab: TabSettings) -> str:
         started = time.perf_counter()
         try:
             abstract = self.bot.paper(paper_id).abstract

@@ -138,16 +138,16 @@ def build_app(bot: PaperBot, options: AppOptions | None = None) -> gr.Blocks:
         ask_outputs = [chatbot, question, turns, sources]
         # A question sent while an answer is still coming is asked when that answer ends, with the conversation as
         # it is then ("always_last"; Gradio's default, "once", would drop it without a word).
-        asking = gr.on([send.click, question.submit], chat.ask, inputs=[question, turns, tab_state],
-                       outputs=ask_outputs, trigger_mode="always_last", show_progress="hidden", api_name="ui_ask",
-                       **private)
+        gr.on([send.click, question.submit], chat.ask, inputs=[question, turns, tab_state], outputs=ask_outputs,
+              trigger_mode="always_last", show_progress="hidden", api_name="ui_ask", **private)
         chatbot.like(chat.like, inputs=[turns], outputs=None, api_name="ui_feedback", **private)
         export.click(chat.export, inputs=[turns], outputs=[export_file], api_name="ui_export", **private)
         # Both clear buttons (ours and the Chatbot's trash icon) forget the conversation, or the next answer would
-        # bring it back, and stop an answer still coming (its model stream closes), or its last update would.
+        # bring it back, and stop an answer still coming (Chat.ask), or its last update would. Not Gradio's
+        # `cancels`: its stopped stream's updates can still land after the clear's.
         cleared = [chatbot, turns, sources, export_file]
-        new.click(chat.clear, outputs=cleared, cancels=[asking], api_name="ui_clear", **private)
-        chatbot.clear(chat.clear, outputs=cleared, cancels=[asking], api_name="ui_clear_chat", **private)
+        new.click(chat.clear, outputs=cleared, api_name="ui_clear", **private)
+        chatbot.clear(chat.clear, outputs=cleared, api_name="ui_clear_chat", **private)
 
         # --- settings (per tab) ---------------------------------------------------------------------------------
         def change(tab: TabSettings, mode_: str, model_: str, k_: float, temperature_: float):
@@ -160,13 +160,15 @@ def build_app(bot: PaperBot, options: AppOptions | None = None) -> gr.Blocks:
 
         # --- papers ---------------------------------------------------------------------------------------------
         demo.load(library.table, inputs=[grep], outputs=[table, count], api_name="ui_papers_load", **private)
-        gr.on([grep.submit, grep.change], library.table, inputs=[grep], outputs=[table, count],
+        # One event for the tab and the search box: a search typed while the tab's table loads runs after it,
+        # so the table shown is the one the box asks for, not whichever reply came last.
+        gr.on([papers_tab.select, grep.submit, grep.change], library.table, inputs=[grep], outputs=[table, count],
               trigger_mode="always_last", show_progress="hidden", api_name="ui_papers_filter", **private)
-        papers_tab.select(library.table, inputs=[grep], outputs=[table, count], show_progress="hidden",
-                          api_name="ui_papers_tab", **private)
+        # A row clicked while another paper's summary is being written: its summary is written next ("always_last";
+        # "once" would drop it), and the one being written is not shown under the new title (Library.summary).
         table.select(library.select, outputs=[selected, paper_view, summary_view], api_name="ui_paper",
                      **private).then(library.summary, inputs=[selected, tab_state], outputs=[summary_view],
-                                     api_name="ui_summary", **private)
+                                     trigger_mode="always_last", api_name="ui_summary", **private)
 
         # --- digest & compare -----------------------------------------------------------------------------------
         digest_tab.select(library.choices, outputs=[picks], show_progress="hidden", api_name="ui_choices", **private)
