@@ -358,6 +358,14 @@ class RecordedRequest:
         fault, when the client stopped reading); None while it is still being handled."""
         return self._ended[0] if self._ended else None
 
+    def wait_ended(self, timeout: float) -> bool:
+        """Whether the fake is done with this request within ``timeout`` seconds (e.g. once the client hung up,
+        which the fake notices at its next write)."""
+        deadline = time.monotonic() + timeout
+        while self.ended is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self.ended is not None
+
     @property
     def messages(self) -> list[dict[str, Any]]:
         """The chat ``messages`` sent (empty for other requests)."""

@@ -189,12 +189,8 @@ def test_new_conversation_while_an_answer_streams_stops_it_and_the_old_one_stays
     expect(_last_answer(page)).to_contain_text("▍")
     page.get_by_role("button", name="New conversation").click()
     expect(_bot_messages(page)).to_have_count(0)
-    answer = fake.requests[before]
-    for _ in range(600):  # the model's stream is closed, not left to run (the fake notices at its next word)
-        if answer.ended is not None:
-            break
-        page.wait_for_timeout(100)
-    assert answer.ended is not None, "clearing the conversation stopped the answer's stream"
+    # The model's stream is closed, not left to run (the fake notices at its next word).
+    assert fake.requests[before].wait_ended(60), "clearing the conversation stopped the answer's stream"
     page.wait_for_timeout(1_000)
     expect(_bot_messages(page)).to_have_count(0)  # and nothing of the stopped answer came back
     _ask(page, "How much faster is it?")

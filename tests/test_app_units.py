@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from pathlib import Path
 
 import pytest
@@ -199,12 +198,8 @@ def test_clearing_the_chat_stops_that_sessions_answer_and_ends_it_on_the_empty_c
     chat.clear(this)
     rest = list(answer)  # ends: it does not wait for the model
     assert rest == [([], gr.skip(), [], rest[-1][3])] and 'id="pb-src' not in rest[-1][3]
-    streamed = fake_openai.requests_to("chat/completions")[-1]
-    for _ in range(100):  # the model's stream was closed: the fake notices at its next word
-        if streamed.ended is not None:
-            break
-        time.sleep(0.1)
-    assert streamed.ended is not None, "the model's stream was closed, not left running"
+    streamed = fake_openai.requests_to("chat/completions")[-1]  # the fake notices the close at its next word
+    assert streamed.wait_ended(10), "the model's stream was closed, not left running"
 
 
 @pytest.mark.slow

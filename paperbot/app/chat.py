@@ -59,7 +59,7 @@ class Chat:
         turn: Turn | None = None
         try:
             for piece in response:
-                if self.cleared.get(session) != conversation:
+                if not self.cleared.is_current(session, conversation):
                     break
                 streamed += piece
                 shown[-1] = {"role": "assistant", "content": streaming_markdown(streamed)}
@@ -70,7 +70,7 @@ class Chat:
             turn = Turn(question, error=readable(exc, doing="answering", secret=api_secret(self.bot)))
         finally:
             response.close()  # the person left or cleared the chat mid-answer: the model's stream stops now
-        if turn is None or self.cleared.get(session) != conversation:
+        if turn is None or not self.cleared.is_current(session, conversation):
             # Cleared meanwhile. This event's updates reach the page in order, after or before the clear's own:
             # ending on the empty chat, it cannot leave a piece of the old conversation behind.
             yield [], gr.skip(), [], panel([])
